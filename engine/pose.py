@@ -39,9 +39,10 @@ class PoseSeries:
 
     @classmethod
     def empty(cls, n: int, fps: float, frame_size, model: str = "", stride: int = 1) -> "PoseSeries":
+        """A series of ``n`` frames (every ``stride``-th of a clip at ``fps``) with no joints."""
         idx = np.arange(n) * stride
-        return cls(np.full((n, NUM_JOINTS, 2), np.nan), np.zeros((n, NUM_JOINTS)),
-                   idx / (fps * stride) * stride if fps else idx.astype(float), idx,
+        times = idx / fps if fps else idx.astype(float)
+        return cls(np.full((n, NUM_JOINTS, 2), np.nan), np.zeros((n, NUM_JOINTS)), times, idx,
                    tuple(frame_size), fps / stride if fps else 0.0, model)
 
     def rows(self):
