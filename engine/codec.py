@@ -89,7 +89,7 @@ class HeatmapCodec:
         for i in range(n):
             for j in range(k):
                 m = hm[i, j]
-                b = cv2.GaussianBlur(m, (ks, ks), 0)
+                b = cv2.GaussianBlur(m, (ks, ks), 0, borderType=cv2.BORDER_CONSTANT)
                 mx = m.max()
                 bmax = b.max()
                 blurred[i, j] = b * (mx / bmax) if bmax > 0 else b

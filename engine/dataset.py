@@ -1,0 +1,130 @@
+"""Training samples: top-down person crops with keypoint-aware augmentation and heatmap targets.
+
+Every sample is one person: the crop (``engine.geometry.Crop``) around the box, augmented
+(flip with left/right swap, scale, rotation, shift, colour, grey, and crops that keep only the
+lower body as video frames often do), and its targets from ``engine.codec.HeatmapCodec``.
+Augmentation randomness is drawn from (seed, epoch, index) alone, so a run is reproducible
+whatever the number of workers or processes, and a resumed run repeats the same samples.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from . import geometry
+from .codec import HeatmapCodec
+from .coco import Person
+from .geometry import Crop
+from .joints import FLIP_INDEX, V_OCCLUDED
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Augmentation settings (probabilities and ranges). ``Augment.none()`` for evaluation."""
+
+    flip: float = 0.5
+    scale: tuple[float, float] = (0.75, 1.35)  # multiplies the crop size
+    rotation: float = 30.0  # max degrees either way
+    rotation_p: float = 0.5
+    shift: float = 0.08  # max centre shift, fraction of the crop size
+    color: float = 0.3  # brightness / contrast / saturation jitter
+    gray: float = 0.1  # probability of a black-and-white crop
+    lower_body: float = 0.25  # probability of a crop around the lower body only
+
+    @classmethod
+    def none(cls) -> "Augment":
+        return cls(0.0, (1.0, 1.0), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """RGB uint8 image; FileNotFoundError naming the file when it cannot be read."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def sample_crop(person: Person, codec: HeatmapCodec, aug: Augment, rng: np.random.Generator) -> Crop:
+    """The (augmented) crop for one person."""
+    box = person.bbox
+    if aug.lower_body > 0 and rng.random() < aug.lower_body:
+        lb = geometry.lower_body_box(person.keypoints, person.labeled)
+        if lb is not None:
+            box = lb
+    c, s = geometry.box_to_center_size(box, codec.input_size[0] / codec.input_size[1])
+    s = s * rng.uniform(*aug.scale)
+    c = c + rng.uniform(-aug.shift, aug.shift, 2) * s
+    rot = rng.uniform(-aug.rotation, aug.rotation) if rng.random() < aug.rotation_p else 0.0
+    flip = bool(rng.random() < aug.flip)
+    return Crop((float(c[0]), float(c[1])), (float(s[0]), float(s[1])), codec.input_size, rot, flip)
+
+
+def jitter_color(img: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast, saturation jitter and occasional greyscale, on RGB uint8."""
+    if aug.color <= 0 and aug.gray <= 0:
+        return img
+    x = img.astype(np.float32)
+    if aug.color > 0:
+        a = aug.color
+        x = x * rng.uniform(1 - a, 1 + a)  # brightness
+        mean = x.mean()
+        x = (x - mean) * rng.uniform(1 - a, 1 + a) + mean  # contrast
+        grey = x.mean(axis=2, keepdims=True)
+        x = (x - grey) * rng.uniform(1 - a, 1 + a) + grey  # saturation
+    if rng.random() < aug.gray:
+        x = np.repeat(x.mean(axis=2, keepdims=True), 3, axis=2)
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def make_sample(image: np.ndarray, person: Person, codec: HeatmapCodec, aug: Augment,
+                rng: np.random.Generator) -> dict:
+    """Crop, augment and encode one person. Returns numpy arrays: 'image' (H, W, 3) uint8,
+    'target' (6, h, w), 'weight' (6,)."""
+    crop = sample_crop(person, codec, aug, rng)
+    patch = jitter_color(crop.warp(image), aug, rng)
+    kp = crop.to_input(person.keypoints)
+    vis = person.visibility.copy()
+    if crop.flip:
+        kp, vis = kp[list(FLIP_INDEX)], vis[list(FLIP_INDEX)]
+    # joints pushed out of the crop by augmentation get no target (weight 0 via the codec)
+    target, weight = codec.encode(kp, (vis >= V_OCCLUDED).astype(np.float32))
+    return {"image": patch, "target": target, "weight": weight}
+
+
+class PoseDataset(torch.utils.data.Dataset):
+    """People from one COCO file as training or evaluation samples."""
+
+    def __init__(self, people: list[Person], images_dir: str | Path, codec: HeatmapCodec,
+                 aug: Augment | None = None, seed: int = 0, cache_images: bool = False):
+        self.people = people
+        self.images_dir = Path(images_dir)
+        self.codec = codec
+        self.aug = aug or Augment.none()
+        self.seed = seed
+        self.epoch = 0
+        self._cache: dict[str, np.ndarray] | None = {} if cache_images else None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw a new, reproducible set of augmentations for ``epoch``."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.people)
+
+    def image(self, person: Person) -> np.ndarray:
+        if self._cache is not None and person.file_name in self._cache:
+            return self._cache[person.file_name]
+        img = read_image(self.images_dir / person.file_name)
+        if self._cache is not None:
+            self._cache[person.file_name] = img
+        return img
+
+    def __getitem__(self, i: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        s = make_sample(self.image(self.people[i]), self.people[i], self.codec, self.aug, rng)
+        return {"image": torch.from_numpy(s["image"]), "target": torch.from_numpy(s["target"]),
+                "weight": torch.from_numpy(s["weight"]), "index": i}

@@ -1,0 +1,143 @@
+"""Model weights: ``NAME.safetensors`` with a JSON sidecar ``NAME.json``.
+
+The sidecar records what the weights are: model name (a key of the registry), input size
+``[width, height]`` in pixels, heatmap sigma, training data and filter, epochs, metrics,
+date. Loading checks the sidecar against the file and the registry and fails with a clear
+message on any mismatch. Shipped weights live in ``weights/`` at the repository root.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .codec import HeatmapCodec
+from .fileio import atomic_path, write_json
+
+FORMAT = "squatpose-weights/1"
+WEIGHTS_DIR = Path(os.environ.get("SQUATPOSE_WEIGHTS_DIR", Path(__file__).resolve().parents[1] / "weights"))
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be used; the message says which file and why."""
+
+
+def sidecar_path(path: str | Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def save(model: torch.nn.Module, path: str | Path, meta: dict, half: bool = False) -> Path:
+    """Write ``model``'s weights (fp16 when ``half``) and the sidecar, each atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if "model" not in meta or "input_size" not in meta:
+        raise ValueError("weights metadata needs at least 'model' and 'input_size'")
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"model": str(meta["model"]), "format": FORMAT})
+    side = {"format": FORMAT, "dtype": "float16" if half else "float32",
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **meta}
+    write_json(sidecar_path(path), side)
+    return path
+
+
+def read_sidecar(path: str | Path) -> dict:
+    """The sidecar of a weights file, checked for the keys loading needs."""
+    path = Path(path)
+    side = sidecar_path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    if not side.is_file():
+        raise WeightsError(f"{path}: its sidecar {side.name} is missing (it says which model "
+                           "and input size the weights are for)")
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WeightsError(f"{side}: not valid JSON ({e})") from None
+    for key in ("model", "input_size"):
+        if key not in meta:
+            raise WeightsError(f"{side}: missing '{key}'")
+    return meta
+
+
+def codec_for(meta: dict) -> HeatmapCodec:
+    """The heatmap codec the weights were trained with."""
+    w, h = (int(v) for v in meta["input_size"])
+    return HeatmapCodec((w, h), (w // 4, h // 4), float(meta.get("sigma", 2.0)))
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Build the model the sidecar names, load the weights (as float32) and check they fit."""
+    from safetensors import SafetensorsError
+    from safetensors.torch import load_file
+
+    from .models import build_model, list_models
+
+    meta = read_sidecar(path)
+    name = meta["model"]
+    if name not in list_models():
+        raise WeightsError(f"{path}: sidecar names model '{name}', which is not registered "
+                           f"(known: {', '.join(list_models())})")
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorsError, OSError, ValueError) as e:
+        raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    model = build_model(name)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or extra or bad:
+        raise WeightsError(
+            f"{path}: weights do not fit model '{name}' (missing {len(missing)}, unexpected "
+            f"{len(extra)}, wrong shape {len(bad)}; first: {(missing + extra + bad)[:3]}). "
+            "Was the sidecar written for another model?")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.to(device).eval(), meta
+
+
+def shipped_weights(directory: str | Path | None = None) -> dict[str, Path]:
+    """{model name: weights path} for every ``*.safetensors`` with a sidecar in ``weights/``."""
+    d = Path(directory) if directory else WEIGHTS_DIR
+    out = {}
+    for p in sorted(d.glob("*.safetensors")):
+        try:
+            out[read_sidecar(p)["model"]] = p
+        except WeightsError:
+            continue
+    return out
+
+
+def default_model(directory: str | Path | None = None) -> str | None:
+    """The shipped model to use by default: the one ``weights/default.txt`` names, else the
+    shipped model with the best recorded held-out PCK@0.05, else None when none is shipped."""
+    d = Path(directory) if directory else WEIGHTS_DIR
+    shipped = shipped_weights(d)
+    pick = d / "default.txt"
+    if pick.is_file() and pick.read_text().strip() in shipped:
+        return pick.read_text().strip()
+    best, score = None, -1.0
+    for name, p in shipped.items():
+        m = read_sidecar(p).get("metrics", {})
+        s = m.get("val_pck@0.05", m.get("pck@0.05", 0.0)) or 0.0
+        if s > score:
+            best, score = name, s
+    return best
+
+
+def resolve(model: str | None, weights: str | None = None) -> tuple[str, Path | None]:
+    """(model name, weights path) for a CLI's ``--model``/``--weights``: explicit weights win,
+    then the shipped weights of ``model``, then the shipped default."""
+    if weights:
+        return read_sidecar(weights)["model"], Path(weights)
+    shipped = shipped_weights()
+    name = model or default_model()
+    if name is None:
+        raise WeightsError("no weights given and none shipped in weights/ (train one with "
+                           "python -m engine.train, or pass --weights)")
+    return name, shipped.get(name)
