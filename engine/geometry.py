@@ -50,6 +50,33 @@ def points_to_box(points_xy: np.ndarray, valid: np.ndarray | None = None) -> np.
     return np.array([lo[0], lo[1], max(hi[0] - lo[0], 1.0), max(hi[1] - lo[1], 1.0)])
 
 
+#: Lower-body region around the six joints, as fractions of the joints' extent (the larger
+#: of their box's width and height): room above the hips for the lower torso, and a margin
+#: below the ankles (feet) and on the sides. ``BOX_PADDING`` is applied on top by the crop.
+LOWER_BODY_ABOVE = 0.3
+LOWER_BODY_MARGIN = 0.1
+
+
+def lower_body_box(keypoints_xy: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray | None:
+    """The region a lower-body crop should show, from the six joints: (x, y, w, h) in the
+    joints' pixels, or None when fewer than two joints are valid.
+
+    The ONE rule shared by training augmentation (lower-body-only crops) and video tracking
+    (the crop for the next frame from this frame's joints, as BlazePose derives its region of
+    interest from the previous frame's landmarks): the joints' tight box, extended by
+    ``LOWER_BODY_ABOVE`` x its extent upwards (the torso above the hips) and by
+    ``LOWER_BODY_MARGIN`` x its extent below and on both sides. Feed it to ``Crop.from_box``,
+    which grows it by ``BOX_PADDING`` and fits it to the input's aspect ratio.
+    """
+    box = points_to_box(keypoints_xy, valid)
+    if box is None:
+        return None
+    x, y, w, h = box
+    s = max(w, h)
+    m, up = LOWER_BODY_MARGIN * s, LOWER_BODY_ABOVE * s
+    return np.array([x - m, y - up, w + 2 * m, h + up + m])
+
+
 @dataclass(frozen=True)
 class Crop:
     """A crop of an image onto a model input of ``output_size`` = (width, height) pixels."""
