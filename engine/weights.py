@@ -73,7 +73,7 @@ def codec_for(meta: dict) -> HeatmapCodec:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Build the model the sidecar names, load the weights (as float32) and check they fit."""
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from .models import build_model, list_models
@@ -85,7 +85,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
                            f"(known: {', '.join(list_models())})")
     try:
         state = load_file(str(path), device="cpu")
-    except (SafetensorsError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
     model = build_model(name)
     own = model.state_dict()
