@@ -1,0 +1,252 @@
+"""Lower-body joints from a video with a heatmap model: clip -> frames -> crop per frame ->
+model -> heatmaps -> keypoints (frame pixels) with confidences -> temporal smoothing.
+
+    predictor = load_predictor("dilated")              # shipped weights, or weights=PATH
+    series = predictor.predict_video("squat.mp4", stride=2)
+
+Where to crop each frame is decided by ``engine.tracking`` (search the whole frame, then
+track the lower body from the joints found). Frames are run through the model in batches
+that share one crop. Decoding is ``HeatmapCodec.decode`` (arg-max + DARK) then
+``Crop.to_image``. A joint's confidence is its heatmap peak clipped to [0, 1]; a joint whose
+peak lies outside the frame (in the crop's padding) counts as not found (NaN, confidence 0).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Callable, Iterable, Iterator, Protocol
+
+import numpy as np
+import torch
+
+from .codec import HeatmapCodec
+from .geometry import Crop
+from .joints import NUM_JOINTS
+from .models import preprocess
+from .models.common import fuse_conv_bn
+from .pose import PoseSeries
+from .tracking import (TrackerConfig, crop_from_joints, person_height_in_crop, search_windows,
+                       whole_frame_crop)
+
+#: progress(fraction_done in 0..1, message)
+Progress = Callable[[float, str], None]
+
+
+class Predictor(Protocol):
+    """Anything that turns a clip into a ``PoseSeries`` (heatmap models, MediaPipe, ...)."""
+
+    name: str
+
+    def predict_video(self, video_path: str, *, stride: int = 1, max_seconds: float | None = None,
+                      keep_heatmaps: bool = True, progress: Progress | None = None) -> PoseSeries: ...
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class HeatmapPredictor:
+    """A registry model (trained or not) run over videos, with search-and-track cropping.
+
+    ``input_size`` is the model input (width, height) in pixels, ``sigma`` the heatmap
+    Gaussian's standard deviation it was trained with. On the CPU the model is copied with
+    BatchNorm folded into the convolutions and run in channels-last layout (same outputs,
+    faster); on CUDA it runs under float16 autocast.
+    """
+
+    def __init__(self, model: torch.nn.Module, input_size: tuple[int, int] = (96, 128), name: str = "",
+                 *, sigma: float = 2.0, device: str | torch.device = "cpu", batch_size: int = 8,
+                 smooth: bool = True, tracker: TrackerConfig = TrackerConfig()):
+        w, h = (int(v) for v in input_size)
+        s = int(getattr(model, "stride", 4))
+        if w % 32 or h % 32:
+            raise ValueError(f"input size {w}x{h} (WxH): both sides must be multiples of 32")
+        self.device = torch.device(device)
+        self.codec = HeatmapCodec((w, h), (w // s, h // s), sigma)
+        self.name = name or type(model).__name__
+        self.batch_size = int(batch_size)
+        self.smooth = smooth
+        self.tracker = tracker
+        model = copy.deepcopy(model).eval().to(self.device)
+        if self.device.type == "cpu":
+            model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
+        self.model = model
+        self.timings = dict.fromkeys(("decode", "preprocess", "model", "postprocess"), 0.0)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.codec.input_size
+
+    # -- one batch of crops -------------------------------------------------------------------
+    def infer(self, frames: list[np.ndarray], crops: list[Crop]):
+        """Run the model on ``crops`` of ``frames`` (RGB uint8, H x W x 3).
+
+        Returns keypoints (N, 6, 2) in frame pixels (NaN when outside the frame), confidences
+        (N, 6) in [0, 1] and heatmaps (N, 6, h, w) float32 in crop space.
+        """
+        t0 = time.perf_counter()
+        x = preprocess(np.stack([c.warp(f) for f, c in zip(frames, crops)]), self.device)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        t1 = time.perf_counter()
+        with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self.device.type == "cuda"):
+            hm = self.model(x).float().cpu().numpy()
+        t2 = time.perf_counter()
+        expect = (len(frames), NUM_JOINTS, self.codec.heatmap_size[1], self.codec.heatmap_size[0])
+        if hm.shape != expect:
+            raise ValueError(f"model {self.name} gave heatmaps {hm.shape}, expected {expect}")
+        xy, peak = self.codec.decode(hm)
+        kp = np.stack([c.to_image(p) for c, p in zip(crops, xy)])
+        conf = np.clip(peak, 0.0, 1.0).astype(np.float64)
+        for i, f in enumerate(frames):
+            fh, fw = f.shape[:2]
+            out = ~((kp[i, :, 0] >= -0.5) & (kp[i, :, 0] <= fw - 0.5)
+                    & (kp[i, :, 1] >= -0.5) & (kp[i, :, 1] <= fh - 0.5))
+            kp[i, out], conf[i, out] = np.nan, 0.0
+        t3 = time.perf_counter()
+        self.timings["preprocess"] += t1 - t0
+        self.timings["model"] += t2 - t1
+        self.timings["postprocess"] += t3 - t2
+        return kp, conf, hm
+
+    # -- finding the athlete -------------------------------------------------------------------
+    def search(self, frame: np.ndarray) -> tuple[Crop, np.ndarray, np.ndarray]:
+        """The most confident of the whole frame and, when it shows no confident or only a
+        small lower body, finer overlapping windows. Returns (crop, keypoints, confidences)."""
+        size = (frame.shape[1], frame.shape[0])
+        whole = whole_frame_crop(size, self.input_size)
+        kp, conf, _ = self.infer([frame], [whole])
+        best = (whole, kp[0], conf[0])
+        cfg = self.tracker
+        if conf[0].mean() >= cfg.min_confidence and \
+                person_height_in_crop(kp[0], conf[0], whole, cfg) >= cfg.small_person:
+            return best
+        for crops in _batches(search_windows(size, self.input_size, cfg), self.batch_size):
+            kp, conf, _ = self.infer([frame] * len(crops), crops)
+            i = int(conf.mean(axis=1).argmax())
+            if conf[i].mean() > best[2].mean():
+                best = (crops[i], kp[i], conf[i])
+        return best
+
+    # -- a whole clip --------------------------------------------------------------------------
+    def predict_video(self, video_path: str, *, stride: int = 1, max_seconds: float | None = None,
+                      keep_heatmaps: bool = True, progress: Progress | None = None) -> PoseSeries:
+        """Joints in every ``stride``-th frame of the clip (its first ``max_seconds`` only when
+        given), in frame pixels. ``series.crops`` holds each frame's crop and, with
+        ``keep_heatmaps``, ``series.heatmaps`` the model's heatmaps (float16, crop space);
+        ``series.meta`` the input size, device, number of searches and time per stage."""
+        from .video import open_video
+
+        self.timings = dict.fromkeys(self.timings, 0.0)
+        cfg = self.tracker
+        idx, kps, confs, hms, crops = [], [], [], [], []
+        searches, tracking, next_search = 0, False, -np.inf
+        roi: Crop | None = None
+        with open_video(video_path, stride=stride, max_seconds=max_seconds) as video:
+            fps, size = float(video.fps), tuple(video.frame_size)
+            total = _expected_frames(video, stride, max_seconds)
+            per_batch = int(np.clip(round(cfg.max_batch_seconds * fps / stride), 1, self.batch_size))
+            frames_iter = _timed(video.frames(), self.timings)
+            for batch in _batches(frames_iter, per_batch):
+                t = batch[0][0] / fps if fps else 0.0
+                frames = [f for _, f in batch]
+                if not tracking and t >= next_search:
+                    roi, kp0, conf0 = self.search(frames[0])
+                    searches += 1
+                    if conf0.mean() >= cfg.min_confidence:
+                        roi = crop_from_joints(kp0, conf0, size, self.input_size, cfg) or roi
+                    else:
+                        next_search = t + cfg.search_interval_s
+                used = roi
+                kp, conf, hm = self.infer(frames, [used] * len(frames))
+                tracking = conf.mean() >= cfg.min_confidence
+                if tracking:
+                    roi = crop_from_joints(kp, conf, size, self.input_size, cfg) or roi
+                idx += [i for i, _ in batch]
+                kps.append(kp)
+                confs.append(conf)
+                crops += [used] * len(frames)
+                if keep_heatmaps:
+                    hms.append(hm.astype(np.float16))
+                if progress is not None:
+                    done = len(idx) / total if total else 0.0
+                    progress(min(done, 1.0), f"{self.name}: frame {idx[-1] + 1}")
+        series = self._series(idx, kps, confs, hms if keep_heatmaps else None, crops, fps, size, stride)
+        series.meta.update({"input_size": list(self.input_size), "device": str(self.device),
+                            "searches": searches, "timings_s": dict(self.timings)})
+        if self.smooth:
+            series = _smooth(series)
+        if progress is not None:
+            progress(1.0, f"{self.name}: {len(series)} frames")
+        return series
+
+    def _series(self, idx, kps, confs, hms, crops, fps, size, stride) -> PoseSeries:
+        if not idx:
+            s = PoseSeries.empty(0, fps, size, self.name, stride)
+            s.crops = []
+            return s
+        frame_indices = np.asarray(idx, dtype=int)
+        times = frame_indices / fps if fps else frame_indices.astype(float)
+        return PoseSeries(np.concatenate(kps), np.concatenate(confs), times, frame_indices, size,
+                          fps / stride if fps else 0.0, self.name,
+                          heatmaps=np.concatenate(hms) if hms is not None else None, crops=crops)
+
+
+def _smooth(series: PoseSeries) -> PoseSeries:
+    """The One Euro filter of ``engine.smoothing`` when that module is present."""
+    try:
+        from .smoothing import smooth_series
+    except ImportError:
+        return series
+    return smooth_series(series)
+
+
+def _timed(frames: Iterator, timings: dict) -> Iterator:
+    """Pass frames through, adding the time spent decoding them to ``timings['decode']``."""
+    it = iter(frames)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        timings["decode"] += time.perf_counter() - t0
+        yield item
+
+
+def _expected_frames(video, stride: int, max_seconds: float | None) -> int | None:
+    """How many frames the clip should yield (for progress), or None when unknown."""
+    n = getattr(video, "frame_count", None)
+    if max_seconds is not None and video.fps:
+        m = int(max_seconds * video.fps)
+        n = min(n, m) if n else m
+    return -(-n // stride) if n else None
+
+
+def load_predictor(model: str, weights: str | None = None, device: str = "auto",
+                   smooth: bool = True) -> Predictor:
+    """A predictor for registry model ``model`` with trained weights: the file ``weights``
+    (its sidecar must name the same model), else the weights shipped in ``weights/`` for it.
+    ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'. Raises
+    ``engine.weights.WeightsError`` with a readable message when no usable weights exist."""
+    from . import weights as weightslib
+    from .train import pick_device
+
+    name, path = weightslib.resolve(model, weights)
+    if path is None:
+        raise weightslib.WeightsError(
+            f"no trained weights for model '{name}' in {weightslib.WEIGHTS_DIR} (train one with "
+            "python -m engine.train, or pass weights=PATH)")
+    if model and name != model:
+        raise weightslib.WeightsError(f"{path}: its sidecar says model '{name}', not '{model}'")
+    dev = pick_device(device)
+    net, meta = weightslib.load_model(path, dev)
+    codec = weightslib.codec_for(meta)
+    return HeatmapPredictor(net, codec.input_size, name, sigma=codec.sigma, device=dev, smooth=smooth)

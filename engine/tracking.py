@@ -1,0 +1,114 @@
+"""Where to look for the athlete in each frame, without a person detector.
+
+A heatmap model needs a crop around the person. With no detector available, the crop comes
+from the model itself:
+
+1. **Search** (first frame, and whenever the track is lost): run the model on the whole frame
+   fitted to the input's aspect ratio, and, when that finds no confident lower body or only a
+   small one, on overlapping windows at finer scales (``search_windows``); keep the most
+   confident candidate.
+2. **Track** (every following batch of frames): the crop comes from the joints found just
+   before, through the one rule ``engine.geometry.lower_body_box`` (the joints' box, room for
+   the torso above the hips, margins), as BlazePose derives its region of interest from the
+   previous frame's landmarks instead of running its detector again.
+3. **Re-acquire**: when the mean joint confidence drops below ``min_confidence`` the track is
+   lost and the next batch searches again (at most once per ``search_interval_s`` of video,
+   so a clip with nobody in it does not search on every frame).
+
+All coordinates are frame pixels; sizes are (width, height).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import Crop, fit_aspect, lower_body_box
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Thresholds of the search-and-track loop (confidences are heatmap peaks, 0..1)."""
+
+    #: Keep tracking while the mean confidence of the six joints is at least this.
+    min_confidence: float = 0.3
+    #: Joints at least this confident shape the next crop.
+    joint_confidence: float = 0.2
+    #: After a search that found nobody confident, wait this long (video seconds) before the
+    #: next one, using the best candidate's crop meanwhile.
+    search_interval_s: float = 1.0
+    #: Search finer windows when the lower body found on the whole frame is shorter than this
+    #: fraction of the crop height (or nothing confident was found).
+    small_person: float = 0.4
+    #: Finest search windows: at least this many times the input height (no point going finer
+    #: than the model's own resolution), and at most this many levels below the whole frame.
+    min_window_scale: float = 2.0
+    max_levels: int = 2
+    #: Limits of a tracked crop's height, as fractions of the frame's height.
+    min_crop: float = 0.1
+    max_crop: float = 1.5
+    #: A batch of frames shares one crop; it spans at most this much video (seconds), so the
+    #: crop lags the athlete by at most that much.
+    max_batch_seconds: float = 0.3
+
+
+def whole_frame_crop(frame_size: tuple[int, int], input_size: tuple[int, int]) -> Crop:
+    """The whole frame, grown along its shorter side to the input's aspect ratio."""
+    w, h = frame_size
+    sw, sh = fit_aspect(w, h, input_size[0] / input_size[1])
+    return Crop(((w - 1) / 2.0, (h - 1) / 2.0), (sw, sh), tuple(input_size))
+
+
+def _positions(extent: float, window: float) -> list[float]:
+    """Centres of windows of size ``window`` covering [0, extent] with at least 50% overlap."""
+    if window >= extent:
+        return [(extent - 1) / 2.0]
+    n = math.ceil((extent - window) / (window / 2.0)) + 1
+    return list(np.linspace(window / 2.0 - 0.5, extent - window / 2.0 - 0.5, n))
+
+
+def search_windows(frame_size: tuple[int, int], input_size: tuple[int, int],
+                   config: TrackerConfig = TrackerConfig()) -> list[Crop]:
+    """Overlapping windows at finer scales than the whole frame, finest last.
+
+    Level 1 is the largest window of the input's aspect that fits inside the frame (full
+    height of a landscape frame), each next level half as big, while the window stays at least
+    ``min_window_scale`` x the input height. Windows overlap by half, so any region up to half
+    a window in size lies wholly inside one of them.
+    """
+    w, h = frame_size
+    aspect = input_size[0] / input_size[1]
+    ww, wh = (h * aspect, h) if w / h > aspect else (w, w / aspect)
+    crops = []
+    for _ in range(config.max_levels):
+        if wh < config.min_window_scale * input_size[1]:
+            break
+        crops += [Crop((float(cx), float(cy)), (ww, wh), tuple(input_size))
+                  for cy in _positions(h, wh) for cx in _positions(w, ww)]
+        ww, wh = ww / 2.0, wh / 2.0
+    return crops
+
+
+def crop_from_joints(keypoints: np.ndarray, confidence: np.ndarray, frame_size: tuple[int, int],
+                     input_size: tuple[int, int], config: TrackerConfig = TrackerConfig()) -> Crop | None:
+    """The tracked crop around joints (K, 2) or (T, K, 2) (several frames: the crop covers them
+    all), from those at least ``joint_confidence`` confident; None when fewer than two are."""
+    pts = np.asarray(keypoints, dtype=np.float64).reshape(-1, 2)
+    ok = (np.asarray(confidence).reshape(-1) >= config.joint_confidence) & np.isfinite(pts).all(axis=1)
+    box = lower_body_box(pts, ok)
+    if box is None:
+        return None
+    crop = Crop.from_box(box, tuple(input_size))
+    h = frame_size[1]
+    scale = np.clip(crop.size[1], config.min_crop * h, config.max_crop * h) / crop.size[1]
+    return Crop(crop.center, (float(crop.size[0] * scale), float(crop.size[1] * scale)), crop.output_size)
+
+
+def person_height_in_crop(keypoints: np.ndarray, confidence: np.ndarray, crop: Crop,
+                          config: TrackerConfig = TrackerConfig()) -> float:
+    """Height of the confident joints' lower-body region as a fraction of the crop's height
+    (0 when fewer than two joints are confident)."""
+    ok = (np.asarray(confidence) >= config.joint_confidence) & np.isfinite(keypoints).all(axis=-1)
+    box = lower_body_box(keypoints, ok)
+    return 0.0 if box is None else float(box[3] / crop.size[1])

@@ -1,0 +1,159 @@
+"""Video prediction: the lower-body crop rule, the search windows, decoding to frame pixels,
+finding a small athlete in a big frame, tracking and re-acquiring across a cut, real clips,
+and loading saved weights.
+
+Where the test needs a model that knows where the joints are, it uses ``ColourJoints``: a
+real ``nn.Module`` with hand-set weights whose heatmap for joint j is how much of each 4x4
+cell has joint j's colour. Like a trained network its peaks fade when the joints are small in
+the crop, which is what the search-and-track logic must cope with.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine import weights as weightslib
+from engine.geometry import Crop, lower_body_box
+from engine.joints import NUM_JOINTS
+from engine.models import MEAN, STD, build_model
+from engine.predict import HeatmapPredictor, load_predictor
+from engine.tracking import TrackerConfig, crop_from_joints, search_windows, whole_frame_crop
+
+torch.set_num_threads(1)
+
+COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255],
+                    [0, 255, 255]], dtype=np.uint8)
+INPUT = (96, 128)  # model input (width, height)
+
+
+class ColourJoints(nn.Module):
+    """Heatmap j = fraction of each 4x4 input cell whose colour is COLOURS[j]."""
+
+    stride = 4
+
+    def __init__(self, colours: np.ndarray = COLOURS):
+        super().__init__()
+        self.register_buffer("colours", torch.tensor(colours / 255.0, dtype=torch.float32))
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = x * self.std + self.mean
+        d2 = ((rgb[:, None] - self.colours[None, :, :, None, None]) ** 2).sum(2)
+        return F.avg_pool2d(torch.exp(-d2 / (2 * 0.2**2)), 4)
+
+
+def squatter(center_x: float, hip_y: float, scale: float) -> np.ndarray:
+    """Six joints (JOINTS order) of a front-facing lower body, hips at ``hip_y``."""
+    s = scale
+    return np.array([[center_x + 0.2 * s, hip_y], [center_x - 0.2 * s, hip_y],
+                     [center_x + 0.25 * s, hip_y + 0.5 * s], [center_x - 0.25 * s, hip_y + 0.5 * s],
+                     [center_x + 0.22 * s, hip_y + 1.0 * s], [center_x - 0.22 * s, hip_y + 1.0 * s]])
+
+
+def draw(frame_size, joints: np.ndarray, radius: int) -> np.ndarray:
+    w, h = frame_size
+    img = np.full((h, w, 3), 128, np.uint8)
+    for (x, y), c in zip(joints, COLOURS):
+        cv2.circle(img, (int(round(x)), int(round(y))), radius, tuple(int(v) for v in c), -1)
+    return img
+
+
+# -- the crop rule and the search windows ----------------------------------------------------
+
+def test_lower_body_box_holds_the_joints_and_room_above_the_hips():
+    kp = squatter(300, 200, 160)
+    box = lower_body_box(kp, np.ones(6, bool))
+    x, y, w, h = box
+    assert (kp[:, 0] > x).all() and (kp[:, 0] < x + w).all()
+    assert (kp[:, 1] > y).all() and (kp[:, 1] < y + h).all()
+    assert 200 - y > 0.25 * 160  # the torso above the hips is in the box
+    assert lower_body_box(kp, np.array([1, 0, 0, 0, 0, 0], bool)) is None
+    crop = crop_from_joints(kp, np.ones(6), (640, 480), INPUT)
+    inside = crop.to_input(kp)
+    assert (inside > 0).all() and (inside[:, 0] < INPUT[0]).all() and (inside[:, 1] < INPUT[1]).all()
+    assert crop_from_joints(kp, np.zeros(6), (640, 480), INPUT) is None  # nothing confident
+
+
+@pytest.mark.parametrize("frame_size", [(1920, 1080), (608, 1080), (640, 360)])
+def test_search_windows_contain_any_region_of_half_their_size(frame_size):
+    w, h = frame_size
+    wins = search_windows(frame_size, INPUT)
+    whole = whole_frame_crop(frame_size, INPUT)
+    assert whole.size[0] >= w and whole.size[1] >= h
+    assert all(abs(c.size[0] / c.size[1] - INPUT[0] / INPUT[1]) < 1e-9 for c in wins)
+    assert all(c.size[1] >= 2 * INPUT[1] for c in wins)  # never finer than the input
+    rng = np.random.default_rng(0)
+    for size in {c.size for c in wins}:
+        level = [c for c in wins if c.size == size]
+        for _ in range(50):  # a random region of half a window, anywhere in the frame
+            rw, rh = size[0] / 2, size[1] / 2
+            x0, y0 = rng.uniform(0, max(w - rw, 0)), rng.uniform(0, max(h - rh, 0))
+            assert any(c.center[0] - c.size[0] / 2 - 0.5 <= x0 and x0 + min(rw, w) <= c.center[0] + c.size[0] / 2 + 0.5
+                       and c.center[1] - c.size[1] / 2 - 0.5 <= y0 and y0 + min(rh, h) <= c.center[1] + c.size[1] / 2 + 0.5
+                       for c in level)
+    if h == 360:  # a small frame is not searched finer than its full height
+        assert {c.size[1] for c in wins} == {360}
+
+
+# -- decoding to frame pixels and the search -------------------------------------------------
+
+def test_infer_returns_frame_pixels_and_marks_joints_outside_the_frame():
+    kp = squatter(320, 120, 150)
+    frame = draw((640, 360), kp, 8)
+    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours")
+    crop = crop_from_joints(kp, np.ones(6), (640, 360), INPUT)
+    xy, conf, hm = pred.infer([frame], [crop])
+    assert hm.shape == (1, NUM_JOINTS, INPUT[1] // 4, INPUT[0] // 4)
+    assert np.abs(xy[0] - kp).max() < 4.0, xy[0] - kp
+    assert (conf > 0.8).all() and (conf <= 1.0).all()
+    # a joint whose peak lies in a crop's padding beyond the frame is not found: here the
+    # right ankle's colour is black, the colour of the padding of a crop hanging off the frame
+    black_ankle = COLOURS.copy()
+    black_ankle[5] = 0
+    pred = HeatmapPredictor(ColourJoints(black_ankle), INPUT, "colours")
+    frame = draw((640, 360), kp[:5], 8)
+    xy, conf, _ = pred.infer([frame], [Crop((320.0, 300.0), (300.0, 400.0), INPUT)])
+    assert np.isnan(xy[0, 5]).all() and conf[0, 5] == 0
+    assert np.abs(xy[0, :5] - kp[:5]).max() < 4.0 and (conf[0, :5] > 0.5).all()
+
+
+def test_search_finds_a_small_athlete_in_a_big_frame():
+    kp = squatter(1500, 700, 120)  # lower body 120 px tall in a 1920x1080 frame
+    frame = draw((1920, 1080), kp, 7)
+    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours")
+    _, _, whole_conf = pred.infer([frame], [whole_frame_crop((1920, 1080), INPUT)])
+    crop, xy, conf = pred.search(frame)
+    assert conf.mean() > whole_conf.mean() + 0.2  # a finer window beats the whole frame
+    assert crop.size[1] < 1080
+    assert np.abs(xy - kp).max() < 15
+    tracked = crop_from_joints(xy, conf, (1920, 1080), INPUT)
+    xy2, conf2, _ = pred.infer([frame], [tracked])
+    assert conf2.mean() > 0.8 and np.abs(xy2[0] - kp).max() < 5
+
+
+# -- saved weights ----------------------------------------------------------------------------
+
+def test_load_predictor_reads_weights_and_their_sidecar(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    model = build_model("dilated")
+    path = weightslib.save(model, tmp_path / "dilated.safetensors",
+                           {"model": "dilated", "input_size": [64, 96], "sigma": 1.5})
+    pred = load_predictor("dilated", str(path), device="cpu", smooth=False)
+    assert pred.name == "dilated" and pred.input_size == (64, 96) and pred.codec.sigma == 1.5
+    frame = np.zeros((100, 80, 3), np.uint8)
+    xy, conf, hm = pred.infer([frame], [whole_frame_crop((80, 100), pred.input_size)])
+    assert hm.shape == (1, 6, 24, 16) and xy.shape == (1, 6, 2)
+    with torch.inference_mode():  # same outputs as the model saved (BatchNorm folded)
+        ref = model.eval()(torch.zeros(1, 3, 96, 64))
+        got = pred.model(torch.zeros(1, 3, 96, 64))
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(weightslib.WeightsError, match="resnet18"):
+        load_predictor("resnet18", str(path), device="cpu")
+    monkeypatch.setattr(weightslib, "WEIGHTS_DIR", tmp_path / "none")
+    with pytest.raises(weightslib.WeightsError, match="no trained weights|none shipped"):
+        load_predictor("attention", device="cpu")
