@@ -166,9 +166,12 @@ class HeatmapPredictor:
                         next_search = t + cfg.search_interval_s
                 used = roi
                 kp, conf, hm = self.infer(frames, [used] * len(frames))
-                tracking = conf.mean() >= cfg.min_confidence
+                # keep tracking while the latest frame is confident; the next crop covers the
+                # joints of all the batch's confident frames (and so the motion between them)
+                good = conf.mean(axis=1) >= cfg.min_confidence
+                tracking = bool(good[-1])
                 if tracking:
-                    roi = crop_from_joints(kp, conf, size, self.input_size, cfg) or roi
+                    roi = crop_from_joints(kp[good], conf[good], size, self.input_size, cfg) or roi
                 idx += [i for i, _ in batch]
                 kps.append(kp)
                 confs.append(conf)

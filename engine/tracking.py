@@ -11,8 +11,8 @@ from the model itself:
    before, through the one rule ``engine.geometry.lower_body_box`` (the joints' box, room for
    the torso above the hips, margins), as BlazePose derives its region of interest from the
    previous frame's landmarks instead of running its detector again.
-3. **Re-acquire**: when the mean joint confidence drops below ``min_confidence`` the track is
-   lost and the next batch searches again (at most once per ``search_interval_s`` of video,
+3. **Re-acquire**: when the mean joint confidence of the latest frame drops below
+   ``min_confidence`` the track is lost and the next batch searches again (at most once per ``search_interval_s`` of video,
    so a clip with nobody in it does not search on every frame).
 
 All coordinates are frame pixels; sizes are (width, height).
@@ -31,7 +31,7 @@ from .geometry import Crop, fit_aspect, lower_body_box
 class TrackerConfig:
     """Thresholds of the search-and-track loop (confidences are heatmap peaks, 0..1)."""
 
-    #: Keep tracking while the mean confidence of the six joints is at least this.
+    #: Keep tracking while the mean confidence of the latest frame's six joints is at least this.
     min_confidence: float = 0.3
     #: Joints at least this confident shape the next crop.
     joint_confidence: float = 0.2

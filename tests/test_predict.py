@@ -157,3 +157,68 @@ def test_load_predictor_reads_weights_and_their_sidecar(tmp_path, monkeypatch):
     monkeypatch.setattr(weightslib, "WEIGHTS_DIR", tmp_path / "none")
     with pytest.raises(weightslib.WeightsError, match="no trained weights|none shipped"):
         load_predictor("attention", device="cpu")
+
+
+# -- whole clips ------------------------------------------------------------------------------
+
+def write_clip(path, size=(1280, 720), fps=30, n=90, cut=45) -> np.ndarray:
+    """A squatting colour-dot lower body (three 2 s squat cycles), cut at frame ``cut`` to
+    another place and size, as camera cuts do. Returns the true joints (n, 6, 2)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    truth = []
+    for i in range(n):
+        down = 60 * np.sin(np.pi * i / 30) ** 2
+        kp = squatter(300, 380 + down, 150) if i < cut else squatter(1000, 300 + down, 110)
+        truth.append(kp)
+        writer.write(cv2.cvtColor(draw(size, kp, 7), cv2.COLOR_RGB2BGR))
+    writer.release()
+    return np.array(truth)
+
+
+def test_predict_video_tracks_the_athlete_and_reacquires_after_a_cut(tmp_path):
+    pytest.importorskip("engine.video")
+    truth = write_clip(tmp_path / "squat.mp4")
+    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours", smooth=False)
+    seen = []
+    series = pred.predict_video(str(tmp_path / "squat.mp4"), progress=lambda f, m: seen.append(f))
+    assert len(series) == 90 and series.fps == pytest.approx(30, rel=1e-3)
+    assert series.meta["searches"] == 2  # the first frame, and once after the cut
+    err = np.abs(series.keypoints - truth[series.frame_indices]).max(axis=(1, 2))
+    after_cut = (series.frame_indices >= 45) & (series.frame_indices < 45 + pred.batch_size)
+    assert np.median(err) < 2.0
+    assert (err[~after_cut] < 12).all(), err  # every frame but the few right after the cut
+    assert series.confidence[~after_cut].mean() > 0.5
+    assert len({series.crops[i] for i in range(40)}) > 1  # the crop follows the squat
+    assert seen and seen == sorted(seen) and seen[-1] == 1.0
+    # the stored heatmaps and crops give back the keypoints (the display can trust them)
+    xy, _ = pred.codec.decode(series.heatmaps.astype(np.float32))
+    back = np.stack([c.to_image(p) for c, p in zip(series.crops, xy)])
+    found = np.isfinite(series.keypoints).all(axis=2)
+    assert np.abs(back[found] - series.keypoints[found]).max() < 1.0
+
+
+def test_random_model_on_a_real_clip_gives_a_well_formed_series(clips_dir):
+    pytest.importorskip("engine.video")
+    clip = clips_dir / "side-wall.mp4"
+    torch.manual_seed(0)
+    pred = HeatmapPredictor(build_model("dilated"), INPUT, "dilated", smooth=True)
+    series = pred.predict_video(str(clip), stride=3, max_seconds=2.0)
+    w, h = series.frame_size
+    assert (w, h) == (960, 544)
+    n = len(series)
+    assert 19 <= n <= 21  # 2 s at 30 fps, every third frame
+    assert (np.diff(series.frame_indices) == 3).all() and series.fps == pytest.approx(10, rel=0.01)
+    assert series.keypoints.shape == (n, 6, 2) and series.confidence.shape == (n, 6)
+    found = np.isfinite(series.keypoints).all(axis=2)
+    xy = series.keypoints[found]
+    assert ((xy >= -0.5) & (xy <= [w - 0.5, h - 0.5])).all()
+    assert ((series.confidence >= 0) & (series.confidence <= 1)).all()
+    assert (series.confidence[~found] == 0).all()
+    assert series.heatmaps.shape == (n, 6, 32, 24) and series.heatmaps.dtype == np.float16
+    assert len(series.crops) == n
+    for t in range(0, n, 5):  # heatmap peaks -> crop -> frame: the crop maps them back
+        crop = series.crops[t]
+        back = crop.to_input(crop.to_image(np.array([[0.0, 0.0], [95.0, 127.0]])))
+        np.testing.assert_allclose(back, [[0, 0], [95, 127]], atol=1e-6)
+    raw = pred.predict_video(str(clip), stride=3, max_seconds=2.0, keep_heatmaps=False)
+    assert raw.heatmaps is None and len(raw) == n
