@@ -52,6 +52,21 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def train_step(model, batch: dict, opt, scaler, device: torch.device) -> float:
+    """One optimisation step on a batch from ``PoseDataset``; returns the loss. Mixed
+    precision on CUDA (``scaler`` is a ``torch.amp.GradScaler``, disabled on the CPU)."""
+    from .evaluate import to_model_input
+    x = to_model_input(batch["image"], device)
+    target, weight = batch["target"].to(device), batch["weight"].to(device)
+    with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        loss = weighted_mse(model(x), target, weight)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return loss.item()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models import list_models
     p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__,
@@ -159,7 +174,7 @@ def main(argv=None) -> int:
         if world > 1 else None
     gen = torch.Generator()
     from .models import build_model, count_parameters
-    from .evaluate import evaluate_people, to_model_input
+    from .evaluate import evaluate_people
     from . import weights as weightslib
 
     model = build_model(args.model).to(device)
@@ -195,18 +210,11 @@ def main(argv=None) -> int:
         t0, total, count = time.perf_counter(), 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not main_proc, leave=False)
         for batch in bar:
-            x = to_model_input(batch["image"], device)
-            target, weight = batch["target"].to(device), batch["weight"].to(device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                loss = weighted_mse(ddp(x), target, weight)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+            loss = train_step(ddp, batch, opt, scaler, device)
             sched.step()
-            total += loss.item() * len(x)
-            count += len(x)
-            bar.set_postfix(loss=f"{loss.item():.3e}")
+            total += loss * len(batch["image"])
+            count += len(batch["image"])
+            bar.set_postfix(loss=f"{loss:.3e}")
         stats = torch.tensor([total, count], dtype=torch.float64, device=device)
         if world > 1:
             dist.all_reduce(stats)
