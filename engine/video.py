@@ -1,0 +1,160 @@
+"""Reading and writing video.
+
+Reading: any clip OpenCV's FFmpeg backend decodes (mp4, mov, webm, avi, ...), upright (the
+container's rotation metadata is applied, as phone videos need), as RGB uint8 frames. The
+decoded frames are trusted over the container's frame count (some files claim more frames
+than they hold). Writing: browser-playable H.264 (yuv420p, faststart) through the ffmpeg
+binary that ships inside the ``imageio-ffmpeg`` wheel, to a temporary name renamed into place.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .fileio import atomic_path
+
+
+class VideoError(ValueError):
+    """A clip that cannot be read; the message says which file and what is wrong."""
+
+
+class Video:
+    """An open clip. Use as a context manager; ``frames()`` yields (frame index, RGB frame)."""
+
+    def __init__(self, path: str | os.PathLike, stride: int = 1, max_seconds: float | None = None):
+        self.path = Path(path)
+        if stride < 1:
+            raise ValueError("stride must be at least 1")
+        self.stride = stride
+        self.max_seconds = max_seconds
+        if not self.path.is_file():
+            raise VideoError(f"{self.path.name}: file not found")
+        if self.path.stat().st_size == 0:
+            raise VideoError(f"{self.path.name}: the file is empty")
+        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not self._cap.isOpened():
+            raise VideoError(f"{self.path.name}: not a video OpenCV can decode (is it really a "
+                             "video file? mp4, mov, webm and avi work)")
+        self._cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+        ok, first = self._cap.read()
+        if not ok or first is None or first.size == 0:
+            self._cap.release()
+            raise VideoError(f"{self.path.name}: no frame could be decoded (broken or empty video)")
+        self._first = first
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        #: frames per second the container reports (30 assumed when it reports none)
+        self.fps = fps if 0 < fps < 1000 else 30.0
+        #: (width, height) of the upright frames
+        self.frame_size = (int(first.shape[1]), int(first.shape[0]))
+        #: frame count the container claims (may be wrong; decoding decides)
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self._used = False
+
+    def __enter__(self) -> "Video":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._cap.release()
+
+    @property
+    def duration(self) -> float:
+        """Claimed duration in seconds (frame count / fps)."""
+        return self.frame_count / self.fps if self.fps else 0.0
+
+    def frames(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (index in the decoded clip, RGB uint8 frame) for every ``stride``-th frame of
+        the first ``max_seconds``. A clip can be iterated once."""
+        if self._used:
+            raise RuntimeError("Video.frames() can be iterated only once; open the clip again")
+        self._used = True
+        last = int(self.max_seconds * self.fps) if self.max_seconds is not None else None
+        i, frame = 0, self._first
+        while frame is not None:
+            if last is not None and i >= last:
+                break
+            if i % self.stride == 0:
+                yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            ok, frame = self._cap.read()
+            if not ok:
+                break
+            i += 1
+
+
+def open_video(path: str | os.PathLike, stride: int = 1, max_seconds: float | None = None) -> Video:
+    """Open a clip for reading; raises VideoError with a clear message when it cannot be read."""
+    return Video(path, stride, max_seconds)
+
+
+def probe(path: str | os.PathLike) -> dict:
+    """fps, (width, height), claimed frame count and duration of a clip, without decoding it all."""
+    with open_video(path) as v:
+        return {"fps": v.fps, "frame_size": list(v.frame_size), "claimed_frames": v.frame_count,
+                "claimed_seconds": round(v.duration, 3)}
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary that ships inside the imageio-ffmpeg wheel."""
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class VideoWriter:
+    """Write RGB frames as browser-playable H.264 mp4; the file appears only on ``close()``
+    after a successful encode (temporary name, then rename). Use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, frame_size: tuple[int, int], crf: int = 23):
+        self.path = Path(path)
+        self.frame_size = (int(frame_size[0]) // 2 * 2, int(frame_size[1]) // 2 * 2)  # yuv420p: even
+        self._ctx = atomic_path(self.path, suffix=".tmp.mp4")
+        self._tmp = self._ctx.__enter__()
+        w, h = self.frame_size
+        cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{w}x{h}", "-r", f"{fps:.6f}", "-i", "-", "-an", "-c:v", "libx264",
+               "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+               "-movflags", "+faststart", str(self._tmp)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.frames_written = 0
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        w, h = self.frame_size
+        f = np.ascontiguousarray(frame_rgb[:h, :w, :3], dtype=np.uint8)
+        if f.shape[:2] != (h, w):
+            raise ValueError(f"frame is {frame_rgb.shape[1]}x{frame_rgb.shape[0]}, writer expects {w}x{h}")
+        self._proc.stdin.write(f.tobytes())
+        self.frames_written += 1
+
+    def close(self, ok: bool = True) -> None:
+        self._proc.stdin.close()
+        err = self._proc.stderr.read().decode(errors="replace")
+        rc = self._proc.wait()
+        if ok and rc != 0:
+            ok = False
+            self._ctx.__exit__(RuntimeError, RuntimeError(err), None)
+            raise RuntimeError(f"ffmpeg could not write {self.path.name}: {err.strip()[-500:]}")
+        if ok and self.frames_written == 0:
+            self._ctx.__exit__(RuntimeError, RuntimeError("no frames"), None)
+            raise RuntimeError(f"no frames were written to {self.path.name}")
+        if ok:
+            self._ctx.__exit__(None, None, None)
+        else:
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close(True)
+        else:
+            try:
+                self.close(False)
+            except Exception:  # the original error matters more
+                pass
