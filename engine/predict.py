@@ -152,10 +152,11 @@ class HeatmapPredictor:
         with open_video(video_path, stride=stride, max_seconds=max_seconds) as video:
             fps, size = float(video.fps), tuple(video.frame_size)
             total = _expected_frames(video, stride, max_seconds)
-            per_batch = int(np.clip(round(cfg.max_batch_seconds * fps / stride), 1, self.batch_size))
+            clock = fps or 30.0  # for the tracker's timing only, when a clip reports no rate
+            per_batch = int(np.clip(round(cfg.max_batch_seconds * clock / stride), 1, self.batch_size))
             frames_iter = _timed(video.frames(), self.timings)
             for batch in _batches(frames_iter, per_batch):
-                t = batch[0][0] / fps if fps else 0.0
+                t = batch[0][0] / clock
                 frames = [f for _, f in batch]
                 if not tracking and t >= next_search:
                     roi, kp0, conf0 = self.search(frames[0])

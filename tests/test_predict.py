@@ -21,6 +21,7 @@ from engine.geometry import Crop, lower_body_box
 from engine.joints import NUM_JOINTS
 from engine.models import MEAN, STD, build_model
 from engine.predict import HeatmapPredictor, load_predictor
+from engine.video import VideoWriter
 from engine.tracking import TrackerConfig, crop_from_joints, search_windows, whole_frame_crop
 
 torch.set_num_threads(1)
@@ -164,19 +165,17 @@ def test_load_predictor_reads_weights_and_their_sidecar(tmp_path, monkeypatch):
 def write_clip(path, size=(1280, 720), fps=30, n=90, cut=45) -> np.ndarray:
     """A squatting colour-dot lower body (three 2 s squat cycles), cut at frame ``cut`` to
     another place and size, as camera cuts do. Returns the true joints (n, 6, 2)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     truth = []
-    for i in range(n):
-        down = 60 * np.sin(np.pi * i / 30) ** 2
-        kp = squatter(300, 380 + down, 150) if i < cut else squatter(1000, 300 + down, 110)
-        truth.append(kp)
-        writer.write(cv2.cvtColor(draw(size, kp, 7), cv2.COLOR_RGB2BGR))
-    writer.release()
+    with VideoWriter(path, fps, size) as writer:
+        for i in range(n):
+            down = 60 * np.sin(np.pi * i / 30) ** 2
+            kp = squatter(300, 380 + down, 150) if i < cut else squatter(1000, 300 + down, 110)
+            truth.append(kp)
+            writer.write(draw(size, kp, 7))
     return np.array(truth)
 
 
 def test_predict_video_tracks_the_athlete_and_reacquires_after_a_cut(tmp_path):
-    pytest.importorskip("engine.video")
     truth = write_clip(tmp_path / "squat.mp4")
     pred = HeatmapPredictor(ColourJoints(), INPUT, "colours", smooth=False)
     seen = []
@@ -193,12 +192,12 @@ def test_predict_video_tracks_the_athlete_and_reacquires_after_a_cut(tmp_path):
     # the stored heatmaps and crops give back the keypoints (the display can trust them)
     xy, _ = pred.codec.decode(series.heatmaps.astype(np.float32))
     back = np.stack([c.to_image(p) for c, p in zip(series.crops, xy)])
-    found = np.isfinite(series.keypoints).all(axis=2)
-    assert np.abs(back[found] - series.keypoints[found]).max() < 1.0
+    peak = series.confidence > 0.1  # (flat, all but empty heatmaps lose their arg-max in fp16)
+    assert peak.mean() > 0.8
+    assert np.abs(back[peak] - series.keypoints[peak]).max() < 1.0
 
 
 def test_random_model_on_a_real_clip_gives_a_well_formed_series(clips_dir):
-    pytest.importorskip("engine.video")
     clip = clips_dir / "side-wall.mp4"
     torch.manual_seed(0)
     pred = HeatmapPredictor(build_model("dilated"), INPUT, "dilated", smooth=True)
