@@ -1,9 +1,23 @@
 """MediaPipe Pose (BlazePose GHUM full, shipped inside the ``mediapipe==0.10.14`` wheel) as a
 reference model and a teacher. Optional: install with ``pip install -r requirements-mediapipe.txt``.
+
+    with MediaPipePose() as mp_pose:          # the teacher: all 33 landmarks of one frame
+        lm = mp_pose.landmarks(frame_rgb)      # (33, 3) x px, y px, visibility, or None
+    series = MediaPipePose().predict_video("squat.mp4", stride=2)   # a Predictor, like predict.py
+
+Our six joints are BlazePose landmarks 23-28 (hips, knees, ankles, same left/right meaning);
+a joint's confidence is the landmark's visibility; frames where MediaPipe finds nobody are
+NaN with confidence 0. Video runs in tracking mode (static_image_mode=False), one fresh
+tracker per clip.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
+
+from .joints import NUM_JOINTS
+from .pose import PoseSeries
 
 #: BlazePose landmark indices of our six joints, in ``engine.joints.JOINTS`` order.
 BLAZEPOSE_LOWER_BODY = (23, 24, 25, 26, 27, 28)
@@ -58,3 +72,63 @@ class MediaPipePose:
         h, w = frame_rgb.shape[:2]
         lm = res.pose_landmarks.landmark
         return np.array([[p.x * w, p.y * h, p.visibility] for p in lm], dtype=np.float64)
+
+    # -- the Predictor interface ---------------------------------------------------------------
+    def predict_video(self, video_path: str, *, stride: int = 1, max_seconds: float | None = None,
+                      keep_heatmaps: bool = True, progress=None) -> PoseSeries:
+        """Our six joints in every ``stride``-th frame (frame pixels, confidence = visibility),
+        One Euro smoothed when ``self.smooth``. MediaPipe has no heatmaps: ``keep_heatmaps`` is
+        accepted for the interface and ignored. ``series.meta['timings_s']`` holds seconds
+        spent per stage (decode, preprocess, model, postprocess)."""
+        from .video import open_video
+
+        timings = dict.fromkeys(("decode", "preprocess", "model", "postprocess"), 0.0)
+        idx, kps, confs = [], [], []
+        with open_video(video_path, stride=stride, max_seconds=max_seconds) as video, self:
+            fps, size = float(video.fps), tuple(video.frame_size)
+            total = video.frame_count // stride if video.frame_count else 0
+            frames = iter(video.frames())
+            while True:
+                t0 = time.perf_counter()
+                item = next(frames, None)
+                t1 = time.perf_counter()
+                timings["decode"] += t1 - t0
+                if item is None:
+                    break
+                i, frame = item
+                rgb = np.ascontiguousarray(frame)
+                t2 = time.perf_counter()
+                res = self._pose.process(rgb)
+                t3 = time.perf_counter()
+                kp = np.full((NUM_JOINTS, 2), np.nan)
+                conf = np.zeros(NUM_JOINTS)
+                if res.pose_landmarks is not None:
+                    h, w = frame.shape[:2]
+                    lm = res.pose_landmarks.landmark
+                    for j, b in enumerate(BLAZEPOSE_LOWER_BODY):
+                        kp[j] = (lm[b].x * w, lm[b].y * h)
+                        conf[j] = float(np.clip(lm[b].visibility, 0.0, 1.0))
+                idx.append(i)
+                kps.append(kp)
+                confs.append(conf)
+                t4 = time.perf_counter()
+                timings["preprocess"] += t2 - t1
+                timings["model"] += t3 - t2
+                timings["postprocess"] += t4 - t3
+                if progress is not None and total:
+                    progress(min(len(idx) / total, 1.0), f"{self.name}: frame {i + 1}")
+        n = len(idx)
+        if n == 0:
+            series = PoseSeries.empty(0, fps, size, self.name, stride)
+        else:
+            fi = np.asarray(idx, dtype=int)
+            series = PoseSeries(np.stack(kps), np.stack(confs), fi / fps if fps else fi.astype(float),
+                                fi, size, fps / stride if fps else 0.0, self.name)
+        series.meta.update({"model_complexity": self.model_complexity, "device": "cpu",
+                            "timings_s": timings})
+        if self.smooth:
+            from .smoothing import smooth_series
+            series = smooth_series(series)
+        if progress is not None:
+            progress(1.0, f"{self.name}: {n} frames")
+        return series
