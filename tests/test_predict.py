@@ -213,6 +213,7 @@ def test_random_model_on_a_real_clip_gives_a_well_formed_series(clips_dir):
     assert ((xy >= -0.5) & (xy <= [w - 0.5, h - 0.5])).all()
     assert ((series.confidence >= 0) & (series.confidence <= 1)).all()
     assert (series.confidence[~found] == 0).all()
+    assert series.meta["smoothing"]["filter"] == "one_euro"  # smooth=True applies engine.smoothing
     assert series.heatmaps.shape == (n, 6, 32, 24) and series.heatmaps.dtype == np.float16
     assert len(series.crops) == n
     for t in range(0, n, 5):  # heatmap peaks -> crop -> frame: the crop maps them back
