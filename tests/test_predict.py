@@ -21,8 +21,8 @@ from engine.geometry import Crop, lower_body_box
 from engine.joints import NUM_JOINTS
 from engine.models import MEAN, STD, build_model
 from engine.predict import HeatmapPredictor, load_predictor
+from engine.tracking import crop_from_joints, search_windows, whole_frame_crop
 from engine.video import VideoWriter
-from engine.tracking import TrackerConfig, crop_from_joints, search_windows, whole_frame_crop
 
 torch.set_num_threads(1)
 
