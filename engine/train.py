@@ -37,7 +37,7 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda asked for, but no CUDA device is available")
+        raise ValueError("--device cuda asked for, but no CUDA device is available")
     return torch.device(name)
 
 
