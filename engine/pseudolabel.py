@@ -93,7 +93,6 @@ def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", strid
     if teacher != "mediapipe":
         raise ValueError(f"unknown teacher {teacher!r}: only 'mediapipe' is available")
     images_dir = out / "images"
-    images_dir.mkdir(parents=True, exist_ok=True)
     images, anns, stats = [], [], {}
     for vpath in videos:
         kept = skipped = missed = 0
@@ -116,6 +115,7 @@ def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", strid
                 name = f"{vpath.stem}_{frame_index:06d}.jpg"
                 ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                                        [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+                images_dir.mkdir(parents=True, exist_ok=True)
                 with atomic_path(images_dir / name) as tmp:
                     tmp.write_bytes(buf.tobytes())
                 images.append({"id": image_id, "file_name": name, "width": video.frame_size[0],
