@@ -1,0 +1,96 @@
+"""``python -m engine.bench video``: every model on the same clip, side by side, in one run.
+
+Each model runs in its own child process (so that its peak memory is its own) on the same
+number of CPU threads; a model without shipped weights is timed with random weights at the
+recipe's input size (speed does not depend on the weights) and marked untrained.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from .fileio import write_json  # noqa: F401  (re-exported for the CLI's callers)
+
+STAGES = ("decode", "preprocess", "model", "postprocess")
+
+
+def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: str, threads: int) -> dict:
+    """Time one model in this process; returns medians and this process's peak memory."""
+    import torch
+    torch.set_num_threads(threads)
+    from .analyze import MEDIAPIPE
+    untrained = False
+    if model == MEDIAPIPE:
+        from .mediapipe_pose import MediaPipePose
+        predictor = MediaPipePose(smooth=True)
+    else:
+        from .predict import HeatmapPredictor, load_predictor
+        from .weights import shipped_weights
+        if model in shipped_weights():
+            predictor = load_predictor(model, device=device)
+        else:
+            from .models import build_model
+            from .recipe import SETTINGS
+            h, w = (int(v) for v in SETTINGS["input_size"].split("x"))
+            predictor = HeatmapPredictor(build_model(model).eval(), (w, h), model, device=torch.device(device))
+            untrained = True
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        s = predictor.predict_video(clip, stride=stride, max_seconds=max_seconds, keep_heatmaps=False)
+        wall = time.perf_counter() - t0
+        runs.append({"frames": len(s), "seconds": wall, "timings_s": s.meta.get("timings_s", {})})
+    frames = runs[0]["frames"]
+    med = lambda xs: statistics.median(xs)  # noqa: E731
+    per_stage = {k: round(1000 * med([r["timings_s"].get(k, 0.0) for r in runs]) / max(frames, 1), 3)
+                 for k in STAGES}
+    return {"model": model, "untrained": untrained, "frames": frames,
+            "fps": round(frames / med([r["seconds"] for r in runs]), 2),
+            "fps_runs": [round(frames / r["seconds"], 2) for r in runs],
+            "ms_per_frame": per_stage,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def bench_video(clip, models, stride, max_seconds, repeats, device) -> list[dict]:
+    """Run each model in a child process on the same clip; returns one row per model."""
+    import torch
+    from .analyze import MEDIAPIPE, mediapipe_available
+    from .models import list_models
+    if not models:
+        models = list_models() + ([MEDIAPIPE] if mediapipe_available() else [])
+    rows = []
+    for m in models:
+        args = json.dumps([str(clip), m, stride, max_seconds, repeats, str(device), torch.get_num_threads()])
+        r = subprocess.run([sys.executable, "-m", "engine.benchvideo", args], capture_output=True, text=True)
+        if r.returncode != 0:
+            rows.append({"model": m, "error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"})
+            continue
+        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def video_table(rows: list[dict], env: dict, clip) -> str:
+    from pathlib import Path
+    base = next((r for r in rows if r.get("model") == "mediapipe" and "fps" in r), None)
+    lines = [f"Video inference on `{Path(clip).name}`, {env['device']}, {env['threads']} threads, "
+             f"torch {env['torch']} ({env['date']}); medians of repeated runs, one process per model", "",
+             "| model | frames/s | vs MediaPipe | decode ms | preprocess ms | model ms | postprocess ms | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | error: {r['error']} | | | | | | |")
+            continue
+        ms = r["ms_per_frame"]
+        ratio = f"{r['fps'] / base['fps']:.2f}x" if base else "–"
+        name = r["model"] + (" (untrained weights)" if r.get("untrained") else "")
+        lines.append(f"| {name} | {r['fps']} | {ratio} | {ms['decode']} | {ms['preprocess']} | "
+                     f"{ms['model']} | {ms['postprocess']} | {r['peak_rss_mb']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(json.dumps(_one(*json.loads(sys.argv[1]))))

@@ -1,0 +1,145 @@
+"""The reproducible recipe for the shipped weights.
+
+    python -m engine.recipe data  [--shared ../shared/data] [--extra-videos DIR] --work data/recipe
+    python -m engine.recipe train MODEL --work data/recipe [--epochs N] [--threads T] [--resume]
+    python -m engine.recipe ship  MODEL --work data/recipe
+
+``data`` builds the training set: COCO-MINI's human labels (a seeded quarter of its images
+held out for evaluation) plus MediaPipe pseudo-labels of the squat clips and of any extra
+videos (the demo videos inside the ``pose2sim`` and ``sports2d`` wheels), with whole clips held
+out (leave-clip-out, ``HELD_OUT_CLIPS``). It writes ``train.json``, ``val-coco.json``,
+``val-clips.json`` under WORK, whose ``file_name``s are relative to WORK (it links the image
+folders there). ``train`` runs ``engine.train`` with the recipe's settings, resumable across
+sessions; ``ship`` copies the final weights to ``weights/`` as fp16 with the recipe, commit
+and metrics in the sidecar.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from . import coco as cocolib
+from .fileio import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Clips never trained on: one side view, one front view, one short clip with a text overlay.
+HELD_OUT_CLIPS = ("side-wall.mp4", "front-mat.mp4", "side-single-text.mp4")
+#: Fraction of COCO-MINI images (with at least one lower-body joint labelled) held out.
+COCO_HOLDOUT = 0.25
+SEED = 0
+#: Training settings shared by all four models (CPU-sized: small input, few epochs).
+SETTINGS = {"input_size": "128x96", "batch_size": 32, "lr": 1e-3, "sigma": 2.0}
+EPOCHS = {"dilated": 20, "resnet18": 15, "resnet18_fpn": 15, "attention": 15}
+
+
+def _link(target: Path, link: Path) -> None:
+    if link.is_symlink() or link.exists():
+        if link.resolve() == target.resolve():
+            return
+        link.unlink()
+    link.symlink_to(target.resolve(), target_is_directory=True)
+
+
+def _prefixed(data: dict, prefix: str, image_filter=None, id_offset: int = 0) -> tuple[list, list]:
+    ims = [im for im in data["images"] if image_filter is None or image_filter(im)]
+    keep = {im["id"] for im in ims}
+    images = [{**im, "id": im["id"] + id_offset, "file_name": f"{prefix}/{im['file_name']}"} for im in ims]
+    anns = [{**a, "id": a["id"] + id_offset, "image_id": a["image_id"] + id_offset}
+            for a in data["annotations"] if a["image_id"] in keep]
+    return images, anns
+
+
+def _coco_file(images, anns, description: str) -> dict:
+    return {"info": {"description": description}, "licenses": [], "images": images,
+            "annotations": anns, "categories": [{"id": 1, "name": "person", "supercategory": "person",
+                                                 "keypoints": [], "skeleton": []}]}
+
+
+def build_data(shared: Path, work: Path, extra_videos: list[Path], stride: int = 2) -> dict:
+    """Pseudo-label the clips and extra videos, split, and write the recipe's COCO files."""
+    from .pseudolabel import find_videos, pseudolabel
+    work.mkdir(parents=True, exist_ok=True)
+    coco_ann = shared / "coco-mini" / "annotations" / "person_keypoints_train2017.json"
+    _link(shared / "coco-mini" / "train2017", work / "coco-mini")
+    pseudo = {}
+    for tag, inputs in (("clips", [shared / "clips"]), ("extra", extra_videos)):
+        if not inputs:
+            continue
+        out = work / f"pseudo-{tag}"
+        if not (out / "annotations.json").is_file():
+            pseudolabel(find_videos([str(p) for p in inputs]), out, stride=stride)
+        pseudo[tag] = json.loads((out / "annotations.json").read_text())
+    coco = cocolib.read_json(coco_ann)
+    people = cocolib.load(coco_ann).people
+    labelled_images = sorted({p.image_id for p in people if p.flags.n_labeled > 0})
+    rng = random.Random(SEED)
+    held = set(rng.sample(labelled_images, round(COCO_HOLDOUT * len(labelled_images))))
+    tr_i, tr_a = _prefixed(coco, "coco-mini", lambda im: im["id"] not in held)
+    va_i, va_a = _prefixed(coco, "coco-mini", lambda im: im["id"] in held)
+    vc_i, vc_a = [], []
+    offset = 10**9
+    for tag, data in pseudo.items():
+        held_clip = lambda im: im.get("video") in HELD_OUT_CLIPS  # noqa: E731
+        i, a = _prefixed(data, f"pseudo-{tag}/images", lambda im: not held_clip(im), offset)
+        tr_i += i
+        tr_a += a
+        i, a = _prefixed(data, f"pseudo-{tag}/images", held_clip, offset)
+        vc_i += i
+        vc_a += a
+        offset += 10**8
+    write_json(work / "train.json", _coco_file(tr_i, tr_a, "SquatPose recipe: training set"), indent=None)
+    write_json(work / "val-coco.json", _coco_file(va_i, va_a, "SquatPose recipe: held-out COCO-MINI images"), indent=None)
+    write_json(work / "val-clips.json", _coco_file(vc_i, vc_a, "SquatPose recipe: held-out clips (teacher labels)"), indent=None)
+    summary = {"train_images": len(tr_i), "train_people": len(tr_a), "val_coco_images": len(va_i),
+               "val_coco_people": len(va_a), "val_clip_frames": len(vc_i),
+               "held_out_clips": list(HELD_OUT_CLIPS), "coco_held_out_image_ids": sorted(held)}
+    write_json(work / "split.json", summary)
+    return summary
+
+
+def train(model: str, work: Path, epochs: int | None, threads: int | None, resume: bool) -> int:
+    cmd = [sys.executable, "-m", "engine.train", "--model", model,
+           "--train-ann", str(work / "train.json"), "--train-images", str(work),
+           "--val-ann", str(work / "val-coco.json"), "--val-images", str(work),
+           "--epochs", str(epochs or EPOCHS[model]), "--out", str(work / "runs" / model),
+           "--input-size", SETTINGS["input_size"], "--batch-size", str(SETTINGS["batch_size"]),
+           "--lr", str(SETTINGS["lr"]), "--sigma", str(SETTINGS["sigma"]), "--device", "auto",
+           "--tag", f"engine.recipe (SETTINGS={SETTINGS}, held-out clips {list(HELD_OUT_CLIPS)})"]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if resume:
+        cmd.append("--resume")
+    return subprocess.call(cmd, cwd=ROOT)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m engine.recipe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="step", required=True)
+    d = sub.add_parser("data", help="build the training and held-out sets")
+    d.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the real data folder")
+    d.add_argument("--extra-videos", nargs="*", default=[], help="more videos of people to pseudo-label")
+    d.add_argument("--stride", type=int, default=2, help="pseudo-label every K-th frame")
+    d.add_argument("--work", default="data/recipe", help="working folder (not committed)")
+    t = sub.add_parser("train", help="train one model with the recipe's settings")
+    t.add_argument("model", help="registered model name")
+    t.add_argument("--work", default="data/recipe", help="working folder from the data step")
+    t.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    t.add_argument("--threads", type=int, help="CPU threads")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    args = p.parse_args(argv)
+    work = Path(args.work)
+    if args.step == "data":
+        print(json.dumps(build_data(Path(args.shared), work, [Path(v) for v in args.extra_videos],
+                                    args.stride), indent=2))
+        return 0
+    return train(args.model, work, args.epochs, args.threads, args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
