@@ -1,0 +1,115 @@
+"""Squat analysis of a ``PoseSeries``: angles, view, repetitions, per-rep figures, feedback.
+
+    from engine.analysis import analyze_series
+    report = analyze_series(series)      # a SquatReport
+    report.reps, report.view, report.feedback, report.knee_angle[:, 0]   # left knee, degrees
+    report.to_json()                     # the dict written to report.json
+
+Modules: ``thresholds`` (every threshold, with its reason), ``angles``, ``view``, ``reps``
+(depth signal and hysteresis counting), ``feedback`` (figures and sentences).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..pose import PoseSeries
+from . import thresholds
+from .angles import hip_angles, knee_angles, reliable_keypoints
+from .feedback import rep_figures, rep_sentences, set_sentences
+from .reps import depth_signal, find_reps
+from .view import describe, frame_views, view_segments
+
+__all__ = ["SquatReport", "analyze_series", "thresholds"]
+
+
+@dataclass
+class SquatReport:
+    """What the analysis found. Per-frame arrays (for charts) share the series' frames."""
+
+    reps: int
+    view: str
+    view_segments: list[dict]
+    rep_details: list[dict]
+    feedback: list[str]
+    unreliable_frames: list[int]  # frame numbers in the clip (series.frame_indices)
+    judged: bool  # False when the clip could not be judged at all
+    times: np.ndarray = field(repr=False)  # (T,) s
+    knee_angle: np.ndarray = field(repr=False)  # (T, 2) deg, left/right; NaN = unreliable
+    hip_angle: np.ndarray = field(repr=False)  # (T, 2) deg, thigh inclination from vertical
+    depth: np.ndarray = field(repr=False)  # (T,) 0 standing, ~0.5 parallel; NaN = unreliable
+    frame_views: np.ndarray = field(repr=False)  # (T,) 'side' / 'front' / ''
+    partials: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"reps": int(self.reps), "view": self.view, "view_segments": self.view_segments,
+                "rep_details": self.rep_details, "feedback": list(self.feedback),
+                "unreliable_frames": [int(f) for f in self.unreliable_frames],
+                "judged": self.judged, "partial_reps": self.partials,
+                "frames": int(len(self.times)),
+                "angle_definitions": {
+                    "knee_angle": "hip-knee-ankle angle in the image, degrees, 180 = straight leg",
+                    "hip_angle": "thigh inclination from vertical, degrees, 0 = thigh vertical, "
+                                 "90 = thigh horizontal (no torso joints, so not true hip flexion)",
+                    "depth": "hip (or, seen from the side, bend of the knee) drop from standing: "
+                             "0 = standing, about 0.5 = thighs parallel"}}
+
+
+def analyze_series(series: PoseSeries) -> SquatReport:
+    """Angles, view, repetitions and feedback for one clip's joints (see the modules)."""
+    times = np.asarray(series.times, dtype=np.float64)
+    kp = reliable_keypoints(series.keypoints, series.confidence)
+    knee, hip = knee_angles(kp), hip_angles(kp)
+    views = frame_views(kp, times)
+    segments = view_segments(views, times)
+    signal = depth_signal(kp, knee, segments)
+    depth = signal.depth
+    reliable = np.isfinite(depth)
+    unreliable = [int(f) for f in np.asarray(series.frame_indices)[~reliable]]
+    n = len(times)
+    feedback: list[str] = []
+    # a usable leg (hip, knee, ankle of one side) per frame
+    leg_ok = np.zeros(n, bool)
+    for h, k, a in ((0, 2, 4), (1, 3, 5)):
+        leg_ok |= np.isfinite(kp[:, [h, k, a]]).all(axis=(1, 2))
+    visible_share = float(leg_ok.mean()) if n else 0.0
+    judged = True
+    if n == 0:
+        judged = False
+        feedback.append("Could not judge this clip: it has no frames.")
+    elif visible_share < thresholds.MIN_VISIBLE_SHARE:
+        judged = False
+        feedback.append("Could not judge this clip: the hips, knees and ankles are not visible in most "
+                        "frames. Film the whole lower body, side-on or from the front.")
+    elif not any(signal.upright):
+        judged = False
+        feedback.append("Could not judge this clip: nobody stands upright in it, so there is no "
+                        "standing position to measure squat depth from.")
+    result = find_reps(depth, times) if judged else None
+    details, sentences = [], []
+    if result is not None:
+        for i, rep in enumerate(result.reps, 1):
+            seg = next(s for s in segments if s.start <= rep.bottom < s.end)
+            d = rep_figures(rep, kp, knee, times, seg.view, reliable, kp[seg.start:seg.end])
+            details.append(d)
+            sentences += rep_sentences(i, d)
+        feedback += set_sentences(details, result.partials, times)
+        if not result.reps:
+            feedback.append("No squat repetitions found: the hips never dropped far enough from "
+                            "standing to count as a squat.")
+        feedback += sentences
+    share_bad = 1.0 - float(reliable.mean()) if n else 0.0
+    if judged and share_bad > 0.1:
+        feedback.append(f"The joints were unreliable in {100 * share_bad:.0f}% of frames; those frames "
+                        "are marked in the report, not guessed.")
+    seg_json = [s.to_json(times) for s in segments] if n else []
+    for s, up, src in zip(seg_json, signal.upright, signal.source):
+        s["upright"], s["depth_from"] = bool(up), src
+    partials = [] if result is None else [
+        {"kind": p.kind, "start_s": float(times[p.start]), "end_s": float(times[p.end]),
+         "max_depth": round(float(p.max_depth), 3)} for p in result.partials]
+    return SquatReport(reps=len(details), view=describe(segments), view_segments=seg_json,
+                       rep_details=details, feedback=feedback, unreliable_frames=unreliable,
+                       judged=judged, times=times, knee_angle=knee, hip_angle=hip, depth=depth,
+                       frame_views=views, partials=partials)

@@ -1,0 +1,68 @@
+"""Joint angles per frame, in degrees, from the six 2-D joints (image pixels, y down).
+
+* Knee angle: the angle at the knee between knee->hip and knee->ankle; 180 = straight leg,
+  ~90 = thigh and shin square, smaller = deeper flexion. From the front it is foreshortened
+  (a thigh pointing at the camera looks short), so treat front-view knee angles as indicative.
+* Hip angle: we have no shoulders, so the true hip flexion (torso vs thigh) cannot be
+  measured. What we report is the *thigh inclination from vertical*: the angle between
+  hip->knee and straight down; 0 = thigh vertical (standing), 90 = thigh horizontal (about
+  parallel, seen from the side), > 90 = knee above hip. Meaningful from the side; from the
+  front it mostly shows the knees moving outwards.
+
+A value is NaN wherever any of its joints is below ``MIN_CONFIDENCE`` or missing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..joints import JOINT_INDEX
+from .thresholds import MIN_CONFIDENCE
+
+#: (hip, knee, ankle) joint indices per side, left then right.
+LEGS = tuple((JOINT_INDEX[f"{s}_hip"], JOINT_INDEX[f"{s}_knee"], JOINT_INDEX[f"{s}_ankle"])
+             for s in ("left", "right"))
+
+
+def reliable_keypoints(keypoints: np.ndarray, confidence: np.ndarray,
+                       min_confidence: float = MIN_CONFIDENCE) -> np.ndarray:
+    """A copy of ``keypoints`` (T, 6, 2) with joints below ``min_confidence`` set to NaN."""
+    kp = np.array(keypoints, dtype=np.float64, copy=True)
+    kp[~(np.asarray(confidence) >= min_confidence)] = np.nan
+    return kp
+
+
+def angle_at(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Angle ABC at ``b`` in degrees (0..180) for points (..., 2); NaN when any is NaN or a
+    segment has zero length."""
+    u, v = a - b, c - b
+    nu, nv = np.linalg.norm(u, axis=-1), np.linalg.norm(v, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.sum(u * v, axis=-1) / (nu * nv)
+    out = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return np.where((nu > 0) & (nv > 0), out, np.nan)
+
+
+def inclination_from_vertical(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """Angle in degrees between top->bottom and straight down in the image (0..180)."""
+    d = bottom - top
+    n = np.linalg.norm(d, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = d[..., 1] / n
+    return np.where(n > 0, np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), np.nan)
+
+
+def knee_angles(kp: np.ndarray) -> np.ndarray:
+    """(T, 2) knee angles, left then right, from keypoints (T, 6, 2) with unreliable joints NaN."""
+    return np.stack([angle_at(kp[:, h], kp[:, k], kp[:, a]) for h, k, a in LEGS], axis=1)
+
+
+def hip_angles(kp: np.ndarray) -> np.ndarray:
+    """(T, 2) thigh inclinations from vertical (see the module docstring), left then right."""
+    return np.stack([inclination_from_vertical(kp[:, h], kp[:, k]) for h, k, _ in LEGS], axis=1)
+
+
+def segment_lengths(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(thigh, shin) lengths in pixels, each (T, 2) left then right, NaN where unreliable."""
+    thigh = np.stack([np.linalg.norm(kp[:, k] - kp[:, h], axis=-1) for h, k, _ in LEGS], axis=1)
+    shin = np.stack([np.linalg.norm(kp[:, a] - kp[:, k], axis=-1) for _, k, a in LEGS], axis=1)
+    return thigh, shin

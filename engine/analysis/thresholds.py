@@ -1,0 +1,96 @@
+"""Every threshold of the squat analysis, in one place, each with its reason.
+
+Units: lengths are fractions of the athlete's own leg length or standing hip height (so they
+do not depend on the camera's distance or resolution), angles are degrees, times seconds.
+Image y grows downwards. Values were chosen from the body's proportions and checked on the
+eleven real clips in ``shared/data/clips`` with MediaPipe (see tests/test_mediapipe_clips.py);
+no clip has a value of its own.
+"""
+from __future__ import annotations
+
+# -- which joints to trust -----------------------------------------------------------------------
+#: A joint counts as found when its confidence (MediaPipe: visibility; heatmap models: peak
+#: height) is at least this. Below it the joint is marked unreliable and never used.
+MIN_CONFIDENCE = 0.5
+
+# -- the depth signal (reps.py) ------------------------------------------------------------------
+#: Depth = 1 - (ankle y - hip y) / standing hip height. The standing hip height of a view
+#: segment is this percentile of the hip-above-ankle heights in it: a high percentile, so a
+#: clip that is mostly squatting still finds its standing frames, but not the maximum, which
+#: one bad detection would set.
+STANDING_PERCENTILE = 95.0
+#: From the side the depth signal is knee flexion instead: (standing knee angle - knee angle)
+#: / 180 deg, on the same scale (a knee at 90 deg gives ~0.5, like a parallel hip drop). Knee
+#: angles are true from the side, and need no hip height, which close-ups (hips leaving the top
+#: of the frame) and camera cuts spoil; from the front a knee angle is foreshortened, so there
+#: the hip drop is used. The standing knee angle is this percentile of the segment's angles.
+KNEE_FLEXION_SCALE_DEG = 180.0
+#: The predictor's One Euro filter already removes jitter; the depth signal is not filtered
+#: again (a running median would lag the last frames of a clip).
+#: Gaps (no reliable leg) shorter than this are bridged for counting only (the frames stay
+#: marked unreliable); a longer gap ends any rep in progress without counting it.
+MAX_GAP_S = 0.6
+
+# -- counting reps (reps.py): hysteresis on the depth signal --------------------------------------
+#: A descent counts once the hips have dropped by this fraction of standing hip height. A
+#: parallel squat drops the hips by ~0.45-0.55 of it, a quarter squat by ~0.2; standing still,
+#: curls, swaying and detector noise move it by < 0.08 (curl-no-squat.mp4).
+DOWN_DEPTH = 0.25
+#: ... and is complete when the hips come back above this (back to standing). The gap to
+#: DOWN_DEPTH is the hysteresis that keeps jitter at the bottom or the top from double counting.
+STAND_DEPTH = 0.12
+#: A dip that passes PARTIAL_DEPTH but not DOWN_DEPTH is a partial rep: reported, not counted.
+PARTIAL_DEPTH = 0.15
+#: The clip (or the tracked person) ending during an ascent that is at least two thirds done
+#: (depth <= this share of the bottom depth) completes the rep: a person counting would.
+END_RETURN_SHARE = 1 / 3
+#: A rep shorter than this (standing to standing) is a detection glitch, not a squat.
+MIN_REP_S = 0.5
+#: At least this share of a rep's frames must have a reliable leg for its figures to be given.
+MIN_RELIABLE_SHARE = 0.5
+
+# -- is anybody upright? -----------------------------------------------------------------------
+#: Standing hip-above-ankle height over the leg's length (thigh + shin): ~0.9-1.0 for a person
+#: standing (legs near vertical), ~0.5 or less sitting or crouching. Below this the clip has no
+#: upright phase to measure depth from and cannot be judged.
+UPRIGHT_RATIO = 0.7
+#: The same from the side: a segment whose standing knee angle stays below this never stands.
+UPRIGHT_KNEE_DEG = 150.0
+#: With fewer than this share of frames having a reliable leg, the clip cannot be judged.
+MIN_VISIBLE_SHARE = 0.3
+
+# -- side or front view (view.py) -----------------------------------------------------------------
+#: Horizontal gap between the two hip joints over the frame's leg length (thigh + shin, the
+#: longer side). From the side the hips overlap (0.02-0.09 on the real clips; a camera a little
+#: off the side line gives up to ~0.16); from the front the hip joints are ~0.2-0.3 leg lengths
+#: apart. Ankles are not used: stance width varies too much. An oblique camera falls on
+#: whichever side of this line it is closer to.
+FRONT_MIN_SEPARATION = 0.18
+#: The per-frame separation is median-filtered over this many seconds before classifying.
+VIEW_MEDIAN_S = 1.0
+#: A view segment shorter than this is merged into its neighbour (a cut lasts; a turn of the
+#: body during one rep does not).
+MIN_VIEW_SEGMENT_S = 1.0
+
+# -- feedback (feedback.py) --------------------------------------------------------------------------
+#: Parallel: the hip crease level with the top of the knee. We have hip and knee joint centres,
+#: so "below parallel" is hip y >= knee y - PARALLEL_MARGIN x standing thigh length. The margin
+#: allows for the hip joint (and detectors' hip point, which sits high) lying above the crease
+#: and the knee centre below the kneecap's top: side-view reps at 65 deg knee angle measured
+#: -0.07. From the front it also depends on the camera's height: an estimate there.
+PARALLEL_MARGIN = 0.10
+#: ... and only while both thighs look at least this long (share of standing thigh length): a
+#: thigh pointing at the camera is foreshortened and its 2-D knee angle means nothing.
+MIN_THIGH_SHARE = 0.6
+#: Left and right knee angles differing by more than this at the bottom is reported (front and
+#: oblique views only: from the side the far leg is hidden behind the near one).
+ASYMMETRY_DEG = 15.0
+#: Knee valgus: the knee inside the hip-ankle line by more than this fraction of leg length
+#: (~7 cm for an adult: clear of detection jitter), beyond where it sat when standing. Front view only.
+VALGUS_RATIO = 0.08
+#: Valgus must be present for this share of a phase (descent or ascent) to be reported.
+VALGUS_SHARE = 0.3
+#: A descent faster than this is "dropping" rather than controlled.
+FAST_DESCENT_S = 0.5
+#: Set-level sentences ("on most reps") need at least this share of reps.
+SET_SHARE = 0.5
