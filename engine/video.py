@@ -18,6 +18,9 @@ import numpy as np
 
 from .fileio import atomic_path
 
+# OpenCV's own warnings about unreadable files would only repeat the VideoError we raise.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 
 class VideoError(ValueError):
     """A clip that cannot be read; the message says which file and what is wrong."""

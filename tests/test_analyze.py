@@ -1,0 +1,108 @@
+"""engine.analyze end to end on real clips: the three outputs agree with each other, and bad
+inputs give a clear error and write nothing."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine import weights as weightslib
+from engine.joints import JOINTS
+from engine.models import build_model
+from tests.conftest import needs_mediapipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _analyze(args, cwd=ROOT, timeout=600):
+    return subprocess.run([sys.executable, "-m", "engine.analyze", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _check_outputs(out: Path) -> dict:
+    report = json.loads((out / "report.json").read_text())
+    for key in ("reps", "view", "rep_details", "feedback", "fps_processed"):
+        assert key in report
+    assert isinstance(report["reps"], int) and len(report["rep_details"]) == report["reps"]
+    cap = cv2.VideoCapture(str(out / "annotated.mp4"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == report["frames"] == report["annotated_frames"]
+    with open(out / "keypoints.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["frame", "time_s", "joint", "x", "y", "confidence"]
+    assert len(rows) == n * len(JOINTS)
+    assert [r["joint"] for r in rows[:6]] == list(JOINTS)
+    frames = sorted({int(r["frame"]) for r in rows})
+    assert len(frames) == n
+    return report
+
+
+@pytest.fixture(scope="module")
+def random_weights(tmp_path_factory) -> Path:
+    """An untrained dilated model saved like shipped weights (runs without MediaPipe)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "dilated.safetensors"
+    weightslib.save(build_model("dilated"), path, {"model": "dilated", "input_size": [96, 128]})
+    return path
+
+
+def test_analyze_with_weights_outputs_agree(tmp_path, clips_dir, random_weights):
+    out = tmp_path / "out"
+    r = _analyze([clips_dir / "side-single-text.mp4", "--weights", random_weights, "--out", out,
+                  "--device", "cpu"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = _check_outputs(out)
+    # the container claims 159 frames; only the decoded ones are processed
+    assert report["clip"]["claimed_frames"] == 159 and report["frames"] < 100
+    assert report["model"] == "dilated"
+
+
+def test_analyze_stride_processes_every_kth_frame(tmp_path, clips_dir, random_weights):
+    out = tmp_path / "out"
+    r = _analyze([clips_dir / "oblique-single.mp4", "--weights", random_weights, "--out", out,
+                  "--stride", "3", "--no-smooth", "--device", "cpu"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = _check_outputs(out)
+    assert report["frames"] == 30 and report["stride"] == 3 and report["smoothed"] is False
+    with open(out / "keypoints.csv") as f:
+        frames = sorted({int(row["frame"]) for row in csv.DictReader(f)})
+    assert frames == list(range(0, 90, 3))
+
+
+@needs_mediapipe
+def test_analyze_with_mediapipe(tmp_path, clips_dir, clips_manifest):
+    out = tmp_path / "out"
+    r = _analyze([clips_dir / "oblique-single.mp4", "--model", "mediapipe", "--out", out])
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = _check_outputs(out)
+    expected = {c["file"]: c["reps"] for c in clips_manifest["clips"]}["oblique-single.mp4"]
+    assert report["reps"] == expected and report["model"] == "mediapipe"
+    with open(out / "keypoints.csv") as f:
+        xs = np.array([float(r["x"]) for r in csv.DictReader(f) if r["x"]])
+    assert len(xs) and xs.min() >= 0 and xs.max() < 1280
+
+
+@pytest.mark.parametrize("kind", ["broken", "empty", "text"])
+def test_bad_input_gives_clear_error_and_writes_nothing(tmp_path, clips_dir, random_weights, kind):
+    bad = tmp_path / f"{kind}.mp4"
+    if kind == "broken":
+        bad.write_bytes((clips_dir / "side-wall.mp4").read_bytes()[:2000])  # a truncated video
+    elif kind == "empty":
+        bad.write_bytes(b"")
+    else:
+        bad.write_text("these are my training notes, not a video\n")
+    out = tmp_path / "out"
+    r = _analyze([bad, "--weights", random_weights, "--out", out, "--device", "cpu"])
+    assert r.returncode == 2
+    assert bad.name in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
