@@ -10,6 +10,7 @@ Modules: ``thresholds`` (every threshold, with its reason), ``angles``, ``view``
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,12 @@ class SquatReport:
 
 def analyze_series(series: PoseSeries) -> SquatReport:
     """Angles, view, repetitions and feedback for one clip's joints (see the modules)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices are expected: NaN = unreliable
+        return _analyze(series)
+
+
+def _analyze(series: PoseSeries) -> SquatReport:
     times = np.asarray(series.times, dtype=np.float64)
     kp = reliable_keypoints(series.keypoints, series.confidence)
     knee, hip = knee_angles(kp), hip_angles(kp)

@@ -96,7 +96,7 @@ def depth_signal(kp: np.ndarray, knee: np.ndarray, segments: list[ViewSegment]) 
                     flex = np.nanmean((ref_k - k) / th.KNEE_FLEXION_SCALE_DEG, axis=1)
                 d = np.where(np.isfinite(flex), flex, hip_drop)
                 src = "knee flexion"
-                stands = bool(np.nanmax(ref_k) >= th.UPRIGHT_KNEE_DEG) or stands_h
+                stands = bool(np.nanmax(ref_k) >= th.UPRIGHT_KNEE_DEG)
         depth[sl] = d if stands else np.nan
         upright.append(stands)
         source.append(src)
@@ -160,4 +160,25 @@ def find_reps(depth: np.ndarray, times: np.ndarray) -> RepResult:
             out.partials.append(Partial("end", start_i, last_i, b))
     elif state == "up":
         close_partial(last_i)
+    _refine_ends(out.reps, depth)
     return out
+
+
+def _refine_ends(reps: list[Rep], depth: np.ndarray) -> None:
+    """Move each rep's start back to where the descent began and its end on to where the
+    ascent finished: the last (first) frame within REST_BAND of the standing level around it,
+    rather than the STAND_DEPTH crossings the counting uses."""
+    n = len(depth)
+    for k, rep in enumerate(reps):
+        lo = reps[k - 1].end if k else 0
+        hi = reps[k + 1].start if k + 1 < len(reps) else n - 1
+        before = depth[lo: rep.start + 1]
+        if np.isfinite(before).any():
+            level = np.nanmin(before) + th.REST_BAND
+            ok = np.flatnonzero(before <= level)
+            rep.start = lo + int(ok[-1])
+        after = depth[rep.end: hi + 1]
+        if np.isfinite(after).any():
+            level = np.nanmin(after) + th.REST_BAND
+            ok = np.flatnonzero(after <= level)
+            rep.end = rep.end + int(ok[0])

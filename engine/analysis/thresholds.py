@@ -44,8 +44,12 @@ PARTIAL_DEPTH = 0.15
 #: The clip (or the tracked person) ending during an ascent that is at least two thirds done
 #: (depth <= this share of the bottom depth) completes the rep: a person counting would.
 END_RETURN_SHARE = 1 / 3
-#: A rep shorter than this (standing to standing) is a detection glitch, not a squat.
-MIN_REP_S = 0.5
+#: Rep start and end times (not the count): the descent starts at the last frame within this
+#: of the standing level before it, the ascent ends at the first frame within it after.
+REST_BAND = 0.03
+#: A rep shorter than this (between the STAND_DEPTH crossings) is a detection glitch, not a
+#: squat. Short: a jump squat spends only ~0.6 s below standing (jump-squat-small.mp4).
+MIN_REP_S = 0.3
 #: At least this share of a rep's frames must have a reliable leg for its figures to be given.
 MIN_RELIABLE_SHARE = 0.5
 

@@ -1,0 +1,277 @@
+"""Squat analysis on synthetic joint series: angle maths, view, reps, feedback, smoothing."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engine.analysis import analyze_series
+from engine.analysis.angles import angle_at, hip_angles, inclination_from_vertical, knee_angles
+from engine.analysis.feedback import rep_sentences
+from engine.analysis.reps import find_reps
+from engine.analysis import thresholds as th
+from engine.pose import PoseSeries
+from engine.smoothing import smooth_series
+
+FPS = 30.0
+THIGH, SHIN = 200.0, 200.0
+
+
+def squat_profile(times, reps, start=0.5, down=1.0, hold=0.0, up=1.0, rest=0.8, bottom=70.0):
+    """Knee angle (deg) over time: standing at 178, ``reps`` smooth reps to ``bottom``."""
+    k = np.full(len(times), 178.0)
+    t0 = start
+    for _ in range(reps):
+        for i, t in enumerate(times):
+            if t0 <= t < t0 + down:
+                f = (1 - math.cos(math.pi * (t - t0) / down)) / 2
+            elif t0 + down <= t < t0 + down + hold:
+                f = 1.0
+            elif t0 + down + hold <= t < t0 + down + hold + up:
+                f = (1 + math.cos(math.pi * (t - t0 - down - hold) / up)) / 2
+            else:
+                continue
+            k[i] = 178.0 - f * (178.0 - bottom)
+        t0 += down + hold + up + rest
+    return k
+
+
+def pose_from_knee(knee_deg, view="side", inward=None, lift=None, right_knee=None, outward=0.0):
+    """Joints (T, 6, 2) in a 1280x720 frame for knee angles per frame. The shin leans
+    forward 35% of the bend (at most 35 deg), the thigh the rest; ``inward`` (T,) moves the
+    knees towards the midline (front view, px); ``outward`` moves each knee out by that many
+    px per radian of its bend (knees tracking over turned-out toes); ``lift`` (T,) raises the
+    whole body (a jump, px)."""
+    n = len(knee_deg)
+    kp = np.zeros((n, 6, 2))
+    ankle_y = 650.0
+    lift = np.zeros(n) if lift is None else lift
+    inward = np.zeros(n) if inward is None else inward
+    for side in (0, 1):
+        kd = knee_deg if (side == 0 or right_knee is None) else right_knee
+        bend = np.radians(180.0 - kd)
+        a = np.minimum(0.35 * bend, np.radians(35.0))
+        b = bend - a
+        knee_fwd, knee_up = SHIN * np.sin(a), SHIN * np.cos(a)
+        hip_fwd, hip_up = knee_fwd - THIGH * np.sin(b), knee_up + THIGH * np.cos(b)
+        if view == "side":
+            x0 = 600.0 + 4 * side
+            kp[:, 4 + side] = np.stack([np.full(n, x0), np.full(n, ankle_y)], 1)
+            kp[:, 2 + side] = np.stack([x0 + knee_fwd, ankle_y - knee_up], 1)
+            kp[:, side] = np.stack([x0 + hip_fwd, ankle_y - hip_up], 1)
+        else:
+            sign = 1.0 if side == 0 else -1.0  # athlete's left on the image right
+            hip_x, ankle_x = 640 + sign * 50, 640 + sign * 90
+            frac = knee_up / np.maximum(hip_up, 1e-6)
+            knee_x = ankle_x + (hip_x - ankle_x) * frac - sign * inward + sign * outward * bend
+            kp[:, 4 + side] = np.stack([np.full(n, ankle_x), np.full(n, ankle_y)], 1)
+            kp[:, 2 + side] = np.stack([knee_x, ankle_y - knee_up], 1)
+            kp[:, side] = np.stack([np.full(n, hip_x), ankle_y - hip_up], 1)
+    kp[..., 1] -= lift[:, None]
+    return kp
+
+
+def series_of(kp, times, conf=None):
+    conf = np.full(kp.shape[:2], 0.9) if conf is None else conf
+    return PoseSeries(kp, conf, times, np.arange(len(times)), (1280, 720), FPS, "synthetic")
+
+
+def times_for(seconds):
+    return np.arange(int(seconds * FPS)) / FPS
+
+
+def clip(reps=3, view="side", seconds=None, noise=0.0, seed=0, **kw):
+    seconds = seconds or 1.0 + reps * 3.0
+    t = times_for(seconds)
+    knee = squat_profile(t, reps, **kw)
+    kp = pose_from_knee(knee, view)
+    if noise:
+        kp = kp + np.random.default_rng(seed).normal(0, noise, kp.shape)
+    return series_of(kp, t)
+
+
+# -- angles ------------------------------------------------------------------------------------
+def test_angle_maths():
+    a, b, c = np.array([0.0, 0.0]), np.array([0.0, 1.0]), np.array([1.0, 1.0])
+    assert angle_at(a, b, c) == pytest.approx(90.0)
+    assert angle_at(np.array([0.0, 0.0]), np.array([0.0, 1.0]), np.array([0.0, 2.0])) == pytest.approx(180.0)
+    assert np.isnan(angle_at(a, a, c))
+    assert inclination_from_vertical(np.array([0.0, 0.0]), np.array([0.0, 5.0])) == pytest.approx(0.0)
+    assert inclination_from_vertical(np.array([0.0, 0.0]), np.array([5.0, 0.0])) == pytest.approx(90.0)
+
+
+def test_knee_and_hip_angles_from_joints_and_nan_when_unreliable():
+    knee = np.array([178.0, 120.0, 90.0])
+    kp = pose_from_knee(knee, "side")
+    ka = knee_angles(kp)
+    assert ka[:, 0] == pytest.approx(knee, abs=0.01)
+    ha = hip_angles(kp)
+    assert ha[0, 0] < 5 and ha[2, 0] == pytest.approx(0.65 * 90, abs=0.5)  # thigh lean = 65% of the bend
+    conf = np.full((3, 6), 0.9)
+    conf[1, 2] = 0.1  # left knee unreliable in frame 1
+    report = analyze_series(series_of(kp, np.arange(3) / FPS, conf))
+    assert np.isnan(report.knee_angle[1, 0]) and np.isfinite(report.knee_angle[1, 1])
+
+
+# -- view --------------------------------------------------------------------------------------
+def test_view_side_front_and_a_cut():
+    assert analyze_series(clip(2, "side")).view == "side"
+    assert analyze_series(clip(2, "front")).view == "front"
+    a, b = clip(2, "side"), clip(2, "front")
+    t = np.arange(len(a) + len(b)) / FPS
+    both = series_of(np.concatenate([a.keypoints, b.keypoints]), t)
+    report = analyze_series(both)
+    assert report.view == "side, then front"
+    assert [s["view"] for s in report.view_segments] == ["side", "front"]
+    assert report.view_segments[1]["start_s"] == pytest.approx(len(a) / FPS, abs=0.6)
+    assert report.reps == 4
+
+
+# -- repetitions -------------------------------------------------------------------------------
+@pytest.mark.parametrize("view", ["side", "front"])
+def test_reps_counted_with_noise(view):
+    report = analyze_series(clip(3, view, noise=4.0))
+    assert report.reps == 3
+    d = report.rep_details[0]
+    assert d["start_s"] < d["bottom_s"] < d["end_s"]
+    assert d["descent_s"] == pytest.approx(1.0, abs=0.35) and d["ascent_s"] == pytest.approx(1.0, abs=0.35)
+
+
+def test_pause_at_the_bottom_is_one_rep():
+    report = analyze_series(clip(2, "side", hold=3.0, noise=3.0, seconds=14))
+    assert report.reps == 2
+
+
+def test_partial_rep_is_reported_not_counted():
+    t = times_for(10)
+    knee = np.minimum(squat_profile(t, 2, start=0.5), squat_profile(t, 1, start=7.0, bottom=140))
+    report = analyze_series(series_of(pose_from_knee(knee), t))
+    assert report.reps == 2
+    assert [p["kind"] for p in report.partials] == ["shallow"]
+    assert any("partial squat" in s for s in report.feedback)
+
+
+def test_clip_starting_mid_rep_does_not_count_that_rep():
+    full = clip(3, "side", seconds=10)
+    start = int(1.5 * FPS)  # the first rep's bottom
+    t = full.times[start:] - full.times[start]
+    report = analyze_series(series_of(full.keypoints[start:], t))
+    assert report.reps == 2
+    assert any("starts mid-rep" in s for s in report.feedback)
+
+
+def test_clip_ending_at_the_bottom_does_not_count_that_rep():
+    full = clip(3, "front", seconds=10)
+    end = int((0.5 + 2 * 2.8 + 1.0) * FPS)  # the third rep's bottom
+    report = analyze_series(series_of(full.keypoints[:end], full.times[:end]))
+    assert report.reps == 2
+    assert any("ends mid-rep" in s for s in report.feedback)
+
+
+def test_no_squat_at_all_gives_zero():
+    t = times_for(8)
+    knee = 176 + 2 * np.sin(t * 3)  # standing, swaying a little (curls, talking)
+    report = analyze_series(series_of(pose_from_knee(knee, "side") +
+                                      np.random.default_rng(1).normal(0, 3, (len(t), 6, 2)), t))
+    assert report.reps == 0 and report.judged
+    assert any("No squat" in s for s in report.feedback)
+
+
+def test_jump_squats_count_each_squat_once():
+    t = times_for(8)
+    knee = squat_profile(t, 2, start=0.5, down=0.6, up=0.5, rest=1.6, bottom=90)
+    lift = np.where((t > 1.7) & (t < 2.2), 120 * np.sin(np.pi * (t - 1.7) / 0.5), 0.0)
+    report = analyze_series(series_of(pose_from_knee(knee, "front", lift=lift), t))
+    assert report.reps == 2
+
+
+def test_find_reps_hysteresis_ignores_jitter_around_a_threshold():
+    t = times_for(6)
+    d = np.full(len(t), 0.02)
+    d[30:60] = th.DOWN_DEPTH + 0.02 * np.sin(np.arange(30))  # jitter across DOWN_DEPTH at the bottom
+    d[60:70] = th.STAND_DEPTH + 0.03  # a pause just above standing
+    result = find_reps(d, t)
+    assert len(result.reps) == 1
+
+
+# -- feedback ----------------------------------------------------------------------------------
+def test_above_parallel_triggers_and_deep_does_not():
+    shallow = analyze_series(clip(2, "side", bottom=115))
+    assert shallow.reps == 2 and "Rep 1: hips stayed above parallel." in shallow.feedback
+    deep = analyze_series(clip(2, "side", bottom=50))
+    assert deep.reps == 2 and not any("above parallel" in s for s in deep.feedback)
+    assert all(d["below_parallel"] for d in deep.rep_details)
+
+
+def test_knee_valgus_on_the_way_up_triggers_and_tracking_knees_do_not():
+    t = times_for(7)
+    knee = squat_profile(t, 2)
+    bend = (178 - knee) / (178 - 70)
+    rising = np.gradient(knee) > 0
+    inward = np.where(rising, 60 * bend, 0.0)  # knees cave in only while rising
+    caving = analyze_series(series_of(pose_from_knee(knee, "front", inward=inward), t))
+    assert caving.reps == 2
+    assert any("drift inward on the way up" in s for s in caving.feedback)
+    assert not any("on the way down" in s for s in caving.feedback)
+    clean = analyze_series(series_of(pose_from_knee(knee, "front"), t))
+    assert clean.reps == 2 and not any("inward" in s for s in clean.feedback)
+
+
+def test_left_right_asymmetry_triggers_and_even_knees_do_not():
+    t = times_for(7)
+    knee = squat_profile(t, 2, bottom=70)
+    right = squat_profile(t, 2, bottom=95)
+    uneven = analyze_series(series_of(pose_from_knee(knee, "front", right_knee=right, outward=80), t))
+    assert any("knees differ by" in s for s in uneven.feedback)
+    even = analyze_series(series_of(pose_from_knee(knee, "front", outward=80), t))
+    assert not any("differ by" in s for s in even.feedback)
+
+
+def test_fast_descent_rule():
+    base = {"reliable_share": 1.0, "below_parallel": True, "descent_s": 0.3, "ascent_s": 1.0,
+            "knee_asymmetry": None, "valgus_descent": None, "valgus_ascent": None}
+    assert any("fast descent" in s for s in rep_sentences(1, base))
+    assert not any("fast descent" in s for s in rep_sentences(1, {**base, "descent_s": 1.2}))
+
+
+def test_clip_that_cannot_be_judged_says_so():
+    s = clip(2, "side")
+    hidden = series_of(s.keypoints, s.times, np.zeros((len(s), 6)))
+    report = analyze_series(hidden)
+    assert report.reps == 0 and not report.judged
+    assert "not visible" in report.feedback[0]
+    assert len(report.unreliable_frames) == len(s)
+    t = times_for(6)
+    sitting = analyze_series(series_of(pose_from_knee(np.full(len(t), 95.0)), t))
+    assert sitting.reps == 0 and not sitting.judged and "upright" in sitting.feedback[0]
+
+
+def test_unreliable_frames_are_marked_not_guessed():
+    s = clip(2, "side")
+    conf = np.full((len(s), 6), 0.9)
+    conf[40:50] = 0.1
+    report = analyze_series(series_of(s.keypoints, s.times, conf))
+    assert report.unreliable_frames == list(range(40, 50))
+    assert np.isnan(report.depth[40:50]).all() and np.isnan(report.knee_angle[40:50]).all()
+    assert report.reps == 2
+    js = report.to_json()
+    assert set(js) >= {"reps", "view", "view_segments", "rep_details", "feedback", "unreliable_frames"}
+
+
+# -- smoothing ---------------------------------------------------------------------------------
+def test_smoothing_reduces_jitter_and_keeps_gaps():
+    s = clip(1, "side", seconds=4)
+    noisy_kp = s.keypoints + np.random.default_rng(2).normal(0, 5, s.keypoints.shape)
+    noisy_kp[30:40, 2] = np.nan
+    noisy = series_of(noisy_kp, s.times)
+    smooth = smooth_series(noisy)
+    assert smooth is not noisy and np.isnan(noisy.keypoints[30:40, 2]).all()
+    def jitter(kp):
+        return np.nanstd(np.diff(kp, axis=0))
+    assert jitter(smooth.keypoints) < 0.5 * jitter(noisy.keypoints)
+    assert np.nanmean(np.abs(smooth.keypoints - s.keypoints)) < np.nanmean(np.abs(noisy.keypoints - s.keypoints))
+    assert np.isnan(smooth.keypoints[30:40, 2]).all()
+    assert np.isfinite(smooth.keypoints[40:, 2]).all()
+    assert smooth.keypoints[40, 2] == pytest.approx(noisy.keypoints[40, 2])  # filter reset after the gap
+    assert np.array_equal(smooth.confidence, noisy.confidence)
