@@ -117,6 +117,66 @@ def train(model: str, work: Path, epochs: int | None, threads: int | None, resum
     return subprocess.call(cmd, cwd=ROOT)
 
 
+def ship(model: str, work: Path, dest: Path | None = None) -> Path:
+    """Copy a finished run's weights to ``weights/MODEL.safetensors`` as fp16, the sidecar
+    naming the data, the recipe, the commit and the metrics, plus a model card."""
+    from . import weights as weightslib
+    dest = dest or weightslib.WEIGHTS_DIR
+    run = work / "runs" / model / "model.safetensors"
+    net, meta = weightslib.load_model(run)
+    split = json.loads((work / "split.json").read_text())
+    history = [json.loads(line) for line in (work / "runs" / model / "metrics.jsonl").read_text().splitlines()]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip() or None
+    except OSError:
+        commit = None
+    meta = {**{k: v for k, v in meta.items() if k not in ("format", "dtype", "date")},
+            "recipe": "python -m engine.recipe data --extra-videos <pose2sim Demo_SinglePerson videos> "
+                      f"<sports2d demo>; python -m engine.recipe train {model}; "
+                      f"python -m engine.recipe ship {model}",
+            "settings": SETTINGS, "commit": commit,
+            "training_data": {"coco_mini_images": split["train_images"], "people": split["train_people"],
+                              "sources": "COCO-MINI human labels (75% of images) + MediaPipe pseudo-labels "
+                                         "of 8 squat clips, 4 pose2sim camera views, the sports2d demo",
+                              "held_out_clips": split["held_out_clips"],
+                              "held_out_coco_images": split["coco_held_out_image_ids"]},
+            "history": history}
+    out = weightslib.save(net, dest / f"{model}.safetensors", meta, half=True)
+    write_card(model, meta, dest / f"{model}.md")
+    return out
+
+
+def write_card(model: str, meta: dict, path: Path) -> None:
+    """A model card: what the weights are, how they were made, how well they do, and where not."""
+    from .fileio import write_text
+    from .models import MODEL_INFO
+    last = meta["history"][-1] if meta.get("history") else {}
+    text = f"""# {model} — SquatPose model card
+
+- **Model**: {MODEL_INFO.get(model, model)}; {meta.get('parameters', 0) / 1e6:.2f} M parameters;
+  input {meta['input_size'][0]}x{meta['input_size'][1]} (width x height), heatmaps at 1/4.
+- **Weights**: `{model}.safetensors` (float16) with the sidecar `{model}.json`.
+- **Training data**: {meta['training_data']['sources']}; {meta['training_data']['people']} people.
+  Held out (never trained on): clips {', '.join(meta['training_data']['held_out_clips'])}, and
+  COCO-MINI images {meta['training_data']['held_out_coco_images']}.
+- **Recipe**: `{meta['recipe']}` (commit {meta.get('commit')}); {meta.get('epochs')} epochs, settings {meta['settings']}.
+- **Last epoch**: loss {last.get('loss', float('nan')):.5f}, validation PCK@0.05 on held-out
+  COCO-MINI people {last.get('val_pck@0.05')}. Full figures beside MediaPipe: `weights/scorecard.md`
+  (`python -m engine.scorecard`).
+
+## Known weaknesses
+- Trained from random initialisation on about a thousand frames (no ImageNet weights or full
+  COCO could be downloaded): it knows the look of the training clips far better than the variety of
+  COCO scenes, and crowded multi-person images are out of its reach.
+- Most labels come from a teacher (MediaPipe), so it inherits the teacher's mistakes (left/right swaps
+  in side views, ankles in occlusion) and cannot exceed the teacher on clips like the training ones.
+- Small input ({meta['input_size'][0]}x{meta['input_size'][1]}): joints of a person far from the camera rely
+  on the tracker's crop; the very first frame of a small person needs the window search.
+"""
+    write_text(path, text)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m engine.recipe", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,8 +192,14 @@ def main(argv=None) -> int:
     t.add_argument("--epochs", type=int, help="override the recipe's epochs")
     t.add_argument("--threads", type=int, help="CPU threads")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    sh = sub.add_parser("ship", help="copy finished weights to weights/ (fp16) with sidecar and card")
+    sh.add_argument("model", help="registered model name")
+    sh.add_argument("--work", default="data/recipe", help="working folder from the data step")
     args = p.parse_args(argv)
     work = Path(args.work)
+    if args.step == "ship":
+        print(f"wrote {ship(args.model, work)}")
+        return 0
     if args.step == "data":
         print(json.dumps(build_data(Path(args.shared), work, [Path(v) for v in args.extra_videos],
                                     args.stride), indent=2))

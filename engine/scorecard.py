@@ -1,0 +1,147 @@
+"""The shipped models' report card, measured side by side with MediaPipe in one run.
+
+    python -m engine.scorecard [--models ...] [--work data/recipe] [--clips ../shared/data/clips]
+                               --out weights/scorecard.json
+
+For each model (and MediaPipe, the teacher):
+- ``clip_pck@0.05``: agreement with the teacher on the held-out clips (``engine.recipe``'s
+  leave-clip-out split): the full video path (search, tracking, smoothing) against MediaPipe's
+  joints wherever the teacher is confident, a joint counting as correct within 0.05 x the
+  frame's longer side;
+- ``coco_pck@0.05``: PCK@0.05 with the engine's definition (``engine.metrics``) on the
+  held-out human-labelled COCO-MINI people; MediaPipe runs on the same evaluation crops (the
+  GT box enlarged 1.25x), and a person it misses counts as wrong;
+- ``reps``: the repetition count on every clip of ``clips.json`` beside the person's count.
+Writes JSON and a markdown table (same name, ``.md``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import coco as cocolib
+from .analyze import MEDIAPIPE, make_predictor, mediapipe_available, predict
+from .fileio import write_json, write_text
+from .geometry import BOX_PADDING, Crop
+from .metrics import pck
+from .pseudolabel import VISIBLE
+from .recipe import HELD_OUT_CLIPS, ROOT
+
+CROP_SIDE = 384  # MediaPipe sees each COCO person at this longer side
+
+
+def clip_agreement(series, teacher) -> dict:
+    """PCK@0.05 of a series against the teacher's series (same frames), frame-size threshold."""
+    thr = 0.05 * max(teacher.frame_size)
+    n = min(len(series), len(teacher))
+    ok = teacher.confidence[:n] >= VISIBLE
+    d = np.linalg.norm(series.keypoints[:n] - teacher.keypoints[:n], axis=-1)
+    good = np.where(np.isfinite(d), d <= thr, False) & ok
+    return {"correct": int(good.sum()), "counted": int(ok.sum())}
+
+
+def mediapipe_on_people(people, images_dir) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe (still-image mode) on each person's evaluation crop -> (N, 6, 2) image px."""
+    import mediapipe as mp
+    from .dataset import read_image
+    from .mediapipe_pose import BLAZEPOSE_LOWER_BODY
+    preds = np.full((len(people), 6, 2), np.nan)
+    found = np.zeros(len(people), bool)
+    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
+        for i, p in enumerate(people):
+            w, h = p.bbox[2] * BOX_PADDING, p.bbox[3] * BOX_PADDING
+            k = CROP_SIDE / max(w, h)
+            size = (max(32, int(round(w * k))), max(32, int(round(h * k))))
+            crop = Crop.from_box(p.bbox, size)
+            patch = crop.warp(read_image(Path(images_dir) / p.file_name))
+            res = pose.process(patch)
+            if res.pose_landmarks is None:
+                continue
+            lm = res.pose_landmarks.landmark
+            xy = np.array([[lm[j].x * size[0], lm[j].y * size[1]] for j in BLAZEPOSE_LOWER_BODY])
+            preds[i] = crop.to_image(xy)
+            found[i] = True
+    return preds, found
+
+
+def main(argv=None) -> int:
+    from .weights import shipped_weights
+    p = argparse.ArgumentParser(prog="python -m engine.scorecard", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", help="models to score (default: every shipped model)")
+    p.add_argument("--work", default="data/recipe", help="the recipe's working folder (held-out sets)")
+    p.add_argument("--clips", default=str(ROOT.parent / "shared" / "data" / "clips"), help="clips folder with clips.json")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads")
+    p.add_argument("--out", default="weights/scorecard.json", help="JSON output (and .md beside it)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    models = args.models or list(shipped_weights())
+    if mediapipe_available():
+        models = models + [MEDIAPIPE]
+    clips = Path(args.clips)
+    manifest = json.loads((clips / "clips.json").read_text())["clips"]
+    work = Path(args.work)
+    val = cocolib.load(work / "val-coco.json", work)
+    people = [q for q in val.people if q.flags.n_labeled > 0]
+    gt = np.stack([q.keypoints for q in people])
+    lab = np.stack([q.labeled for q in people])
+    boxes = np.array([q.bbox for q in people])
+    teacher = {}
+    card = {"held_out_clips": list(HELD_OUT_CLIPS), "coco_people": len(people), "models": {}}
+    for name in models:
+        pred = make_predictor(name, device="cpu")
+        row = {"reps": {}, "fps": {}}
+        agree = {"correct": 0, "counted": 0}
+        for c in manifest:
+            s = predict(clips / c["file"], pred)
+            from .analysis import analyze_series
+            row["reps"][c["file"]] = analyze_series(s).reps
+            row["fps"][c["file"]] = s.meta.get("fps_processed")
+            if c["file"] in HELD_OUT_CLIPS:
+                if c["file"] not in teacher:
+                    teacher[c["file"]] = predict(clips / c["file"], make_predictor(MEDIAPIPE, smooth=False))
+                a = clip_agreement(s, teacher[c["file"]])
+                agree = {k: agree[k] + a[k] for k in agree}
+        row["clip_pck@0.05"] = agree["correct"] / agree["counted"] if agree["counted"] else None
+        row["reps_match"] = sum(abs(row["reps"][c["file"]] - c["reps"]) <= c.get("reps_tolerance", 0)
+                                for c in manifest)
+        if name == MEDIAPIPE:
+            xy, found = mediapipe_on_people(people, work)
+            row["coco_missed_people"] = int((~found).sum())
+        else:
+            from .evaluate import evaluate_people
+            from .weights import codec_for, load_model
+            model, meta = load_model(shipped_weights()[name])
+            r = evaluate_people(model, people, work, codec_for(meta), val.dataset, progress=False)
+            xy = None
+            row["coco_pck@0.05"] = r["pck@0.05"]
+        if xy is not None:
+            row["coco_pck@0.05"] = pck(xy, gt, lab, boxes, 0.05)["pck"]
+        card["models"][name] = row
+        print(name, json.dumps({k: v for k, v in row.items() if k not in ("reps", "fps")}), flush=True)
+    card["clips"] = {c["file"]: c["reps"] for c in manifest}
+    write_json(args.out, card)
+    write_text(Path(args.out).with_suffix(".md"), table(card) + "\n")
+    print(table(card))
+    return 0
+
+
+def table(card: dict) -> str:
+    names = list(card["models"])
+    f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
+             "| PCK@0.05 vs teacher, held-out clips | " + " | ".join(f(card["models"][n].get("clip_pck@0.05")) for n in names) + " |",
+             f"| PCK@0.05 on {card['coco_people']} held-out COCO-MINI people | " + " | ".join(f(card["models"][n].get("coco_pck@0.05")) for n in names) + " |",
+             "| clips with the right rep count | " + " | ".join(f"{card['models'][n]['reps_match']} / {len(card['clips'])}" for n in names) + " |"]
+    for clip, expected in card["clips"].items():
+        lines.append(f"| reps `{clip}` (person: {expected}) | " + " | ".join(str(card["models"][n]["reps"][clip]) for n in names) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
