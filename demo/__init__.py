@@ -1,0 +1,1 @@
+"""Compare tab: squat clips through the models, side by side."""

@@ -1,0 +1,1 @@
+"""Review tab: browse COCO people flagged as incompletely annotated and curate a training set."""

@@ -1,0 +1,307 @@
+"""Curation logic behind the Review tab (no Gradio): open, summarise, filter, draw, export.
+
+Flags are data you filter on (``engine.coco.Flags``); decisions live in ``review.store``,
+beside the annotation file, never in it; an export is a new COCO file written atomically.
+
+Export rule: every non-crowd person is kept unless a reviewer rejected it, so unreviewed
+people are KEPT (curation removes what a person has looked at and refused; it does not
+require every annotation to be seen). Fixes are applied to the copy. With
+``only_complete``, people who do not have all six joints labelled after their fixes are
+dropped too. Crowd annotations are kept as they are (COCO uses them as ignore regions)
+unless ``only_complete``.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine import coco as ecoco
+from engine.coco import CocoFormatError, CocoPeople, Person
+from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
+
+from . import drawing
+from .drawing import read_rgb, render_crop, render_detail  # noqa: F401  (part of this API)
+from .store import ReviewStore, default_store, file_sha256
+from .uploads import UploadError, extract_zip, find_images_root
+
+
+@dataclass
+class Dataset:
+    """An opened annotation file with its image folder and its content hash."""
+
+    ann_path: Path
+    images_dir: Path
+    sha: str
+    coco: CocoPeople
+    by_id: dict[int, Person] = field(default_factory=dict)
+
+    @property
+    def people(self) -> list[Person]:
+        return self.coco.people
+
+    @property
+    def flagged(self) -> list[Person]:
+        """People flagged for review (any joint unlabelled/occluded/low-confidence, small box)."""
+        return [p for p in self.people if p.flags.incomplete]
+
+    def person(self, ann_id) -> Person:
+        try:
+            return self.by_id[int(ann_id)]
+        except (KeyError, TypeError, ValueError):
+            raise CocoFormatError(f"{self.ann_path.name}: no person annotation with id {ann_id!r}") from None
+
+    def image(self, person: Person) -> np.ndarray:
+        return read_rgb(self.coco.image_path(person))
+
+
+_CACHE: dict[tuple, Dataset] = {}
+_CACHE_LOCK = threading.Lock()
+_CACHE_MAX = 4
+
+
+def open_dataset(ann_path: str | os.PathLike, images_dir: str | os.PathLike,
+                 store: ReviewStore | None = None) -> Dataset:
+    """Load (cached by path, size and mtime) a COCO keypoints file and its image folder.
+
+    Raises CocoFormatError with a plain message for a missing file, wrong JSON, a file that
+    is not person keypoints, or images named in the file that are not in the folder.
+    """
+    if not str(ann_path or "").strip():
+        raise CocoFormatError("no annotation file given: type its path or upload a COCO .json")
+    if not str(images_dir or "").strip():
+        raise CocoFormatError("no image folder given: type its path or upload a zip of images")
+    ann_path, images_dir = Path(ann_path).expanduser(), Path(images_dir).expanduser()
+    if not ann_path.is_file():
+        raise CocoFormatError(f"{ann_path}: file not found")
+    if not images_dir.is_dir():
+        raise CocoFormatError(f"{images_dir}: image folder not found")
+    st = ann_path.stat()
+    key = (str(ann_path.resolve()), st.st_size, st.st_mtime_ns, str(images_dir.resolve()))
+    with _CACHE_LOCK:
+        ds = _CACHE.get(key)
+    if ds is None:
+        cp = ecoco.load(ann_path, images_dir)
+        ds = Dataset(ann_path, images_dir, file_sha256(ann_path), cp,
+                     {p.ann_id: p for p in cp.people})
+        with _CACHE_LOCK:
+            while len(_CACHE) >= _CACHE_MAX:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = ds
+    (store or default_store()).register_file(ds.sha, ds.ann_path)
+    return ds
+
+
+def open_upload(json_path: str | os.PathLike, zip_path: str | os.PathLike | None,
+                images_dir: str | os.PathLike | None = None,
+                store: ReviewStore | None = None) -> Dataset:
+    """An uploaded COCO JSON plus either a zip of images (extracted safely to a temp folder)
+    or a typed image folder."""
+    if zip_path:
+        try:
+            folder = extract_zip(zip_path)
+        except UploadError as e:
+            raise CocoFormatError(str(e)) from None
+        data = ecoco.read_json(json_path)
+        images_dir = find_images_root(folder, [im["file_name"] for im in data["images"]])
+    return open_dataset(json_path, images_dir, store)
+
+
+# -- summary and chart ----------------------------------------------------------------------
+def summary(ds: Dataset, store: ReviewStore | None = None) -> dict:
+    """engine.coco.summarize figures plus the file and review progress."""
+    out = ecoco.summarize(ds.people, crowd=len(ds.coco.crowd))
+    out["annotation_file"] = str(ds.ann_path)
+    out["images_dir"] = str(ds.images_dir)
+    out["file_sha256"] = ds.sha
+    out["progress"] = progress(ds, store)
+    return out
+
+
+def progress(ds: Dataset, store: ReviewStore | None = None) -> dict:
+    """Decision counts over the flagged people (reviewed of total)."""
+    return (store or default_store()).progress(ds.sha, [p.ann_id for p in ds.flagged])
+
+
+def progress_line(ds: Dataset, store: ReviewStore | None = None) -> str:
+    pr = progress(ds, store)
+    return (f"{pr['reviewed']} of {pr['total']} flagged people reviewed "
+            f"({pr['accept']} accepted, {pr['reject']} rejected, {pr['fix']} fixed)")
+
+
+def chart(summ: dict):
+    """Plotly figure: people by number of the six joints labelled (0-6), and missing per joint."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "People by joints labelled (of 6)", "Missing (unlabelled) per joint"))
+    hist = summ["labeled_count_histogram"]
+    fig.add_trace(go.Bar(x=list(range(NUM_JOINTS + 1)), y=hist, text=hist, textposition="auto",
+                         marker_color="#4c78a8", name="people"), row=1, col=1)
+    miss = summ["missing_per_joint"]
+    occ = summ["occluded_per_joint"]
+    fig.add_trace(go.Bar(x=list(miss), y=list(miss.values()), name="missing",
+                         marker_color="#e45756"), row=1, col=2)
+    fig.add_trace(go.Bar(x=list(occ), y=list(occ.values()), name="occluded",
+                         marker_color="#f58518"), row=1, col=2)
+    fig.update_layout(barmode="group", height=320, margin=dict(l=40, r=10, t=40, b=40),
+                      legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(title_text="joints labelled", dtick=1, row=1, col=1)
+    fig.update_yaxes(title_text="people", row=1, col=1)
+    return fig
+
+
+# -- filters --------------------------------------------------------------------------------
+FILTERS: dict[str, str] = {
+    "flagged": "Flagged for review (anything incomplete)",
+    "none_labeled": "Nothing labelled (0 of 6)",
+    "some_missing": "Some joints missing (1-5 of 6)",
+    **{f"missing:{j}": f"Missing {j.replace('_', ' ')}" for j in JOINTS},
+    "occluded": "Some joint occluded",
+    "complete": "Complete (all six labelled)",
+    "small_box": "Box too small",
+    "low_confidence": "Low confidence (teacher-made files)",
+    "all": "Everyone",
+}
+STATUSES = ("any", "unreviewed", "reviewed", "accept", "reject", "fix")
+
+
+def _matches(p: Person, name: str) -> bool:
+    f = p.flags
+    if name.startswith("missing:"):
+        joint = name.split(":", 1)[1]
+        if joint not in JOINTS:
+            raise ValueError(f"unknown joint {joint!r}")
+        return joint in f.unlabeled
+    preds = {"flagged": f.incomplete, "none_labeled": f.none_labeled, "some_missing": f.some_missing,
+             "occluded": bool(f.occluded), "complete": f.all_labeled, "small_box": f.small_box,
+             "low_confidence": bool(f.low_confidence), "all": True}
+    if name not in preds:
+        raise ValueError(f"unknown filter {name!r}; choose from {', '.join(FILTERS)}")
+    return preds[name]
+
+
+def filter_people(ds: Dataset, name: str = "flagged", status: str = "any",
+                  store: ReviewStore | None = None) -> list[Person]:
+    """People matching the flag filter ``name`` (a key of FILTERS) and the review ``status``."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; choose from {', '.join(STATUSES)}")
+    people = [p for p in ds.people if _matches(p, name)]
+    if status == "any":
+        return people
+    decisions = (store or default_store()).all(ds.sha)
+    if status == "unreviewed":
+        return [p for p in people if p.ann_id not in decisions]
+    if status == "reviewed":
+        return [p for p in people if p.ann_id in decisions]
+    return [p for p in people if p.ann_id in decisions and decisions[p.ann_id].decision == status]
+
+
+def gallery_items(ds: Dataset, people: list[Person], store: ReviewStore | None = None,
+                  limit: int = 60) -> list[tuple[np.ndarray, str]]:
+    """(crop, caption) for the first ``limit`` people; captions carry id, labelled count, decision."""
+    decisions = (store or default_store()).all(ds.sha)
+    items, images = [], {}
+    for p in people[:limit]:
+        if p.file_name not in images:
+            images[p.file_name] = ds.image(p)
+        d = decisions.get(p.ann_id)
+        fixes = d.fixes if d else None
+        caption = f"#{p.ann_id} · {p.flags.n_labeled}/6" + (f" · {d.decision}" if d else "")
+        items.append((render_crop(images[p.file_name], p, fixes), caption))
+    return items
+
+
+def describe(ds: Dataset, person: Person, store: ReviewStore | None = None) -> str:
+    """Markdown describing one person's flags and current decision."""
+    f = person.flags
+    d = (store or default_store()).get(ds.sha, person.ann_id)
+    lines = [f"**Annotation {person.ann_id}** · image `{person.file_name}` · "
+             f"box {person.bbox[2]:.0f}×{person.bbox[3]:.0f} px · {f.n_labeled} of 6 labelled"]
+    if f.unlabeled:
+        lines.append("missing: " + ", ".join(f.unlabeled))
+    if f.occluded:
+        lines.append("occluded: " + ", ".join(f.occluded))
+    if f.low_confidence:
+        lines.append("low confidence: " + ", ".join(f.low_confidence))
+    if f.small_box:
+        lines.append("box too small")
+    if d:
+        fx = "; ".join(f"{k} → ({x:.0f}, {y:.0f}, v={v})" for k, (x, y, v) in d.fixes.items())
+        lines.append(f"decision: **{d.decision}**" + (f" ({fx})" if fx else "")
+                     + (f" · note: {d.note}" if d.note else ""))
+    else:
+        lines.append("decision: none yet")
+    return "  \n".join(lines)
+
+
+# -- export ---------------------------------------------------------------------------------
+def labeled_after_fixes(person: Person, fixes: dict | None) -> int:
+    v = person.visibility.copy()
+    for name, (_x, _y, vis) in (fixes or {}).items():
+        v[JOINTS.index(name)] = int(vis)
+    return int((v > V_UNLABELED).sum())
+
+
+def export_dir() -> Path:
+    from .store import data_dir
+    return data_dir() / "exports"
+
+
+def curated_path(ds: Dataset, only_complete: bool) -> Path:
+    """Default export path: ``<data dir>/exports/<file stem>.<sha8>.curated[-complete].json``."""
+    tag = "curated-complete" if only_complete else "curated"
+    return export_dir() / f"{ds.ann_path.stem}.{ds.sha[:8]}.{tag}.json"
+
+
+def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
+                   only_complete: bool = False, store: ReviewStore | None = None) -> tuple[Path, dict]:
+    """Write the curated COCO file (see the module docstring for the rule); return (path, report).
+
+    The report lists kept / fixed / dropped counts and ids; the source file is untouched.
+    """
+    decisions = (store or default_store()).all(ds.sha)
+    keep, fixes = [], {}
+    dropped_rejected, dropped_incomplete, kept_unreviewed, kept_accepted = [], [], [], []
+    for p in ds.people:
+        d = decisions.get(p.ann_id)
+        if d is not None and d.decision == "reject":
+            dropped_rejected.append(p.ann_id)
+            continue
+        f = d.fixes if d is not None and d.decision == "fix" else {}
+        if only_complete and labeled_after_fixes(p, f) < NUM_JOINTS:
+            dropped_incomplete.append(p.ann_id)
+            continue
+        keep.append(p.ann_id)
+        if f:
+            fixes[p.ann_id] = f
+        elif d is None:
+            kept_unreviewed.append(p.ann_id)
+        else:
+            kept_accepted.append(p.ann_id)
+    crowd_ids = [p.ann_id for p in ds.coco.crowd]
+    if not only_complete:
+        keep += crowd_ids
+    out_path = Path(out_path) if out_path else curated_path(ds, only_complete)
+    desc = (f"SquatPose curated from {ds.ann_path.name} (sha256 {ds.sha[:12]}): rejected removed, "
+            f"fixes applied{', only people with all six joints labelled' if only_complete else ''}")
+    ecoco.export(ds.coco.dataset, keep, out_path, fixes=fixes, description=desc)
+    report = {
+        "source": str(ds.ann_path), "source_sha256": ds.sha, "output": str(out_path),
+        "only_complete": bool(only_complete), "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "people_in_source": len(ds.people),
+        "kept": len(keep) - (0 if only_complete else len(crowd_ids)),
+        "kept_unreviewed": len(kept_unreviewed), "kept_accepted": len(kept_accepted),
+        "fixed": len(fixes), "dropped": len(dropped_rejected) + len(dropped_incomplete),
+        "dropped_rejected": len(dropped_rejected), "dropped_incomplete": len(dropped_incomplete),
+        "crowd_kept": 0 if only_complete else len(crowd_ids),
+        "annotations_written": len(keep),
+        "fixed_ids": sorted(fixes), "rejected_ids": sorted(dropped_rejected),
+        "incomplete_ids": sorted(dropped_incomplete),
+    }
+    return out_path, report

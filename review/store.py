@@ -1,0 +1,299 @@
+"""Review decisions in SQLite, stored beside (never inside) the COCO annotation files.
+
+One database per app data directory (``SQUATPOSE_DATA_DIR``, default ``~/.squatpose``):
+``review.sqlite``. A decision is keyed by the annotation file's content sha256 and the
+annotation id, so renaming or moving the file keeps its decisions, and an edited file starts
+afresh. Decisions: ``accept``, ``reject`` or ``fix`` (per-joint ``{joint: (x, y, v)}`` in
+original-image pixels, ``v`` a COCO visibility flag), plus a free-text note.
+
+Every change first copies the state it replaces into ``history``; ``undo`` pops the newest
+history row and restores it (including "no decision"). The database runs in WAL mode, every
+write is one ``BEGIN IMMEDIATE`` transaction and connections wait (``busy_timeout``) for one
+another, so two browser tabs (or two processes) deciding at once serialise instead of
+corrupting or losing writes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.joints import JOINTS, V_OCCLUDED, V_UNLABELED, V_VISIBLE
+
+DECISIONS = ("accept", "reject", "fix")
+DB_NAME = "review.sqlite"
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    file_sha TEXT NOT NULL,
+    ann_id INTEGER NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('accept', 'reject', 'fix')),
+    fixes TEXT NOT NULL DEFAULT '{}',
+    note TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (file_sha, ann_id)
+);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_sha TEXT NOT NULL,
+    ann_id INTEGER NOT NULL,
+    prev_decision TEXT,            -- NULL: there was no decision before this change
+    prev_fixes TEXT,
+    prev_note TEXT,
+    prev_created_at REAL,
+    prev_updated_at REAL,
+    changed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_file ON history (file_sha, ann_id, seq);
+CREATE TABLE IF NOT EXISTS files (
+    file_sha TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    seen_at REAL NOT NULL
+);
+"""
+
+
+def data_dir() -> Path:
+    """The app's data directory: ``$SQUATPOSE_DATA_DIR`` or ``~/.squatpose``."""
+    return Path(os.environ.get("SQUATPOSE_DATA_DIR") or Path.home() / ".squatpose").expanduser()
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's content (cached by path, size and mtime)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def validate_fixes(fixes) -> dict[str, tuple[float, float, int]]:
+    """Check ``{joint name: (x, y, v)}``; return it normalised or raise ValueError in words."""
+    if fixes is None:
+        return {}
+    if isinstance(fixes, str):
+        fixes = fixes.strip()
+        if not fixes:
+            return {}
+        try:
+            fixes = json.loads(fixes)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"fixes are not valid JSON ({e.msg})") from None
+    if not isinstance(fixes, dict):
+        raise ValueError('fixes must map joint names to [x, y, v], e.g. {"left_knee": [120, 300, 2]}')
+    out = {}
+    for name, val in fixes.items():
+        if name not in JOINTS:
+            raise ValueError(f"unknown joint {name!r}; joints are {', '.join(JOINTS)}")
+        if not isinstance(val, (list, tuple)) or len(val) != 3:
+            raise ValueError(f"fix for {name} must be [x, y, v]")
+        try:
+            x, y, v = float(val[0]), float(val[1]), int(val[2])
+        except (TypeError, ValueError):
+            raise ValueError(f"fix for {name} must be numbers [x, y, v]") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"fix for {name}: x and y must be finite pixels")
+        if v not in (V_UNLABELED, V_OCCLUDED, V_VISIBLE):
+            raise ValueError(f"fix for {name}: v must be 0 (unlabelled), 1 (occluded) or 2 (visible)")
+        out[name] = (x, y, v)
+    return out
+
+
+@dataclass
+class Decision:
+    """The current decision on one annotation."""
+
+    ann_id: int
+    decision: str
+    fixes: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    note: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"ann_id": self.ann_id, "decision": self.decision,
+                "fixes": {k: list(v) for k, v in self.fixes.items()}, "note": self.note,
+                "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+def _row_to_decision(row) -> Decision:
+    fixes = {k: (float(v[0]), float(v[1]), int(v[2])) for k, v in json.loads(row[2]).items()}
+    return Decision(int(row[0]), row[1], fixes, row[3], row[4], row[5])
+
+
+class ReviewStore:
+    """Decisions for any number of annotation files in one SQLite database."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else data_dir() / DB_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._con().executescript(_SCHEMA)  # IF NOT EXISTS: safe to run from every process
+
+    # -- connections -------------------------------------------------------------------------
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                  check_same_thread=False)
+            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+            self._local.con = con
+        return con
+
+    class _Tx:
+        def __init__(self, con):
+            self.con = con
+
+        def __enter__(self):
+            self.con.execute("BEGIN IMMEDIATE")
+            return self.con
+
+        def __exit__(self, exc_type, exc, tb):
+            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+            return False
+
+    def _tx(self) -> "_Tx":
+        return self._Tx(self._con())
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    # -- writes ------------------------------------------------------------------------------
+    def register_file(self, file_sha: str, path: str | os.PathLike) -> None:
+        """Remember where a file with this content was last seen (for people, not for keys)."""
+        with self._tx() as con:
+            con.execute("INSERT INTO files VALUES (?, ?, ?) ON CONFLICT(file_sha) DO UPDATE SET "
+                        "path = excluded.path, seen_at = excluded.seen_at",
+                        (file_sha, str(path), time.time()))
+
+    def decide(self, file_sha: str, ann_id: int, decision: str, fixes=None,
+               note: str | None = None) -> Decision:
+        """Record (replace) the decision on one annotation; the previous state goes to history.
+
+        ``fix`` needs at least one joint fix; ``accept``/``reject`` carry none. ``note=None``
+        keeps the existing note.
+        """
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+        fixes = validate_fixes(fixes)
+        if decision == "fix" and not fixes:
+            raise ValueError("a 'fix' decision needs at least one joint fix")
+        if decision != "fix" and fixes:
+            raise ValueError(f"an '{decision}' decision carries no fixes (use 'fix')")
+        ann_id = int(ann_id)
+        now = time.time()
+        with self._tx() as con:
+            prev = con.execute("SELECT decision, fixes, note, created_at, updated_at FROM decisions "
+                               "WHERE file_sha = ? AND ann_id = ?", (file_sha, ann_id)).fetchone()
+            self._push_history(con, file_sha, ann_id, prev, now)
+            created = prev[3] if prev else now
+            if note is None:
+                note = prev[2] if prev else ""
+            con.execute("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (file_sha, ann_id, decision, json.dumps({k: list(v) for k, v in fixes.items()}),
+                         str(note), created, now))
+        return Decision(ann_id, decision, fixes, str(note), created, now)
+
+    def set_note(self, file_sha: str, ann_id: int, note: str) -> Decision | None:
+        """Change the note of an existing decision (undoable); None when there is no decision."""
+        ann_id = int(ann_id)
+        now = time.time()
+        with self._tx() as con:
+            prev = con.execute("SELECT decision, fixes, note, created_at, updated_at FROM decisions "
+                               "WHERE file_sha = ? AND ann_id = ?", (file_sha, ann_id)).fetchone()
+            if prev is None:
+                return None
+            self._push_history(con, file_sha, ann_id, prev, now)
+            con.execute("UPDATE decisions SET note = ?, updated_at = ? WHERE file_sha = ? AND ann_id = ?",
+                        (str(note), now, file_sha, ann_id))
+        return self.get(file_sha, ann_id)
+
+    @staticmethod
+    def _push_history(con, file_sha, ann_id, prev, now) -> None:
+        con.execute("INSERT INTO history (file_sha, ann_id, prev_decision, prev_fixes, prev_note, "
+                    "prev_created_at, prev_updated_at, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (file_sha, ann_id, *(prev if prev else (None,) * 5), now))
+
+    def undo(self, file_sha: str, ann_id: int | None = None) -> int | None:
+        """Undo the newest change in this file (or to this annotation): restore the state it
+        replaced. Returns the annotation id restored, or None when there is nothing to undo."""
+        with self._tx() as con:
+            q = "SELECT seq, ann_id, prev_decision, prev_fixes, prev_note, prev_created_at, " \
+                "prev_updated_at FROM history WHERE file_sha = ?"
+            args: tuple = (file_sha,)
+            if ann_id is not None:
+                q += " AND ann_id = ?"
+                args += (int(ann_id),)
+            row = con.execute(q + " ORDER BY seq DESC LIMIT 1", args).fetchone()
+            if row is None:
+                return None
+            seq, aid, dec, fixes, note, created, updated = row
+            if dec is None:
+                con.execute("DELETE FROM decisions WHERE file_sha = ? AND ann_id = ?", (file_sha, aid))
+            else:
+                con.execute("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (file_sha, aid, dec, fixes, note, created, updated))
+            con.execute("DELETE FROM history WHERE seq = ?", (seq,))
+        return int(aid)
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, file_sha: str, ann_id: int) -> Decision | None:
+        row = self._con().execute(
+            "SELECT ann_id, decision, fixes, note, created_at, updated_at FROM decisions "
+            "WHERE file_sha = ? AND ann_id = ?", (file_sha, int(ann_id))).fetchone()
+        return _row_to_decision(row) if row else None
+
+    def all(self, file_sha: str) -> dict[int, Decision]:
+        """Every current decision for a file, by annotation id."""
+        rows = self._con().execute(
+            "SELECT ann_id, decision, fixes, note, created_at, updated_at FROM decisions "
+            "WHERE file_sha = ?", (file_sha,)).fetchall()
+        return {int(r[0]): _row_to_decision(r) for r in rows}
+
+    def progress(self, file_sha: str, ann_ids=None) -> dict:
+        """Counts of decisions (restricted to ``ann_ids`` when given): accept, reject, fix,
+        reviewed, total (len(ann_ids) when given) and unreviewed."""
+        decisions = self.all(file_sha)
+        ids = set(decisions) if ann_ids is None else {int(i) for i in ann_ids}
+        out = {d: 0 for d in DECISIONS}
+        for i in ids:
+            if i in decisions:
+                out[decisions[i].decision] += 1
+        out["reviewed"] = sum(out[d] for d in DECISIONS)
+        out["total"] = len(ids)
+        out["unreviewed"] = out["total"] - out["reviewed"]
+        return out
+
+
+_STORES: dict[Path, ReviewStore] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def default_store() -> ReviewStore:
+    """The store in the current data directory (one object per path in this process)."""
+    path = (data_dir() / DB_NAME).resolve()
+    with _STORES_LOCK:
+        if path not in _STORES:
+            _STORES[path] = ReviewStore(path)
+        return _STORES[path]
