@@ -1,0 +1,47 @@
+"""SquatPose web app: the Compare tab (``demo/``) and the Review tab (``review/``).
+
+    python app.py          # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override)
+
+Runs unchanged as a Hugging Face Space (see the README's front matter). Only composes tabs and
+launches; the work happens in ``engine/`` through the thin UI layers.
+"""
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+#: Visitors served at once per heavy event (two CPUs on a free Space: one analysis at a time).
+CONCURRENCY = int(os.environ.get("SQUATPOSE_CONCURRENCY", "1"))
+#: Largest upload accepted by the server itself (the Compare tab checks its own limits too).
+MAX_FILE_SIZE = os.environ.get("SQUATPOSE_MAX_FILE_SIZE", "200mb")
+
+
+def build_app() -> gr.Blocks:
+    """The whole app as one Blocks."""
+    with gr.Blocks(title="SquatPose") as app:
+        gr.Markdown("# SquatPose\nLower-body pose and squat analysis: hips, knees and ankles "
+                    "found by heatmap models, turned into reps, angles and feedback.")
+        with gr.Tab("Compare"):
+            from demo.ui import build_compare_tab
+            build_compare_tab()
+        with gr.Tab("Review"):
+            try:
+                from review.ui import build_review_tab
+            except ImportError:
+                gr.Markdown("The Review tab is not installed in this build.")
+            else:
+                build_review_tab()
+    app.queue(default_concurrency_limit=CONCURRENCY, max_size=int(os.environ.get("SQUATPOSE_QUEUE", "16")))
+    return app
+
+
+def main() -> None:
+    app = build_app()
+    app.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+               server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+               max_file_size=MAX_FILE_SIZE, show_error=True)
+
+
+if __name__ == "__main__":
+    main()

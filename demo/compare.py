@@ -1,0 +1,217 @@
+"""Compare tab logic (no Gradio here): upload limits, running the chosen models on a clip,
+rendering one frame per model, the angle chart and the rep table.
+
+The UI (``demo/ui.py``) only wires these to components.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.analyze import MEDIAPIPE, make_predictor, mediapipe_available, run_analysis
+from engine.render import annotate, heatmap_overlay
+from engine.video import VideoError, open_video
+from engine.weights import default_model, shipped_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upload limits that fit a free Space (2 CPUs); each is set by an environment variable."""
+
+    max_mb: float = _env_float("SQUATPOSE_MAX_UPLOAD_MB", 100)
+    max_seconds: float = _env_float("SQUATPOSE_MAX_SECONDS", 60)
+    max_side: int = int(_env_float("SQUATPOSE_MAX_SIDE", 1920))
+
+
+class InputProblem(ValueError):
+    """An upload the app refuses; the message says which limit and what to do."""
+
+
+def check_clip(path: str | Path | None, limits: Limits = Limits()) -> dict:
+    """Validate an uploaded clip against the limits; returns its probe info."""
+    if not path:
+        raise InputProblem("No clip: upload a video, record one with the webcam, or pick an example.")
+    p = Path(path)
+    if not p.is_file():
+        raise InputProblem(f"The clip {p.name} could not be found on the server; upload it again.")
+    mb = p.stat().st_size / 2**20
+    if mb > limits.max_mb:
+        raise InputProblem(f"The clip is {mb:.0f} MB, over the {limits.max_mb:.0f} MB upload limit: "
+                           "trim it or export it at a lower quality, then upload again.")
+    try:
+        with open_video(p) as v:
+            info = {"fps": v.fps, "frame_size": v.frame_size, "seconds": v.duration}
+    except VideoError as e:
+        raise InputProblem(f"That file is not a video the app can read ({e}). Try an mp4, mov, webm or avi.") from None
+    w, h = info["frame_size"]
+    if max(w, h) > limits.max_side:
+        raise InputProblem(f"The clip is {w}x{h}, over the {limits.max_side}-pixel resolution limit: "
+                           "export it at 1080p or smaller.")
+    if info["seconds"] > limits.max_seconds + 0.5:
+        raise InputProblem(f"The clip lasts {info['seconds']:.0f} s, over the {limits.max_seconds:.0f} s "
+                           "limit: trim it to the set you want analysed.")
+    return info
+
+
+def available_models() -> list[str]:
+    """Every registered model with shipped weights (default first), plus MediaPipe when installed."""
+    shipped = list(shipped_weights())
+    d = default_model()
+    if d in shipped:
+        shipped.remove(d)
+        shipped.insert(0, d)
+    return shipped + ([MEDIAPIPE] if mediapipe_available() else [])
+
+
+def example_clips() -> list[str]:
+    """Example clips: from SQUATPOSE_EXAMPLES, else ../shared/data/clips when it exists."""
+    folder = os.environ.get("SQUATPOSE_EXAMPLES") or str(ROOT.parent / "shared" / "data" / "clips")
+    d = Path(folder)
+    if not d.is_dir():
+        return []
+    return [str(p) for p in sorted(d.iterdir()) if p.suffix.lower() in {".mp4", ".mov", ".webm", ".avi"}]
+
+
+@dataclass
+class ModelRun:
+    """One model's results on the clip."""
+
+    name: str
+    report: dict
+    series: object  # engine.pose.PoseSeries
+    analysis: object  # engine.analysis.SquatReport
+    out_dir: Path
+    files: list[str] = field(default_factory=list)
+
+
+_PREDICTORS: dict[str, object] = {}
+
+
+def _predictor(name: str):
+    """Predictors are loaded once per process and reused across visitors."""
+    if name not in _PREDICTORS:
+        _PREDICTORS[name] = make_predictor(name, device="auto")
+    return _PREDICTORS[name]
+
+
+def run_models(clip: str, models: list[str], out_root: str | Path | None = None, progress=None,
+               stride: int = 1) -> list[ModelRun]:
+    """Analyse ``clip`` with each model; every model writes its own output folder."""
+    if not models:
+        raise InputProblem("Choose at least one model to run.")
+    unknown = [m for m in models if m not in available_models()]
+    if unknown:
+        raise InputProblem(f"Unknown or unavailable model(s): {', '.join(unknown)}. "
+                           f"Available: {', '.join(available_models())}.")
+    out_root = Path(out_root or tempfile.mkdtemp(prefix="squatpose-"))
+    runs = []
+    for k, name in enumerate(models):
+        def sub(frac, msg, k=k):
+            if progress:
+                progress((k + frac) / len(models), f"{name}: {msg}")
+        out = out_root / name
+        report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
+                                                keep_heatmaps=name != MEDIAPIPE, progress=sub)
+        files = [str(out / f) for f in ("keypoints.csv", "report.json", "annotated.mp4")]
+        runs.append(ModelRun(name, report, series, analysis, out, files))
+    return runs
+
+
+def read_frame(clip: str, index: int) -> np.ndarray | None:
+    """Decoded frame ``index`` of the clip (RGB), by decoding from the start (exact with any codec)."""
+    with open_video(clip) as v:
+        for i, f in v.frames():
+            if i == index:
+                return f
+    return None
+
+
+def render_panels(clip: str, runs: list[ModelRun], position: int, max_side: int = 640) -> list[np.ndarray]:
+    """For processed-frame ``position``: each model's frame with its heatmaps and skeleton."""
+    if not runs:
+        return []
+    first = runs[0].series
+    position = int(np.clip(position, 0, len(first) - 1))
+    frame = read_frame(clip, int(first.frame_indices[position]))
+    if frame is None:
+        return []
+    out = []
+    for r in runs:
+        t = min(position, len(r.series) - 1)
+        base = heatmap_overlay(frame, r.series, t)
+        img = annotate(base, r.series, t, tuple(r.analysis.knee_angle[t]), reps_done(r, t), r.name)
+        s = max_side / max(img.shape[:2])
+        out.append(cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else img)
+    return out
+
+
+def reps_done(run: ModelRun, t: int) -> int:
+    time_s = run.series.times[t]
+    return int(sum(1 for r in run.report["rep_details"] if r["end_s"] <= time_s))
+
+
+def angle_chart(runs: list[ModelRun]):
+    """Plotly figure: knee and hip angles over time, every model on one chart, reps shaded."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("Knee angle (180° = straight leg)", "Hip / thigh angle"))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    for k, r in enumerate(runs):
+        a, c = r.analysis, palette[k % len(palette)]
+        for side, dash in ((0, "solid"), (1, "dot")):
+            lbl = f"{r.name} {'left' if side == 0 else 'right'}"
+            fig.add_trace(go.Scatter(x=r.series.times, y=a.knee_angle[:, side], name=lbl + " knee",
+                                     line=dict(color=c, dash=dash), legendgroup=r.name), 1, 1)
+            fig.add_trace(go.Scatter(x=r.series.times, y=a.hip_angle[:, side], name=lbl + " hip",
+                                     line=dict(color=c, dash=dash), legendgroup=r.name,
+                                     showlegend=False), 2, 1)
+    if runs:
+        for i, rep in enumerate(runs[0].report["rep_details"]):
+            fig.add_vrect(x0=rep["start_s"], x1=rep["end_s"], fillcolor="green", opacity=0.08,
+                          line_width=0, annotation_text=f"rep {i + 1}", annotation_position="top left")
+    fig.update_layout(height=520, margin=dict(l=40, r=10, t=40, b=30), legend=dict(orientation="h"))
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    return fig
+
+
+REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "bottom knee (°)", "depth", "descent (s)",
+               "ascent (s)", "L/R knee diff (°)"]
+
+
+def rep_rows(runs: list[ModelRun]) -> list[list]:
+    """The rep table: one row per rep per model."""
+    rows = []
+    for r in runs:
+        for i, d in enumerate(r.report["rep_details"]):
+            rows.append([r.name, i + 1, d.get("start_s"), d.get("end_s"), d.get("bottom_knee_angle"),
+                         d.get("depth"), d.get("descent_s"), d.get("ascent_s"), d.get("knee_asymmetry")])
+    return [[round(v, 2) if isinstance(v, float) else v for v in row] for row in rows]
+
+
+def feedback_markdown(runs: list[ModelRun]) -> str:
+    parts = []
+    for r in runs:
+        rep = r.report
+        lines = "\n".join(f"- {s}" for s in rep["feedback"]) or "- (no feedback)"
+        parts.append(f"**{r.name}** — {rep['reps']} reps, view: {rep['view']}, "
+                     f"{rep.get('fps_processed') or 0:.1f} frames/s\n\n{lines}")
+    return "\n\n".join(parts)
+
+
+def speed_rows(runs: list[ModelRun]) -> list[list]:
+    return [[r.name, r.report.get("frames"), r.report.get("fps_processed")] for r in runs]
