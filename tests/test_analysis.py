@@ -135,7 +135,10 @@ def test_reps_counted_with_noise(view):
     assert report.reps == 3
     d = report.rep_details[0]
     assert d["start_s"] < d["bottom_s"] < d["end_s"]
-    assert d["descent_s"] == pytest.approx(1.0, abs=0.35) and d["ascent_s"] == pytest.approx(1.0, abs=0.35)
+    # the hip drop barely moves in the first tenth of a bend, so the front view times from a
+    # little later; descent and ascent stay alike for this symmetric rep
+    assert 0.55 <= d["descent_s"] <= 1.2 and 0.55 <= d["ascent_s"] <= 1.2
+    assert d["descent_s"] == pytest.approx(d["ascent_s"], abs=0.2)
 
 
 def test_pause_at_the_bottom_is_one_rep():

@@ -164,10 +164,17 @@ def find_reps(depth: np.ndarray, times: np.ndarray) -> RepResult:
     return out
 
 
+def _rest_level(d: np.ndarray) -> float:
+    """REST_BAND above the median of the standing (<= STAND_DEPTH) values of ``d``."""
+    standing = d[np.isfinite(d) & (d <= th.STAND_DEPTH)]
+    return float(np.median(standing) if len(standing) else np.nanmin(d)) + th.REST_BAND
+
+
 def _refine_ends(reps: list[Rep], depth: np.ndarray) -> None:
     """Move each rep's start back to where the descent began and its end on to where the
-    ascent finished: the last (first) frame within REST_BAND of the standing level around it (the 10th
-    percentile of the depth between it and the neighbouring rep, so one outlier cannot set it),
+    ascent finished: the last (first) frame within REST_BAND of the standing level around it (the median
+    of the standing frames between it and the neighbouring rep, so noise and outliers cannot
+    set it),
     rather than the STAND_DEPTH crossings the counting uses."""
     n = len(depth)
     for k, rep in enumerate(reps):
@@ -175,11 +182,11 @@ def _refine_ends(reps: list[Rep], depth: np.ndarray) -> None:
         hi = reps[k + 1].start if k + 1 < len(reps) else n - 1
         before = depth[lo: rep.start + 1]
         if np.isfinite(before).any():
-            level = np.nanpercentile(before, 10) + th.REST_BAND
+            level = _rest_level(before)
             ok = np.flatnonzero(before <= level)
             rep.start = lo + int(ok[-1])
         after = depth[rep.end: hi + 1]
         if np.isfinite(after).any():
-            level = np.nanpercentile(after, 10) + th.REST_BAND
+            level = _rest_level(after)
             ok = np.flatnonzero(after <= level)
             rep.end = rep.end + int(ok[0])
