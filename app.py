@@ -36,11 +36,20 @@ def build_app() -> gr.Blocks:
     return app
 
 
+def _head() -> str | None:
+    """Page-wide scripts of the tabs (the Review tab's keyboard shortcuts)."""
+    try:
+        from review.ui import HEAD
+    except ImportError:
+        return None
+    return HEAD
+
+
 def main() -> None:
     app = build_app()
     app.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-               max_file_size=MAX_FILE_SIZE, show_error=True)
+               max_file_size=MAX_FILE_SIZE, show_error=True, head=_head())
 
 
 if __name__ == "__main__":

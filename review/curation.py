@@ -96,6 +96,24 @@ def open_dataset(ann_path: str | os.PathLike, images_dir: str | os.PathLike,
     return ds
 
 
+_IDS_CACHE: dict[tuple, tuple[str, frozenset[int]]] = {}
+
+
+def person_ids(ann_path: str | os.PathLike) -> tuple[str, frozenset[int]]:
+    """(content sha256, ids of its person annotations) of an annotation file; no images needed."""
+    if not str(ann_path or "").strip():
+        raise CocoFormatError("no annotation file given")
+    path = Path(ann_path).expanduser()
+    if not path.is_file():
+        raise CocoFormatError(f"{path}: file not found")
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _IDS_CACHE:
+        cp = ecoco.load(path, None)
+        _IDS_CACHE[key] = (file_sha256(path), frozenset(p.ann_id for p in cp.people))
+    return _IDS_CACHE[key]
+
+
 def open_upload(json_path: str | os.PathLike, zip_path: str | os.PathLike | None,
                 images_dir: str | os.PathLike | None = None,
                 store: ReviewStore | None = None) -> Dataset:

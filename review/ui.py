@@ -1,0 +1,338 @@
+"""The Review tab: browse flagged COCO people, accept / reject / fix them, export a curated set.
+
+Thin: logic lives in ``review.curation`` and ``review.store``; this file wires components.
+Named API endpoints: ``review_summary``, ``review_decide``, ``review_export``.
+Keyboard (when no text box has focus): a = accept, r = reject, f = save fix, n = next,
+u = undo.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from engine.coco import CocoFormatError
+from engine.joints import JOINTS, V_OCCLUDED, V_VISIBLE
+
+from . import curation
+from .store import default_store
+from .uploads import UploadError
+
+ROOT = Path(__file__).resolve().parents[1]
+COCO_MINI = ROOT.parent / "shared" / "data" / "coco-mini"
+
+#: Keyboard shortcuts; app.py passes this to ``launch(head=...)``.
+HEAD = """<script>
+document.addEventListener('keydown', (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+  const t = e.target;
+  if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)) return;
+  const ids = {a: 'review-accept', r: 'review-reject', f: 'review-save-fix', n: 'review-next', u: 'review-undo'};
+  const id = ids[e.key];
+  if (!id) return;
+  const el = document.getElementById(id);
+  if (!el || el.offsetParent === null) return;
+  e.preventDefault();
+  el.click();
+});
+</script>"""
+
+EMPTY_HELP = ("**Nothing loaded.** Type the path of a COCO person-keypoints `.json` and its image "
+              "folder, or upload the `.json` and a `.zip` of its images, then press **Load**. "
+              "(Set `SQUATPOSE_COCO_ANN` and `SQUATPOSE_COCO_IMAGES` to open one at start.)")
+VIS = {"visible": V_VISIBLE, "occluded": V_OCCLUDED}
+
+
+def default_paths() -> tuple[str, str]:
+    """Env paths when set, else ../shared/data/coco-mini when present, else empty."""
+    ann, imgs = os.environ.get("SQUATPOSE_COCO_ANN", ""), os.environ.get("SQUATPOSE_COCO_IMAGES", "")
+    if ann or imgs:
+        return ann, imgs
+    a = COCO_MINI / "annotations" / "person_keypoints_train2017.json"
+    if a.is_file() and (COCO_MINI / "train2017").is_dir():
+        return str(a), str(COCO_MINI / "train2017")
+    return "", ""
+
+
+def _err(e: Exception) -> gr.Error:
+    return gr.Error(str(e), duration=None)
+
+
+def _open(ann, imgs) -> curation.Dataset:
+    try:
+        return curation.open_dataset(ann, imgs)
+    except (CocoFormatError, UploadError, ValueError, OSError) as e:
+        raise _err(e) from None
+
+
+# -- API endpoints (also used by the UI) ------------------------------------------------------
+def review_summary(annotation_path: str, images_dir: str) -> dict:
+    """Flag counts of a COCO keypoints file (person_annotations, none_labeled, all_labeled,
+    all_visible, ...) and review progress over its flagged people."""
+    return curation.summary(_open(annotation_path, images_dir))
+
+
+def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: str = "",
+                  note: str = "") -> dict:
+    """Record a decision: 'accept', 'reject', 'fix' (fixes_json = {"left_knee": [x, y, v]}) or
+    'undo' (restore this annotation's previous decision). Returns the current decision."""
+    try:
+        sha, ids = curation.person_ids(annotation_path)
+        aid = int(ann_id)
+        if aid not in ids:
+            raise ValueError(f"{Path(annotation_path).name} has no person annotation with id {aid}")
+        store = default_store()
+        if decision == "undo":
+            store.undo(sha, aid)
+        else:
+            store.decide(sha, aid, decision, fixes_json or None, note or "")
+        d = store.get(sha, aid)
+        return d.as_dict() if d else {"ann_id": aid, "decision": None}
+    except (CocoFormatError, ValueError, TypeError, OSError) as e:
+        raise _err(e) from None
+
+
+def review_export(annotation_path: str, images_dir: str, only_complete: bool):
+    """Write the curated COCO JSON (rejected removed, fixes applied, unreviewed kept;
+    ``only_complete`` keeps only people with all six joints labelled). Returns (file, report)."""
+    ds = _open(annotation_path, images_dir)
+    try:
+        path, report = curation.export_curated(ds, only_complete=bool(only_complete))
+    except (OSError, ValueError) as e:
+        raise _err(e) from None
+    return str(path), report
+
+
+# -- UI helpers --------------------------------------------------------------------------------
+def _pending_md(pending: dict) -> str:
+    if not pending:
+        return "_No joint placed yet: pick a joint, then click the image._"
+    return "Fix to save: " + "; ".join(
+        f"{k} → ({x:.0f}, {y:.0f}) {'visible' if v == V_VISIBLE else 'occluded'}"
+        for k, (x, y, v) in pending.items())
+
+
+def _detail(ds, ann_id, pending, joint=None):
+    p = ds.person(ann_id)
+    return curation.render_detail(ds.image(p), p, pending, highlight=joint)
+
+
+def _gallery(ds, flt, status):
+    people = curation.filter_people(ds, flt or "flagged", status or "any")
+    items = curation.gallery_items(ds, people)
+    return items, [p.ann_id for p in people[:len(items)]], len(people)
+
+
+def _first_missing(ds, ann_id) -> str:
+    p = ds.person(ann_id)
+    return p.flags.unlabeled[0] if p.flags.unlabeled else JOINTS[0]
+
+
+def build_review_tab(blocks: gr.Blocks | None = None) -> None:
+    """Build the Review tab's components inside the current ``gr.Tab``."""
+    ann0, imgs0 = default_paths()
+    gr.Markdown("Browse COCO people whose six lower-body joints are incompletely annotated, "
+                "accept / reject / fix them, and export a curated training set. Decisions are "
+                "stored beside the file (never written into it). Keys: **a** accept, **r** reject, "
+                "**f** save fix, **n** next, **u** undo.")
+    with gr.Row():
+        ann_in = gr.Textbox(ann0, label="COCO keypoints .json (path)", elem_id="review-ann", scale=3)
+        img_in = gr.Textbox(imgs0, label="Image folder (path)", elem_id="review-images", scale=3)
+        json_up = gr.File(label="…or upload .json", file_types=[".json"], scale=1, height=90)
+        zip_up = gr.File(label="…and a .zip of images", file_types=[".zip"], scale=1, height=90)
+        load_btn = gr.Button("Load", variant="primary", elem_id="review-load", scale=1)
+    summary_md = gr.Markdown(EMPTY_HELP if not ann0 else "", elem_id="review-summary")
+    plot = gr.Plot(label="Joints labelled per person", elem_id="review-chart")
+    progress_md = gr.Markdown("", elem_id="review-progress")
+    with gr.Row():
+        flt = gr.Dropdown([(v, k) for k, v in curation.FILTERS.items()], value="flagged",
+                          label="Filter (flags)", elem_id="review-filter")
+        status = gr.Dropdown(list(curation.STATUSES), value="any", label="Review status",
+                             elem_id="review-status")
+    count_md = gr.Markdown("")
+    gallery = gr.Gallery(label="People (click one)", columns=8, height=330, allow_preview=False,
+                         format="jpeg", elem_id="review-gallery")
+    with gr.Row():
+        with gr.Column(scale=3):
+            detail = gr.Image(label="Detail: click to place the chosen joint", interactive=False,
+                              type="numpy", format="jpeg", elem_id="review-detail")
+        with gr.Column(scale=2):
+            info = gr.Markdown("_Select a person in the gallery._", elem_id="review-info")
+            joint = gr.Dropdown(list(JOINTS), value=JOINTS[0], label="Joint to place",
+                                elem_id="review-joint")
+            vis = gr.Radio(list(VIS), value="visible", label="Placed joint is", elem_id="review-vis")
+            pending_md = gr.Markdown(_pending_md({}), elem_id="review-pending")
+            note = gr.Textbox(label="Note (saved with the decision)", elem_id="review-note")
+            with gr.Row():
+                accept_btn = gr.Button("Accept (a)", variant="primary", elem_id="review-accept")
+                reject_btn = gr.Button("Reject (r)", variant="stop", elem_id="review-reject")
+                fix_btn = gr.Button("Save fix (f)", elem_id="review-save-fix")
+            with gr.Row():
+                clear_btn = gr.Button("Clear placed joints", elem_id="review-clear")
+                next_btn = gr.Button("Next (n)", elem_id="review-next")
+                undo_btn = gr.Button("Undo (u)", elem_id="review-undo")
+    with gr.Row():
+        only_complete = gr.Checkbox(False, label="Only people with all six joints labelled (after fixes)",
+                                    elem_id="review-only-complete")
+        export_btn = gr.Button("Export curated COCO JSON", variant="primary", elem_id="review-export")
+    with gr.Row():
+        export_file = gr.File(label="Curated file", elem_id="review-export-file")
+        report = gr.JSON(label="Export report (unreviewed people are kept unless rejected)",
+                         elem_id="review-report")
+
+    ids = gr.State([])
+    current = gr.State(None)
+    pending = gr.State({})
+
+    # ---- handlers ----
+    def load(ann, imgs, jup, zup, f, s):
+        try:
+            if jup:
+                ds = curation.open_upload(jup, zup, imgs if not zup else None)
+            elif zup:
+                raise CocoFormatError("a zip of images needs its COCO .json: upload both")
+            else:
+                ds = curation.open_dataset(ann, imgs)
+        except (CocoFormatError, UploadError, ValueError, OSError) as e:
+            raise _err(e) from None
+        summ = curation.summary(ds)
+        items, new_ids, n = _gallery(ds, f, s)
+        md = (f"**{summ['person_annotations']}** people ({summ['crowd']} crowd regions aside): "
+              f"{summ['none_labeled']} with nothing labelled, {summ['some_missing']} with some joints "
+              f"missing, {summ['all_labeled']} complete ({summ['all_visible']} all visible), "
+              f"{summ['any_occluded']} with an occluded joint, {summ['small_box']} small boxes, "
+              f"{summ['low_confidence']} low-confidence · **{summ['flagged']} flagged**")
+        return (str(ds.ann_path), str(ds.images_dir), md, curation.chart(summ), items, new_ids,
+                f"{n} people match" + (f" (showing the first {len(items)})" if n > len(items) else ""),
+                curation.progress_line(ds), None, {}, "_Select a person in the gallery._",
+                _pending_md({}), None)
+
+    load_outs = [ann_in, img_in, summary_md, plot, gallery, ids, count_md, progress_md, current,
+                 pending, info, pending_md, detail]
+    load_btn.click(load, [ann_in, img_in, json_up, zip_up, flt, status], load_outs,
+                   api_visibility="private")
+
+    def refilter(ann, imgs, f, s):
+        if not str(ann).strip():
+            return [], [], ""
+        ds = _open(ann, imgs)
+        items, new_ids, n = _gallery(ds, f, s)
+        return items, new_ids, (f"{n} people match" + (f" (showing the first {len(items)})"
+                                                         if n > len(items) else ""))
+
+    for dd in (flt, status):
+        dd.change(refilter, [ann_in, img_in, flt, status], [gallery, ids, count_md],
+                  api_visibility="private")
+
+    def show(ds, aid):
+        """Outputs for showing person ``aid`` (None: nothing selected)."""
+        if aid is None:
+            return None, {}, None, "_Select a person in the gallery._", _pending_md({}), "", gr.update()
+        d = default_store().get(ds.sha, aid)
+        fixes = dict(d.fixes) if d else {}
+        j = _first_missing(ds, aid)
+        return (aid, fixes, _detail(ds, aid, fixes, j), curation.describe(ds, ds.person(aid)),
+                _pending_md(fixes), d.note if d else "", j)
+
+    show_outs = [current, pending, detail, info, pending_md, note, joint]
+
+    def select(ann, imgs, id_list, evt: gr.SelectData):
+        ds = _open(ann, imgs)
+        i = evt.index if isinstance(evt.index, int) else evt.index[0]
+        if not id_list or i is None or i >= len(id_list):
+            raise gr.Error("that person is no longer in the list; change the filter to refresh it")
+        return show(ds, id_list[i])
+
+    gallery.select(select, [ann_in, img_in, ids], show_outs, api_visibility="private")
+
+    def place(ann, imgs, aid, pend, j, v, evt: gr.SelectData):
+        if aid is None:
+            raise gr.Error("select a person in the gallery first")
+        ds = _open(ann, imgs)
+        x, y = float(evt.index[0]), float(evt.index[1])
+        pend = dict(pend or {})
+        pend[j] = (x, y, VIS.get(v, V_VISIBLE))
+        return pend, _detail(ds, aid, pend, j), _pending_md(pend)
+
+    detail.select(place, [ann_in, img_in, current, pending, joint, vis],
+                  [pending, detail, pending_md], api_visibility="private")
+
+    def redraw(ann, imgs, aid, pend, j):
+        if aid is None:
+            return gr.update()
+        return _detail(_open(ann, imgs), aid, pend, j)
+
+    joint.change(redraw, [ann_in, img_in, current, pending, joint], detail, api_visibility="private")
+
+    def clear(ann, imgs, aid, j):
+        if aid is None:
+            return {}, gr.update(), _pending_md({})
+        return {}, _detail(_open(ann, imgs), aid, {}, j), _pending_md({})
+
+    clear_btn.click(clear, [ann_in, img_in, current, joint], [pending, detail, pending_md],
+                    api_visibility="private")
+
+    def after_change(ds, f, s, id_list, aid, advance):
+        """Refresh gallery + progress; show the next person when ``advance``, else ``aid``."""
+        items, new_ids, n = _gallery(ds, f, s)
+        target = aid
+        if advance and aid is not None:
+            old = list(id_list or [])
+            after = old[old.index(aid) + 1:] if aid in old else []
+            target = next((i for i in after if i in new_ids), new_ids[0] if new_ids else None)
+        count = f"{n} people match" + (f" (showing the first {len(items)})" if n > len(items) else "")
+        return (items, new_ids, count, curation.progress_line(ds), *show(ds, target))
+
+    change_outs = [gallery, ids, count_md, progress_md, *show_outs]
+
+    def decide(kind):
+        def fn(ann, imgs, f, s, id_list, aid, pend, nt):
+            if aid is None:
+                raise gr.Error("select a person in the gallery first")
+            ds = _open(ann, imgs)
+            if kind == "fix" and not pend:
+                raise gr.Error("place at least one joint (pick it, then click the image) before saving a fix")
+            try:
+                default_store().decide(ds.sha, aid, kind, pend if kind == "fix" else None, nt or "")
+            except ValueError as e:
+                raise _err(e) from None
+            return after_change(ds, f, s, id_list, aid, advance=True)
+        return fn
+
+    common = [ann_in, img_in, flt, status, ids, current, pending, note]
+    for btn, kind in ((accept_btn, "accept"), (reject_btn, "reject"), (fix_btn, "fix")):
+        btn.click(decide(kind), common, change_outs, api_visibility="private")
+
+    def next_person(ann, imgs, f, s, id_list, aid, pend, nt):
+        ds = _open(ann, imgs)
+        if aid is None:
+            return after_change(ds, f, s, id_list, id_list[0] if id_list else None, advance=False)
+        return after_change(ds, f, s, id_list, aid, advance=True)
+
+    next_btn.click(next_person, common, change_outs, api_visibility="private")
+
+    def undo(ann, imgs, f, s, id_list, aid, pend, nt):
+        ds = _open(ann, imgs)
+        restored = default_store().undo(ds.sha)
+        if restored is None:
+            gr.Info("nothing to undo")
+        return after_change(ds, f, s, id_list, restored if restored is not None else aid, advance=False)
+
+    undo_btn.click(undo, common, change_outs, api_visibility="private")
+
+    export_btn.click(review_export, [ann_in, img_in, only_complete], [export_file, report],
+                     api_name="review_export")
+    gr.api(review_summary, api_name="review_summary")
+    gr.api(review_decide, api_name="review_decide")
+
+    blocks = blocks or gr.context.Context.root_block
+    if blocks is not None and ann0:
+        def initial(ann, imgs, f, s):
+            try:
+                return load(ann, imgs, None, None, f, s)
+            except gr.Error as e:
+                return (ann, imgs, f"**Could not open the default data:** {e.message}", *([gr.update()] * 10))
+
+        blocks.load(initial, [ann_in, img_in, flt, status], load_outs, api_visibility="private")
