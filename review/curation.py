@@ -206,10 +206,13 @@ def _matches(p: Person, name: str) -> bool:
 
 def filter_people(ds: Dataset, name: str = "flagged", status: str = "any",
                   store: ReviewStore | None = None) -> list[Person]:
-    """People matching the flag filter ``name`` (a key of FILTERS) and the review ``status``."""
+    """People matching the flag filter ``name`` (a key of FILTERS) and the review ``status``,
+    most joints labelled first (then by annotation id)."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; choose from {', '.join(STATUSES)}")
-    people = [p for p in ds.people if _matches(p, name)]
+    # most-labelled first: the people a fix can rescue come before those with nothing labelled
+    people = sorted((p for p in ds.people if _matches(p, name)),
+                    key=lambda p: (-p.flags.n_labeled, p.ann_id))
     if status == "any":
         return people
     decisions = (store or default_store()).all(ds.sha)
