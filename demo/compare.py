@@ -126,7 +126,11 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
         out = out_root / name
         report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
                                                 keep_heatmaps=name != MEDIAPIPE, progress=sub)
-        files = [str(out / f) for f in ("keypoints.csv", "report.json", "annotated.mp4")]
+        files = []
+        for f in ("keypoints.csv", "report.json", "annotated.mp4"):  # model-named download copies
+            named = out_root / f"{name}-{f}"
+            os.link(out / f, named) if not named.exists() else None
+            files.append(str(named))
         runs.append(ModelRun(name, report, series, analysis, out, files))
     return runs
 

@@ -80,7 +80,8 @@ def build_compare_tab() -> None:
 
     run.click(analyse, [clip, chosen], [state, slider] + panels + videos + [chart, reps, speed, feedback, files],
               api_visibility="private", concurrency_id="analyse")
-    slider.release(scrub, [state, slider], panels, api_visibility="private")
+    slider.change(scrub, [state, slider], panels, api_visibility="private", trigger_mode="always_last",
+                  show_progress="hidden")
 
     # The named API endpoint: a clip and a list of model names in, the reports out.
     api_clip = gr.File(visible=False)

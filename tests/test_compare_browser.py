@@ -1,0 +1,60 @@
+"""A real browser (Debian's Chromium driven by Playwright) on the Compare tab: upload a clip,
+wait for the results, one panel per chosen model, and the slider moves every panel."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine import weights as weightslib
+from engine.models import build_model
+from tests.apphelpers import running_app
+from tests.conftest import needs_mediapipe
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed "
+                                 "(apt-get install chromium)")]
+
+
+@needs_mediapipe
+def test_compare_tab_upload_panels_and_slider(tmp_path, clips_dir):
+    from playwright.sync_api import expect, sync_playwright
+    weights = tmp_path / "weights"
+    torch.manual_seed(0)  # an untrained model is enough to show a second panel with heatmaps
+    weightslib.save(build_model("dilated"), weights / "dilated.safetensors",
+                    {"model": "dilated", "input_size": [96, 128]})
+    ARTIFACTS.mkdir(exist_ok=True)
+    env = {"SQUATPOSE_WEIGHTS_DIR": str(weights), "SQUATPOSE_EXAMPLES": str(tmp_path / "none")}
+    with running_app(tmp_path / "data", env) as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(url)
+        page.get_by_role("tab", name="Compare").click()
+        page.locator("#clip-input input[type=file]").set_input_files(str(clips_dir / "oblique-single.mp4"))
+        boxes = page.locator("#model-choice input[type=checkbox]")
+        expect(boxes).to_have_count(2)
+        for i in range(2):
+            if not boxes.nth(i).is_checked():
+                boxes.nth(i).check()
+        page.locator("#analyse-button").click()
+        panel0, panel1 = page.locator("#panel-0 img"), page.locator("#panel-1 img")
+        expect(panel0).to_be_visible(timeout=300_000)
+        expect(panel1).to_be_visible(timeout=30_000)
+        expect(page.locator("#feedback")).to_contain_text("reps", timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "compare-results.png"), full_page=True)
+        before = [panel0.get_attribute("src"), panel1.get_attribute("src")]
+        number = page.locator("#frame-slider input[type=number]")
+        number.fill("45")
+        number.press("Enter")
+        expect(panel0).not_to_have_attribute("src", before[0], timeout=60_000)
+        expect(panel1).not_to_have_attribute("src", before[1], timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "compare-slider.png"), full_page=True)
+        browser.close()
