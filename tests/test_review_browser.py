@@ -1,0 +1,89 @@
+"""The Review tab in a real Chromium (Playwright) against the real app: filter, select a person,
+place a missing joint by clicking the image, save the fix, export. Screenshots go to
+test-artifacts/review/."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+
+import pytest
+
+from tests.apphelpers import ROOT, running_app
+
+pytestmark = pytest.mark.browser
+SHOTS = ROOT / "test-artifacts" / "review"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, coco_ann, coco_images):
+    env = {"SQUATPOSE_COCO_ANN": str(coco_ann), "SQUATPOSE_COCO_IMAGES": str(coco_images)}
+    with running_app(tmp_path_factory.mktemp("review-browser"), env) as (url, _):
+        yield url
+
+
+@pytest.fixture()
+def page(app_url):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1600})
+        pg.set_default_timeout(60_000)
+        pg.goto(app_url)
+        yield pg
+        browser.close()
+
+
+def test_filter_select_place_missing_joint_save_and_export(page):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.get_by_role("tab", name="Review").click()
+    page.wait_for_selector("#review-gallery img")
+    assert "0 of 149 flagged people reviewed" in page.locator("#review-progress").inner_text()
+
+    # filter: some joints missing
+    page.locator("#review-filter input").click()
+    page.get_by_role("option", name="Some joints missing (1-5 of 6)").click()
+    page.wait_for_function("() => document.querySelector('#review-gallery') && "
+                           "document.body.innerText.includes('28 people match')")
+    page.screenshot(path=str(SHOTS / "1-filtered.png"), full_page=True)
+
+    # select the first person; the joint dropdown jumps to a missing joint
+    page.locator("#review-gallery img").first.click()
+    page.wait_for_selector("#review-detail img")
+    page.wait_for_function("() => document.querySelector('#review-info').innerText.includes('missing:')")
+    info = page.locator("#review-info").inner_text()
+    missing = re.search(r"missing: ([a-z_, ]+)", info).group(1).split(", ")[0].strip()
+    page.locator("#review-joint input").click()
+    page.get_by_role("option", name=missing, exact=True).click()
+
+    # place it by clicking the image: the middle of the picture is the middle of the image
+    img = page.locator("#review-detail img")
+    box = img.bounding_box()
+    natural = page.evaluate("() => { const i = document.querySelector('#review-detail img');"
+                            " return [i.naturalWidth, i.naturalHeight]; }")
+    img.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.6})
+    page.wait_for_function("() => document.querySelector('#review-pending').innerText.includes('Fix to save')")
+    pending = page.locator("#review-pending").inner_text()
+    x, y = (float(v) for v in re.search(rf"{missing} → \((\d+), (\d+)\)", pending).groups())
+    assert abs(x - natural[0] * 0.5) <= 3 and abs(y - natural[1] * 0.6) <= 3, (pending, natural)
+    page.screenshot(path=str(SHOTS / "2-placed.png"), full_page=True)
+
+    page.locator("#review-save-fix").click()
+    page.wait_for_function("() => document.querySelector('#review-progress').innerText"
+                           ".startsWith('1 of 149 flagged people reviewed')")
+    assert "1 fixed" in page.locator("#review-progress").inner_text()
+
+    # keyboard: 'a' accepts the person shown next (focus out of text boxes first)
+    page.locator("#review-summary").click()
+    page.keyboard.press("a")
+    page.wait_for_function("() => document.querySelector('#review-progress').innerText.startsWith('2 of 149')")
+
+    page.locator("#review-export").click()
+    page.wait_for_function("() => document.querySelector('#review-report').innerText.includes('fixed_ids')")
+    report = page.locator("#review-report").inner_text()
+    assert "curated.json" in page.locator("#review-export-file").inner_text().replace("\n", "")
+    page.screenshot(path=str(SHOTS / "3-exported.png"), full_page=True)
+    assert re.search(r"fixed\W+1\b", report), report
