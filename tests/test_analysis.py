@@ -278,3 +278,46 @@ def test_smoothing_reduces_jitter_and_keeps_gaps():
     assert np.isfinite(smooth.keypoints[40:, 2]).all()
     assert smooth.keypoints[40, 2] == pytest.approx(noisy.keypoints[40, 2])  # filter reset after the gap
     assert np.array_equal(smooth.confidence, noisy.confidence)
+
+
+def test_smoothing_weighs_samples_by_confidence():
+    t = times_for(3)
+    steady = np.full(len(t), 300.0)
+    spike = steady.copy()
+    spike[45] = 400.0  # one wild detection
+    from engine.smoothing import one_euro
+    trusted = one_euro(spike / 720, t, weights=np.ones(len(t))) * 720
+    doubtful_w = np.ones(len(t))
+    doubtful_w[45] = 0.1 / 0.5  # confidence 0.1 against FULL_TRUST_CONFIDENCE 0.5
+    doubtful = one_euro(spike / 720, t, weights=doubtful_w) * 720
+    assert trusted[45] - 300 > 10  # a trusted jump is followed (quickly, as One Euro does)
+    assert doubtful[45] - 300 < 0.25 * (trusted[45] - 300)  # a doubtful one barely moves it
+    ignored_w = doubtful_w.copy()
+    ignored_w[45] = 0.0
+    assert one_euro(spike / 720, t, weights=ignored_w)[45] * 720 == pytest.approx(300.0)
+    # through smooth_series: the joint's confidence is the weight; confidence is kept as it was
+    s = clip(1, "side", seconds=3)
+    kp = s.keypoints.copy()
+    kp[45, 2] += 100.0
+    conf = np.full((len(s), 6), 0.9)
+    low = conf.copy()
+    low[45, 2] = 0.05
+    hi_s = smooth_series(series_of(kp, s.times, conf))
+    lo_s = smooth_series(series_of(kp, s.times, low))
+    moved = lambda x: np.linalg.norm(x.keypoints[45, 2] - s.keypoints[45, 2])
+    assert moved(lo_s) < 0.2 * moved(hi_s)
+    assert lo_s.confidence[45, 2] == pytest.approx(0.05)
+    # a zero-confidence sample right after a gap does not become the filter's starting point
+    after_gap = np.r_[np.nan, 900.0, np.full(len(t) - 2, 300.0)]
+    w = np.r_[1.0, 0.0, np.ones(len(t) - 2)]
+    out = one_euro(after_gap / 720, t, weights=w) * 720
+    assert out[1] == pytest.approx(900.0) and out[2] == pytest.approx(300.0)
+
+
+def test_unjudged_clip_names_the_missing_joints():
+    s = clip(2, "side")
+    conf = np.full((len(s), 6), 0.9)
+    conf[:, 4:] = 0.05  # ankles out of the frame (curl-no-squat.mp4 is filmed like that)
+    report = analyze_series(series_of(s.keypoints, s.times, conf))
+    assert not report.judged and report.reps == 0
+    assert "the ankles are not visible" in report.feedback[0]

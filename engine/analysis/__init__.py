@@ -57,6 +57,16 @@ class SquatReport:
                              "0 = standing, about 0.5 = thighs parallel"}}
 
 
+def _missing_parts(kp: np.ndarray) -> str:
+    """Which of hips, knees, ankles are mostly missing (both sides), as words: 'the ankles are'."""
+    found = np.isfinite(kp).all(axis=2).mean(axis=0) if len(kp) else np.zeros(6)  # (6,) share
+    parts = [name for name, (l, r) in (("hips", (0, 1)), ("knees", (2, 3)), ("ankles", (4, 5)))
+             if max(found[l], found[r]) < thresholds.MIN_VISIBLE_SHARE]
+    if not parts or len(parts) == 3:
+        return "the hips, knees and ankles are"
+    return "the " + " and the ".join(parts) + " are"
+
+
 def analyze_series(series: PoseSeries) -> SquatReport:
     """Angles, view, repetitions and feedback for one clip's joints (see the modules)."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -87,8 +97,8 @@ def _analyze(series: PoseSeries) -> SquatReport:
         feedback.append("Could not judge this clip: it has no frames.")
     elif visible_share < thresholds.MIN_VISIBLE_SHARE:
         judged = False
-        feedback.append("Could not judge this clip: the hips, knees and ankles are not visible in most "
-                        "frames. Film the whole lower body, side-on or from the front.")
+        feedback.append(f"Could not judge this clip: {_missing_parts(kp)} not visible in most frames. "
+                        "Film the whole lower body, hips to feet, side-on or from the front.")
     elif not any(signal.upright):
         judged = False
         feedback.append("Could not judge this clip: nobody stands upright in it, so there is no "
