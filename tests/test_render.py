@@ -1,0 +1,71 @@
+"""Drawing: skeleton colours from engine.joints, heatmaps pasted back through the crop, labels."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.geometry import Crop
+from engine.joints import JOINT_INDEX, SIDE_COLORS, SKELETON, edge_color
+from engine.pose import PoseSeries
+from engine.render import annotate, draw_skeleton, heatmap_overlay
+
+W, H = 640, 480
+KP = np.array([[340.0, 200.0], [300.0, 200.0], [345.0, 300.0], [295.0, 300.0],
+               [350.0, 400.0], [290.0, 400.0]])  # front view: the athlete's left on the image right
+
+
+def _series(n=1, heatmaps=None, crops=None):
+    return PoseSeries(np.repeat(KP[None], n, 0), np.full((n, 6), 0.9), np.arange(n) / 30.0,
+                      np.arange(n), (W, H), 30.0, "test", heatmaps=heatmaps, crops=crops)
+
+
+def test_skeleton_uses_the_joint_colours():
+    frame = np.zeros((H, W, 3), np.uint8)
+    out = draw_skeleton(frame, KP, np.full(6, 0.9))
+    assert not out[0, 0].any() and not frame.any()  # a copy; the input is untouched
+    for name in ("left_knee", "right_ankle"):
+        x, y = KP[JOINT_INDEX[name]].astype(int)
+        side = name.split("_")[0]
+        assert tuple(out[y, x]) == SIDE_COLORS[side]
+    for a, b in SKELETON:  # the middle of every edge has the edge's colour (pelvis: grey)
+        x, y = ((KP[a] + KP[b]) / 2).astype(int)
+        assert np.abs(out[y, x].astype(int) - edge_color((a, b))).max() <= 40, (a, b)
+
+
+def test_missing_and_doubtful_joints():
+    kp = KP.copy()
+    kp[JOINT_INDEX["left_ankle"]] = np.nan
+    conf = np.full(6, 0.9)
+    conf[JOINT_INDEX["right_knee"]] = 0.1
+    out = draw_skeleton(np.zeros((H, W, 3), np.uint8), kp, conf)
+    x, y = KP[JOINT_INDEX["left_ankle"]].astype(int)
+    assert not out[y - 3:y + 4, x - 3:x + 4].any()  # a missing joint is not drawn anywhere
+    x, y = KP[JOINT_INDEX["right_knee"]].astype(int)
+    assert tuple(out[y, x]) != SIDE_COLORS["right"]  # a doubtful joint is drawn hollow
+
+
+def test_heatmap_overlay_lands_where_the_crop_maps_it():
+    crop = Crop.from_box((250, 150, 150, 300), (96, 128))
+    hm = np.zeros((1, 6, 32, 24), np.float16)
+    hm[0, 3, 8, 12] = 1.0  # one joint's peak at heatmap pixel (x 12, y 8)
+    frame = np.full((H, W, 3), 90, np.uint8)
+    out = heatmap_overlay(frame, _series(1, hm, [crop]), 0)
+    diff = np.abs(out.astype(int) - frame).sum(axis=2)
+    y, x = np.unravel_index(np.argmax(diff), diff.shape)
+    expect = crop.to_image(np.array([(12 + 0.5) * 4 - 0.5, (8 + 0.5) * 4 - 0.5]))
+    assert np.hypot(x - expect[0], y - expect[1]) < 6
+    assert diff[:, :200].max() == 0  # no heat far from the peak
+    # no heatmaps (MediaPipe), or none for this frame: the frame comes back unchanged
+    assert np.array_equal(heatmap_overlay(frame, _series(1), 0), frame)
+    assert np.array_equal(heatmap_overlay(frame, _series(1, hm, [None]), 0), frame)
+
+
+def test_annotate_draws_counter_and_angles():
+    frame = np.zeros((H, W, 3), np.uint8)
+    bare = annotate(frame, _series(), 0)
+    full = annotate(frame, _series(), 0, knee_angles=(172.0, 95.0), reps_done=3, title="test")
+    changed = np.abs(full.astype(int) - bare).sum(axis=2) > 0
+    assert changed[:80, :200].any()  # the rep counter, top left
+    kx, ky = KP[JOINT_INDEX["left_knee"]].astype(int)
+    assert changed[ky - 25:ky + 10, kx + 5:kx + 80].any()  # the angle beside the knee
+    assert np.array_equal(annotate(frame, _series(), 0, knee_angles=(np.nan, None)), bare)
