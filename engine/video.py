@@ -35,6 +35,8 @@ class Video:
             raise ValueError("stride must be at least 1")
         self.stride = stride
         self.max_seconds = max_seconds
+        if self.path.is_dir():
+            raise VideoError(f"{self.path.name}: is a folder, not a video file")
         if not self.path.is_file():
             raise VideoError(f"{self.path.name}: file not found")
         if self.path.stat().st_size == 0:
@@ -66,6 +68,11 @@ class Video:
 
     def close(self) -> None:
         self._cap.release()
+
+    @property
+    def claimed_frames(self) -> int:
+        """The container's frame count (same as ``frame_count``; decoding may yield fewer)."""
+        return self.frame_count
 
     @property
     def duration(self) -> float:
