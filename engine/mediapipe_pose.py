@@ -4,6 +4,8 @@ reference model and a teacher. Optional: install with ``pip install -r requireme
     with MediaPipePose() as mp_pose:          # the teacher: all 33 landmarks of one frame
         lm = mp_pose.landmarks(frame_rgb)      # (33, 3) x px, y px, visibility, or None
     series = MediaPipePose().predict_video("squat.mp4", stride=2)   # a Predictor, like predict.py
+    series = MediaPipePose().predict_video("squat.mp4", keep_landmarks=True)
+    series.meta["landmarks"]                   # (T, 33, 3) all landmarks per frame, NaN = nobody
 
 Our six joints are BlazePose landmarks 23-28 (hips, knees, ankles, same left/right meaning);
 a joint's confidence is the landmark's visibility; frames where MediaPipe finds nobody are
@@ -21,6 +23,8 @@ from .pose import PoseSeries
 
 #: BlazePose landmark indices of our six joints, in ``engine.joints.JOINTS`` order.
 BLAZEPOSE_LOWER_BODY = (23, 24, 25, 26, 27, 28)
+#: BlazePose's landmark count (nose, eyes, ears, mouth, shoulders, arms, hands, legs, feet).
+NUM_LANDMARKS = 33
 
 
 def _mediapipe():
@@ -75,15 +79,17 @@ class MediaPipePose:
 
     # -- the Predictor interface ---------------------------------------------------------------
     def predict_video(self, video_path: str, *, stride: int = 1, max_seconds: float | None = None,
-                      keep_heatmaps: bool = True, progress=None) -> PoseSeries:
+                      keep_heatmaps: bool = True, progress=None, keep_landmarks: bool = False) -> PoseSeries:
         """Our six joints in every ``stride``-th frame (frame pixels, confidence = visibility),
         One Euro smoothed when ``self.smooth``. MediaPipe has no heatmaps: ``keep_heatmaps`` is
         accepted for the interface and ignored. ``series.meta['timings_s']`` holds seconds
-        spent per stage (decode, preprocess, model, postprocess)."""
+        spent per stage (decode, preprocess, model, postprocess). With ``keep_landmarks``,
+        ``series.meta['landmarks']`` is (T, 33, 3): every BlazePose landmark per frame as
+        (x px, y px, visibility), unsmoothed, NaN where nobody was found."""
         from .video import open_video
 
         timings = dict.fromkeys(("decode", "preprocess", "model", "postprocess"), 0.0)
-        idx, kps, confs = [], [], []
+        idx, kps, confs, lms = [], [], [], []
         with open_video(video_path, stride=stride, max_seconds=max_seconds) as video, self:
             fps, size = float(video.fps), tuple(video.frame_size)
             total = video.frame_count // stride if video.frame_count else 0
@@ -102,12 +108,17 @@ class MediaPipePose:
                 t3 = time.perf_counter()
                 kp = np.full((NUM_JOINTS, 2), np.nan)
                 conf = np.zeros(NUM_JOINTS)
+                full = np.full((NUM_LANDMARKS, 3), np.nan)
                 if res.pose_landmarks is not None:
                     h, w = frame.shape[:2]
                     lm = res.pose_landmarks.landmark
                     for j, b in enumerate(BLAZEPOSE_LOWER_BODY):
                         kp[j] = (lm[b].x * w, lm[b].y * h)
                         conf[j] = float(np.clip(lm[b].visibility, 0.0, 1.0))
+                    if keep_landmarks:
+                        full = np.array([[p.x * w, p.y * h, p.visibility] for p in lm], dtype=np.float64)
+                if keep_landmarks:
+                    lms.append(full)
                 idx.append(i)
                 kps.append(kp)
                 confs.append(conf)
@@ -126,6 +137,8 @@ class MediaPipePose:
                                 fi, size, fps / stride if fps else 0.0, self.name)
         series.meta.update({"model_complexity": self.model_complexity, "device": "cpu",
                             "timings_s": timings})
+        if keep_landmarks:
+            series.meta["landmarks"] = np.stack(lms) if lms else np.zeros((0, NUM_LANDMARKS, 3))
         if self.smooth:
             from .smoothing import smooth_series
             series = smooth_series(series)
