@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,10 @@ from tests.conftest import needs_mediapipe
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _analyze(args, cwd=ROOT, timeout=600):
+def _analyze(args, cwd=ROOT, timeout=600, env=None):
     return subprocess.run([sys.executable, "-m", "engine.analyze", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def _check_outputs(out: Path) -> dict:
@@ -69,10 +71,11 @@ def test_analyze_with_weights_outputs_agree(tmp_path, clips_dir, random_weights)
 def test_analyze_stride_processes_every_kth_frame(tmp_path, clips_dir, random_weights):
     out = tmp_path / "out"
     r = _analyze([clips_dir / "oblique-single.mp4", "--weights", random_weights, "--out", out,
-                  "--stride", "3", "--no-smooth", "--device", "cpu"])
+                  "--stride", "3", "--no-smooth", "--device", "cpu", "--heatmaps"])
     assert r.returncode == 0, r.stderr[-2000:]
     report = _check_outputs(out)
     assert report["frames"] == 30 and report["stride"] == 3 and report["smoothed"] is False
+    assert "model_note" not in report  # the model was chosen, not defaulted
     with open(out / "keypoints.csv") as f:
         frames = sorted({int(row["frame"]) for row in csv.DictReader(f)})
     assert frames == list(range(0, 90, 3))
@@ -106,3 +109,27 @@ def test_bad_input_gives_clear_error_and_writes_nothing(tmp_path, clips_dir, ran
     assert bad.name in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@needs_mediapipe
+def test_default_model_falls_back_to_mediapipe_and_says_so(tmp_path, clips_dir):
+    out = tmp_path / "out"
+    r = _analyze([clips_dir / "oblique-single.mp4", "--out", out, "--max-seconds", "1"],
+                 env={"SQUATPOSE_WEIGHTS_DIR": str(tmp_path / "no-weights")})
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = _check_outputs(out)
+    assert report["model"] == "mediapipe" and report["frames"] == 30 and report["smoothed"] is True
+    assert "MediaPipe" in report["model_note"] and "note:" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--weights", "missing.safetensors"], "not found"),
+    (["--model", "no_such_model"], "no_such_model"),
+    (["--stride", "0"], "--stride"),
+])
+def test_bad_options_give_clear_errors_and_write_nothing(tmp_path, clips_dir, args, words):
+    out = tmp_path / "out"
+    r = _analyze([clips_dir / "oblique-single.mp4", "--out", out, *args],
+                 env={"SQUATPOSE_WEIGHTS_DIR": str(tmp_path / "no-weights")})
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
