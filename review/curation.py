@@ -25,7 +25,7 @@ from engine.coco import CocoFormatError, CocoPeople, Person
 from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
 
 from . import drawing
-from .drawing import read_rgb, render_crop, render_detail  # noqa: F401  (part of this API)
+from .drawing import View, read_rgb, render_crop, render_detail, zoom_view  # noqa: F401  (API)
 from .store import ReviewStore, default_store, file_sha256
 from .uploads import UploadError, extract_zip, find_images_root
 
@@ -92,15 +92,17 @@ def open_dataset(ann_path: str | os.PathLike, images_dir: str | os.PathLike,
             while len(_CACHE) >= _CACHE_MAX:
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = ds
-    (store or default_store()).register_file(ds.sha, ds.ann_path)
+        # a write, so only when first opened: later clicks on the same file only read
+        (store or default_store()).register_file(ds.sha, ds.ann_path)
     return ds
 
 
-_IDS_CACHE: dict[tuple, tuple[str, frozenset[int]]] = {}
+_IDS_CACHE: dict[tuple, tuple[str, dict[int, Person]]] = {}
+_IDS_LOCK = threading.Lock()
 
 
-def person_ids(ann_path: str | os.PathLike) -> tuple[str, frozenset[int]]:
-    """(content sha256, ids of its person annotations) of an annotation file; no images needed."""
+def people_index(ann_path: str | os.PathLike) -> tuple[str, dict[int, Person]]:
+    """(content sha256, {annotation id: Person}) of an annotation file; no images needed."""
     if not str(ann_path or "").strip():
         raise CocoFormatError("no annotation file given")
     path = Path(ann_path).expanduser()
@@ -108,10 +110,54 @@ def person_ids(ann_path: str | os.PathLike) -> tuple[str, frozenset[int]]:
         raise CocoFormatError(f"{path}: file not found")
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _IDS_CACHE:
+    with _IDS_LOCK:
+        hit = _IDS_CACHE.get(key)
+    if hit is None:
         cp = ecoco.load(path, None)
-        _IDS_CACHE[key] = (file_sha256(path), frozenset(p.ann_id for p in cp.people))
-    return _IDS_CACHE[key]
+        hit = (file_sha256(path), {p.ann_id: p for p in cp.people})
+        with _IDS_LOCK:
+            while len(_IDS_CACHE) >= _CACHE_MAX:
+                _IDS_CACHE.pop(next(iter(_IDS_CACHE)))
+            _IDS_CACHE[key] = hit
+    return hit
+
+
+def check_fixes(person: Person, fixes) -> dict[str, tuple[float, float, int]]:
+    """Validate ``{joint: (x, y, v)}`` for this person: known joints, COCO ``v``, and labelled
+    points inside the image (0 <= x <= width, 0 <= y <= height, when the file gives the size).
+    An unlabelling fix (v = 0) is stored as (0, 0, 0), COCO's convention. ValueError in words."""
+    from .store import validate_fixes
+    out = validate_fixes(fixes)
+    w, h = person.image_size
+    for name, (x, y, v) in list(out.items()):
+        if v == V_UNLABELED:
+            out[name] = (0.0, 0.0, 0)
+        elif w > 0 and h > 0 and not (0 <= x <= w and 0 <= y <= h):
+            raise ValueError(f"fix for {name} at ({x:.1f}, {y:.1f}) lies outside image "
+                             f"{person.file_name} ({w}x{h} pixels)")
+    return out
+
+
+def decide(ann_path: str | os.PathLike, ann_id, decision: str, fixes=None, note: str | None = None,
+           store: ReviewStore | None = None) -> dict:
+    """Record a decision on one person of a file by path: 'accept', 'reject', 'fix' (``fixes``
+    as a dict or JSON text, checked by ``check_fixes``) or 'undo' (restore this person's
+    previous decision). Returns the current decision as a dict (``decision`` None: none)."""
+    sha, people = people_index(ann_path)
+    try:
+        aid = int(ann_id)
+    except (TypeError, ValueError):
+        raise ValueError(f"annotation id must be a whole number, not {ann_id!r}") from None
+    if aid not in people:
+        raise ValueError(f"{Path(ann_path).name} has no person annotation with id {aid}")
+    store = store or default_store()
+    if decision == "undo":
+        store.undo(sha, aid)
+    else:
+        checked = check_fixes(people[aid], fixes) if decision == "fix" else fixes
+        store.decide(sha, aid, decision, checked, note)
+    d = store.get(sha, aid)
+    return d.as_dict() if d else {"ann_id": aid, "decision": None}
 
 
 def open_upload(json_path: str | os.PathLike, zip_path: str | os.PathLike | None,
@@ -236,6 +282,15 @@ def gallery_items(ds: Dataset, people: list[Person], store: ReviewStore | None =
         caption = f"#{p.ann_id} · {p.flags.n_labeled}/6" + (f" · {d.decision}" if d else "")
         items.append((render_crop(images[p.file_name], p, fixes), caption))
     return items
+
+
+def detail(ds: Dataset, person: Person, fixes: dict | None = None, highlight: str | None = None,
+           zoom: bool = False) -> tuple[np.ndarray, View]:
+    """The detail picture of a person (whole image, or ``zoom``ed on the person) and its View,
+    which maps a click on the picture back to image pixels (``View.to_image``)."""
+    image = ds.image(person)
+    view = zoom_view(person, (image.shape[1], image.shape[0]), zoom)
+    return render_detail(image, person, fixes, highlight, view), view
 
 
 def describe(ds: Dataset, person: Person, store: ReviewStore | None = None) -> str:

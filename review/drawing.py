@@ -3,9 +3,12 @@
 Joints are told apart by look: visible = filled dot, occluded = hollow ring, fixed by the
 reviewer = square with a white border, missing (unlabelled, no position) = listed in red text.
 Colours follow ``engine.joints`` (left orange, right blue). Coordinates are original-image
-pixels; the detail image keeps the original size, so a click on it is an image pixel.
+pixels; the detail picture is the whole image at its original size (a click on it is an
+image pixel) or a magnified part of it described by a ``View`` that maps clicks back.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -95,15 +98,78 @@ def render_crop(image: np.ndarray, person: Person, fixes: dict | None = None,
     return out
 
 
+@dataclass(frozen=True)
+class View:
+    """Which part of the original image a detail picture shows, and how magnified.
+
+    Picture pixel (px, py) shows image pixel (x0 + (px + 0.5) / scale - 0.5, ...): the same
+    pixel-centre convention as ``engine.geometry`` and cv2.resize. ``scale == 1`` and
+    ``x0 == y0 == 0`` is the whole image at its own size.
+    """
+
+    x0: int = 0
+    y0: int = 0
+    width: int = 0  # region size in image pixels (0: the whole image)
+    height: int = 0
+    scale: float = 1.0
+
+    def to_image(self, px: float, py: float) -> tuple[float, float]:
+        """Picture pixel -> original-image pixel."""
+        s = self.scale
+        return self.x0 + (px + 0.5) / s - 0.5, self.y0 + (py + 0.5) / s - 0.5
+
+    def to_picture(self, xy: np.ndarray) -> np.ndarray:
+        """Original-image pixels (..., 2) -> picture pixels (..., 2)."""
+        xy = np.asarray(xy, dtype=np.float64)
+        return (xy - (self.x0, self.y0) + 0.5) * self.scale - 0.5
+
+
+#: Zoomed detail: the person box grown this much about its centre, at least ZOOM_MIN_SIDE
+#: image pixels a side, magnified so its longer side is about ZOOM_TARGET picture pixels.
+ZOOM_PADDING = 1.6
+ZOOM_MIN_SIDE = 64
+ZOOM_TARGET = 640
+ZOOM_MAX_SCALE = 8.0
+
+
+def zoom_view(person: Person, image_size: tuple[int, int], zoom: bool = True) -> View:
+    """The View of the detail picture: the whole image, or (``zoom``) the person's surroundings
+    magnified so that small people can be fixed precisely. ``image_size`` = (width, height)."""
+    iw, ih = int(image_size[0]), int(image_size[1])
+    if not zoom:
+        return View(0, 0, iw, ih, 1.0)
+    x, y, w, h = person.bbox
+    side_w = min(iw, max(w * ZOOM_PADDING, ZOOM_MIN_SIDE))
+    side_h = min(ih, max(h * ZOOM_PADDING, ZOOM_MIN_SIDE))
+    cx, cy = x + w / 2.0, y + h / 2.0
+    x0 = int(np.clip(round(cx - side_w / 2.0), 0, max(0, iw - side_w)))
+    y0 = int(np.clip(round(cy - side_h / 2.0), 0, max(0, ih - side_h)))
+    rw, rh = max(1, int(round(side_w))), max(1, int(round(side_h)))
+    rw, rh = min(rw, iw - x0), min(rh, ih - y0)
+    scale = float(np.clip(ZOOM_TARGET / max(rw, rh), 1.0, ZOOM_MAX_SCALE))
+    return View(x0, y0, rw, rh, scale)
+
+
 def render_detail(image: np.ndarray, person: Person, fixes: dict | None = None,
-                  highlight: str | None = None) -> np.ndarray:
-    """The full image (original size) with the person's box, joints (labelled) and fixes."""
-    out = image.copy()
+                  highlight: str | None = None, view: View | None = None) -> np.ndarray:
+    """The image with the person's box, joints (labelled) and fixes: the whole image at its
+    original size (a click on it is an image pixel), or the part ``view`` picks, magnified
+    (map a click back with ``view.to_image``)."""
+    if view is None or (view.x0 == 0 and view.y0 == 0 and view.scale == 1.0
+                        and (view.width, view.height) in ((0, 0), (image.shape[1], image.shape[0]))):
+        view, out = View(0, 0, image.shape[1], image.shape[0], 1.0), image.copy()
+    else:
+        region = image[view.y0: view.y0 + view.height, view.x0: view.x0 + view.width]
+        size = (max(1, int(round(region.shape[1] * view.scale))),
+                max(1, int(round(region.shape[0] * view.scale))))
+        out = cv2.resize(region, size, interpolation=cv2.INTER_LINEAR)
     scale = max(out.shape[0], out.shape[1]) / 640.0
     x, y, w, h = person.bbox
-    cv2.rectangle(out, (int(x), int(y)), (int(x + w), int(y + h)), BOX_COLOR,
+    (bx0, by0), (bx1, by1) = view.to_picture([[x, y], [x + w, y + h]])
+    cv2.rectangle(out, (int(bx0), int(by0)), (int(bx1), int(by1)), BOX_COLOR,
                   max(1, int(round(2 * scale))))
     xy, v, fixed = joints_with_fixes(person, fixes)
+    xy = view.to_picture(xy)
     _draw_joints(out, xy, v, fixed, scale, labels=True)
     if highlight in JOINTS:
         j = JOINTS.index(highlight)
