@@ -7,7 +7,6 @@ u = undo.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -77,19 +76,10 @@ def review_summary(annotation_path: str, images_dir: str) -> dict:
 def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: str = "",
                   note: str = "") -> dict:
     """Record a decision: 'accept', 'reject', 'fix' (fixes_json = {"left_knee": [x, y, v]}) or
-    'undo' (restore this annotation's previous decision). Returns the current decision."""
+    'undo' (restore this annotation's previous decision). An empty note keeps the existing one.
+    Fixed points must lie inside the image. Returns the current decision."""
     try:
-        sha, ids = curation.person_ids(annotation_path)
-        aid = int(ann_id)
-        if aid not in ids:
-            raise ValueError(f"{Path(annotation_path).name} has no person annotation with id {aid}")
-        store = default_store()
-        if decision == "undo":
-            store.undo(sha, aid)
-        else:
-            store.decide(sha, aid, decision, fixes_json or None, note or "")
-        d = store.get(sha, aid)
-        return d.as_dict() if d else {"ann_id": aid, "decision": None}
+        return curation.decide(annotation_path, ann_id, decision, fixes_json or None, note or None)
     except (CocoFormatError, ValueError, TypeError, OSError) as e:
         raise _err(e) from None
 
@@ -114,9 +104,10 @@ def _pending_md(pending: dict) -> str:
         for k, (x, y, v) in pending.items())
 
 
-def _detail(ds, ann_id, pending, joint=None):
-    p = ds.person(ann_id)
-    return curation.render_detail(ds.image(p), p, pending, highlight=joint)
+def _detail(ds, ann_id, pending, joint=None, zoom=False):
+    """(picture, View as a list for gr.State) of one person."""
+    picture, view = curation.detail(ds, ds.person(ann_id), pending, joint, bool(zoom))
+    return picture, [view.x0, view.y0, view.width, view.height, view.scale]
 
 
 def _gallery(ds, flt, status):
@@ -140,8 +131,10 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     with gr.Row():
         ann_in = gr.Textbox(ann0, label="COCO keypoints .json (path)", elem_id="review-ann", scale=3)
         img_in = gr.Textbox(imgs0, label="Image folder (path)", elem_id="review-images", scale=3)
-        json_up = gr.File(label="…or upload .json", file_types=[".json"], scale=1, height=90)
-        zip_up = gr.File(label="…and a .zip of images", file_types=[".zip"], scale=1, height=90)
+        json_up = gr.File(label="…or upload .json", file_types=[".json"], scale=1, height=140,
+                          elem_id="review-json-upload")
+        zip_up = gr.File(label="…and a .zip of images", file_types=[".zip"], scale=1, height=140,
+                         elem_id="review-zip-upload")
         load_btn = gr.Button("Load", variant="primary", elem_id="review-load", scale=1)
     summary_md = gr.Markdown(EMPTY_HELP if not ann0 else "", elem_id="review-summary")
     plot = gr.Plot(label="Joints labelled per person", elem_id="review-chart")
@@ -153,18 +146,23 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                              elem_id="review-status")
     count_md = gr.Markdown("")
     gallery = gr.Gallery(label="People (click one)", columns=8, height=330, allow_preview=False,
-                         format="jpeg", elem_id="review-gallery")
+                         object_fit="contain", format="jpeg", elem_id="review-gallery")
     with gr.Row():
         with gr.Column(scale=3):
             detail = gr.Image(label="Detail: click to place the chosen joint", interactive=False,
                               type="numpy", format="jpeg", elem_id="review-detail")
         with gr.Column(scale=2):
             info = gr.Markdown("_Select a person in the gallery._", elem_id="review-info")
+            zoom = gr.Checkbox(False, label="Zoom on the person (for small people; clicks still "
+                               "land on image pixels)", elem_id="review-zoom")
             joint = gr.Dropdown(list(JOINTS), value=JOINTS[0], label="Joint to place",
                                 elem_id="review-joint")
             vis = gr.Radio(list(VIS), value="visible", label="Placed joint is", elem_id="review-vis")
             pending_md = gr.Markdown(_pending_md({}), elem_id="review-pending")
-            note = gr.Textbox(label="Note (saved with the decision)", elem_id="review-note")
+            with gr.Row(equal_height=True):
+                note = gr.Textbox(label="Note (saved with the decision)", elem_id="review-note",
+                                  scale=4)
+                note_btn = gr.Button("Save note", elem_id="review-save-note", scale=1)
             with gr.Row():
                 accept_btn = gr.Button("Accept (a)", variant="primary", elem_id="review-accept")
                 reject_btn = gr.Button("Reject (r)", variant="stop", elem_id="review-reject")
@@ -185,6 +183,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     ids = gr.State([])
     current = gr.State(None)
     pending = gr.State({})
+    view = gr.State([0, 0, 0, 0, 1.0])  # what the detail picture shows: x0, y0, w, h, scale
 
     # ---- handlers ----
     def load(ann, imgs, jup, zup, f, s):
@@ -226,55 +225,65 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         dd.change(refilter, [ann_in, img_in, flt, status], [gallery, ids, count_md],
                   api_visibility="private")
 
-    def show(ds, aid):
+    def show(ds, aid, zm):
         """Outputs for showing person ``aid`` (None: nothing selected)."""
         if aid is None:
-            return None, {}, None, "_Select a person in the gallery._", _pending_md({}), "", gr.update()
+            return (None, {}, None, "_Select a person in the gallery._", _pending_md({}), "",
+                    gr.update(), gr.update())
         d = default_store().get(ds.sha, aid)
         fixes = dict(d.fixes) if d else {}
         j = _first_missing(ds, aid)
-        return (aid, fixes, _detail(ds, aid, fixes, j), curation.describe(ds, ds.person(aid)),
-                _pending_md(fixes), d.note if d else "", j)
+        picture, v = _detail(ds, aid, fixes, j, zm)
+        return (aid, fixes, picture, curation.describe(ds, ds.person(aid)), _pending_md(fixes),
+                d.note if d else "", j, v)
 
-    show_outs = [current, pending, detail, info, pending_md, note, joint]
+    show_outs = [current, pending, detail, info, pending_md, note, joint, view]
 
-    def select(ann, imgs, id_list, evt: gr.SelectData):
+    def select(ann, imgs, id_list, zm, evt: gr.SelectData):
         ds = _open(ann, imgs)
         i = evt.index if isinstance(evt.index, int) else evt.index[0]
         if not id_list or i is None or i >= len(id_list):
             raise gr.Error("that person is no longer in the list; change the filter to refresh it")
-        return show(ds, id_list[i])
+        return show(ds, id_list[i], zm)
 
-    gallery.select(select, [ann_in, img_in, ids], show_outs, api_visibility="private")
+    gallery.select(select, [ann_in, img_in, ids, zoom], show_outs, api_visibility="private")
 
-    def place(ann, imgs, aid, pend, j, v, evt: gr.SelectData):
+    def place(ann, imgs, aid, pend, j, v, zm, vw, evt: gr.SelectData):
         if aid is None:
             raise gr.Error("select a person in the gallery first")
         ds = _open(ann, imgs)
-        x, y = float(evt.index[0]), float(evt.index[1])
+        x, y = curation.View(*vw).to_image(float(evt.index[0]), float(evt.index[1]))
         pend = dict(pend or {})
-        pend[j] = (x, y, VIS.get(v, V_VISIBLE))
-        return pend, _detail(ds, aid, pend, j), _pending_md(pend)
+        pend[j] = (round(x, 1), round(y, 1), VIS.get(v, V_VISIBLE))
+        try:
+            pend = curation.check_fixes(ds.person(aid), pend)
+        except ValueError as e:
+            raise _err(e) from None
+        picture, vw = _detail(ds, aid, pend, j, zm)
+        return pend, picture, _pending_md(pend), vw
 
-    detail.select(place, [ann_in, img_in, current, pending, joint, vis],
-                  [pending, detail, pending_md], api_visibility="private")
+    detail.select(place, [ann_in, img_in, current, pending, joint, vis, zoom, view],
+                  [pending, detail, pending_md, view], api_visibility="private")
 
-    def redraw(ann, imgs, aid, pend, j):
+    def redraw(ann, imgs, aid, pend, j, zm):
         if aid is None:
-            return gr.update()
-        return _detail(_open(ann, imgs), aid, pend, j)
+            return gr.update(), gr.update()
+        return _detail(_open(ann, imgs), aid, pend, j, zm)
 
-    joint.change(redraw, [ann_in, img_in, current, pending, joint], detail, api_visibility="private")
+    for trigger in (joint, zoom):
+        trigger.change(redraw, [ann_in, img_in, current, pending, joint, zoom], [detail, view],
+                       api_visibility="private")
 
-    def clear(ann, imgs, aid, j):
+    def clear(ann, imgs, aid, j, zm):
         if aid is None:
-            return {}, gr.update(), _pending_md({})
-        return {}, _detail(_open(ann, imgs), aid, {}, j), _pending_md({})
+            return {}, gr.update(), _pending_md({}), gr.update()
+        picture, vw = _detail(_open(ann, imgs), aid, {}, j, zm)
+        return {}, picture, _pending_md({}), vw
 
-    clear_btn.click(clear, [ann_in, img_in, current, joint], [pending, detail, pending_md],
+    clear_btn.click(clear, [ann_in, img_in, current, joint, zoom], [pending, detail, pending_md, view],
                     api_visibility="private")
 
-    def after_change(ds, f, s, id_list, aid, advance):
+    def after_change(ds, f, s, id_list, aid, advance, zm):
         """Refresh gallery + progress; show the next person when ``advance``, else ``aid``."""
         items, new_ids, n = _gallery(ds, f, s)
         target = aid
@@ -283,44 +292,57 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             after = old[old.index(aid) + 1:] if aid in old else []
             target = next((i for i in after if i in new_ids), new_ids[0] if new_ids else None)
         count = f"{n} people match" + (f" (showing the first {len(items)})" if n > len(items) else "")
-        return (items, new_ids, count, curation.progress_line(ds), *show(ds, target))
+        return (items, new_ids, count, curation.progress_line(ds), *show(ds, target, zm))
 
     change_outs = [gallery, ids, count_md, progress_md, *show_outs]
 
     def decide(kind):
-        def fn(ann, imgs, f, s, id_list, aid, pend, nt):
+        def fn(ann, imgs, f, s, id_list, aid, pend, nt, zm):
             if aid is None:
                 raise gr.Error("select a person in the gallery first")
             ds = _open(ann, imgs)
             if kind == "fix" and not pend:
                 raise gr.Error("place at least one joint (pick it, then click the image) before saving a fix")
             try:
-                default_store().decide(ds.sha, aid, kind, pend if kind == "fix" else None, nt or "")
+                fixes = curation.check_fixes(ds.person(aid), pend) if kind == "fix" else None
+                default_store().decide(ds.sha, aid, kind, fixes, nt or "")
             except ValueError as e:
                 raise _err(e) from None
-            return after_change(ds, f, s, id_list, aid, advance=True)
+            return after_change(ds, f, s, id_list, aid, True, zm)
         return fn
 
-    common = [ann_in, img_in, flt, status, ids, current, pending, note]
+    common = [ann_in, img_in, flt, status, ids, current, pending, note, zoom]
     for btn, kind in ((accept_btn, "accept"), (reject_btn, "reject"), (fix_btn, "fix")):
         btn.click(decide(kind), common, change_outs, api_visibility="private")
 
-    def next_person(ann, imgs, f, s, id_list, aid, pend, nt):
+    def next_person(ann, imgs, f, s, id_list, aid, pend, nt, zm):
         ds = _open(ann, imgs)
         if aid is None:
-            return after_change(ds, f, s, id_list, id_list[0] if id_list else None, advance=False)
-        return after_change(ds, f, s, id_list, aid, advance=True)
+            return after_change(ds, f, s, id_list, id_list[0] if id_list else None, False, zm)
+        return after_change(ds, f, s, id_list, aid, True, zm)
 
     next_btn.click(next_person, common, change_outs, api_visibility="private")
 
-    def undo(ann, imgs, f, s, id_list, aid, pend, nt):
+    def undo(ann, imgs, f, s, id_list, aid, pend, nt, zm):
         ds = _open(ann, imgs)
         restored = default_store().undo(ds.sha)
         if restored is None:
             gr.Info("nothing to undo")
-        return after_change(ds, f, s, id_list, restored if restored is not None else aid, advance=False)
+        return after_change(ds, f, s, id_list, restored if restored is not None else aid, False, zm)
 
     undo_btn.click(undo, common, change_outs, api_visibility="private")
+
+    def save_note(ann, imgs, aid, nt):
+        if aid is None:
+            raise gr.Error("select a person in the gallery first")
+        ds = _open(ann, imgs)
+        if default_store().set_note(ds.sha, aid, nt or "") is None:
+            raise gr.Error("this person has no decision yet: accept, reject or fix them and the "
+                           "note is saved with that decision")
+        gr.Info("note saved")
+        return curation.describe(ds, ds.person(aid))
+
+    note_btn.click(save_note, [ann_in, img_in, current, note], info, api_visibility="private")
 
     export_btn.click(review_export, [ann_in, img_in, only_complete], [export_file, report],
                      api_name="review_export")
