@@ -87,3 +87,35 @@ def test_filter_select_place_missing_joint_save_and_export(page):
     assert "curated.json" in page.locator("#review-export-file").inner_text().replace("\n", "")
     page.screenshot(path=str(SHOTS / "3-exported.png"), full_page=True)
     assert re.search(r"fixed\W+1\b", report), report
+
+
+def test_zoom_on_a_small_person_places_joints_in_image_pixels(page, coco_ann, coco_images, tmp_path):
+    from review import curation
+    from review.store import ReviewStore
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.get_by_role("tab", name="Review").click()
+    page.wait_for_selector("#review-gallery img")
+    page.locator("#review-filter input").click()
+    page.get_by_role("option", name="Box too small").click()
+    page.wait_for_function("() => /\\b81 people match/.test(document.body.innerText)")
+    page.locator("#review-gallery img").nth(2).click()
+    page.wait_for_function("() => document.querySelector('#review-info').innerText.includes('Annotation')")
+    aid = int(re.search(r"Annotation (\d+)", page.locator("#review-info").inner_text()).group(1))
+    ds = curation.open_dataset(coco_ann, coco_images, ReviewStore(tmp_path / "r.sqlite"))
+    person = ds.person(aid)
+    view = curation.zoom_view(person, person.image_size)
+    size = (round(view.width * view.scale), round(view.height * view.scale))
+
+    page.locator("#review-zoom input").check()
+    page.wait_for_function("(s) => { const i = document.querySelector('#review-detail img');"
+                           " return i && i.naturalWidth === s[0] && i.naturalHeight === s[1]; }", arg=list(size))
+    img = page.locator("#review-detail img")
+    box = img.bounding_box()
+    img.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.5})
+    page.wait_for_function("() => document.querySelector('#review-pending').innerText.includes('Fix to save')")
+    pending = page.locator("#review-pending").inner_text()
+    x, y = (float(v) for v in re.search(r"→ \((\d+), (\d+)\)", pending).groups())
+    ex, ey = view.to_image(size[0] * 0.5, size[1] * 0.5)
+    # one picture pixel is 1/scale image pixels: the click lands within a pixel of the centre
+    assert abs(x - ex) <= 1.5 and abs(y - ey) <= 1.5, (pending, (ex, ey), view)
+    page.screenshot(path=str(SHOTS / "4-zoomed.png"), full_page=True)

@@ -176,3 +176,123 @@ def test_uploaded_zip_is_extracted_safely(tmp_path, coco_ann, coco_images, store
     notzip.write_text("hello")
     with pytest.raises(CocoFormatError, match="not a zip archive"):
         curation.open_upload(coco_ann, notzip, store=store)
+
+
+def test_zoomed_detail_maps_clicks_back_to_image_pixels(ds, store):
+    small = [p for p in curation.filter_people(ds, "small_box", store=store) if p.flags.n_labeled >= 2][0]
+    img = ds.image(small)
+    whole, view = curation.detail(ds, small, zoom=False)
+    assert whole.shape == img.shape and view.scale == 1.0 and view.to_image(10, 20) == (10, 20)
+    zoomed, view = curation.detail(ds, small, zoom=True)
+    assert view.scale > 2  # a small person is magnified
+    assert zoomed.shape[:2] == (round(view.height * view.scale), round(view.width * view.scale))
+    for j in range(6):
+        if small.visibility[j] == 0:
+            continue
+        xy = small.keypoints[j]
+        px, py = view.to_picture(xy)
+        assert np.allclose(view.to_image(px, py), xy)  # a click on the drawn joint is the joint
+        assert 0 <= px < zoomed.shape[1] and 0 <= py < zoomed.shape[0]
+    # a fix placed from the zoomed picture lands in the right image pixel and is drawn there
+    j = small.flags.unlabeled[0] if small.flags.unlabeled else JOINTS[0]
+    x, y = view.to_image(zoomed.shape[1] * 0.5, zoomed.shape[0] * 0.5)
+    with_fix, _ = curation.detail(ds, small, {j: (x, y, 2)}, zoom=True)
+    cy, cx = zoomed.shape[0] // 2, zoomed.shape[1] // 2
+    assert np.abs(with_fix[cy - 3: cy + 4, cx - 3: cx + 4].astype(int)
+                  - zoomed[cy - 3: cy + 4, cx - 3: cx + 4].astype(int)).sum() > 0
+
+
+def test_fixes_are_checked_against_the_image(ds):
+    p = ds.people[0]
+    w, h = p.image_size
+    assert curation.check_fixes(p, {"left_knee": [w - 1, h - 1, 1]}) == {"left_knee": (w - 1.0, h - 1.0, 1)}
+    assert curation.check_fixes(p, {"left_knee": [5, 6, 0]}) == {"left_knee": (0.0, 0.0, 0)}
+    with pytest.raises(ValueError, match="outside image"):
+        curation.check_fixes(p, {"left_knee": [w + 50, 10, 2]})
+    with pytest.raises(ValueError, match="outside image"):
+        curation.check_fixes(p, {"right_ankle": [10, -3, 1]})
+
+
+def test_decide_by_path_checks_the_person_and_undoes(coco_ann, store):
+    sha, people = curation.people_index(coco_ann)
+    aid = next(iter(people))
+    assert curation.decide(coco_ann, aid, "reject", note="blurry", store=store)["decision"] == "reject"
+    d = curation.decide(coco_ann, str(aid), "accept", store=store)  # ids may come as text
+    assert d["decision"] == "accept" and d["note"] == "blurry"  # no note given: the old one stays
+    assert curation.decide(coco_ann, aid, "undo", store=store)["decision"] == "reject"
+    with pytest.raises(ValueError, match="no person annotation with id 999999999"):
+        curation.decide(coco_ann, 999999999, "accept", store=store)
+    with pytest.raises(ValueError, match="outside image"):
+        curation.decide(coco_ann, aid, "fix", '{"left_hip": [100000, 5, 2]}', store=store)
+    assert store.get(sha, aid).decision == "reject"
+
+
+def test_teacher_made_file_flags_low_confidence_and_export_keeps_scores(tmp_path, coco_ann, coco_images, store):
+    """A file like engine.pseudolabel writes: ``keypoint_scores`` beside the keypoints."""
+    data = json.loads(coco_ann.read_text())
+    low = []
+    for a in data["annotations"]:
+        scores = [0.9] * 17
+        v = a["keypoints"][2::3]
+        if sum(v[11:17]) and len(low) < 7:  # some labelled lower-body joint made unsure
+            j = next(i for i in range(11, 17) if v[i] > 0)
+            scores[j] = 0.2
+            low.append(a["id"])
+        a["keypoint_scores"] = scores
+    teacher = tmp_path / "teacher.json"
+    teacher.write_text(json.dumps(data))
+    ds = curation.open_dataset(teacher, coco_images, store)
+    flagged = curation.filter_people(ds, "low_confidence", store=store)
+    assert {p.ann_id for p in flagged} == set(low) - {a["id"] for a in data["annotations"] if a.get("iscrowd")}
+    assert curation.summary(ds, store)["low_confidence"] == len(flagged)
+    store.decide(ds.sha, flagged[0].ann_id, "reject")
+    out, rep = curation.export_curated(ds, tmp_path / "curated.json", store=store)
+    coco = load_coco(out)
+    assert flagged[0].ann_id not in coco.anns and rep["dropped_rejected"] == 1
+    assert all(len(a["keypoint_scores"]) == 17 for a in coco.anns.values())
+
+
+def test_curated_export_trains_with_engine_train_unchanged(ds, store, tmp_path):
+    """The export is a plain COCO file: ``python -m engine.train`` runs on it as it is, and
+    sees exactly the people the curation kept (complete ones, a rescued one, a rejected gone)."""
+    some = curation.filter_people(ds, "some_missing", store=store)
+    complete = curation.filter_people(ds, "complete", store=store)
+    rescued = some[0]
+    w, h = rescued.image_size
+    store.decide(ds.sha, rescued.ann_id, "fix",
+                 {j: (w / 2 + i, h / 2 + i, 2) for i, j in enumerate(rescued.flags.unlabeled)})
+    store.decide(ds.sha, complete[0].ann_id, "reject")
+    ann, rep = curation.export_curated(ds, tmp_path / "curated.json", only_complete=True, store=store)
+    assert rep["kept"] == len(complete)  # 25 - 1 rejected + 1 rescued
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "engine.train", "--model", "dilated", "--train-ann", str(ann),
+                        "--train-images", str(ds.images_dir), "--epochs", "1", "--out", str(out),
+                        "--filter", "labeled", "--batch-size", "8", "--input-size", "128x96",
+                        "--threads", "1", "--device", "cpu", "--no-augment"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    side = json.loads((out / "model.json").read_text())
+    assert side["training_data"]["people"] == len(complete)
+
+
+def test_zoomed_picture_shows_each_image_pixel_where_the_view_says():
+    """One bright image pixel, magnified: its blob's centre in the picture is view.to_picture."""
+    from engine.coco import Person
+    from review.drawing import render_detail, zoom_view
+    img = np.zeros((480, 640, 3), np.uint8)
+    star = (301.0, 207.0)
+    img[int(star[1]), int(star[0]), 2] = 255
+    person = Person(ann_id=1, image_id=1, file_name="x.jpg", image_size=(640, 480),
+                    bbox=(280.0, 180.0, 40.0, 60.0), keypoints=np.zeros((6, 2)),
+                    visibility=np.zeros(6, np.int64))
+    view = zoom_view(person, (640, 480))
+    assert view.scale > 4
+    pic = render_detail(img, person, view=view)
+    ex, ey = view.to_picture(star)
+    r = int(view.scale * 2)
+    y0, x0 = int(ey) - r, int(ex) - r
+    win = pic[y0: y0 + 2 * r + 1, x0: x0 + 2 * r + 1, 2].astype(float)
+    ys, xs = np.mgrid[y0: y0 + 2 * r + 1, x0: x0 + 2 * r + 1]
+    cx, cy = (win * xs).sum() / win.sum(), (win * ys).sum() / win.sum()
+    assert abs(cx - ex) < 0.6 and abs(cy - ey) < 0.6, ((cx, cy), (ex, ey))
+    assert np.allclose(view.to_image(ex, ey), star)
