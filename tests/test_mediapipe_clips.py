@@ -69,3 +69,18 @@ def test_curl_clip_reports_zero_and_says_why(mediapipe_series):
     report = analyze_series(mediapipe_series["curl-no-squat.mp4"])
     assert report.reps == 0 and report.feedback
     assert report.to_json()["reps"] == 0
+
+
+def test_all_33_landmarks_are_kept_on_request(clips_dir):
+    from engine.mediapipe_pose import BLAZEPOSE_LOWER_BODY, MediaPipePose
+    s = MediaPipePose(smooth=False).predict_video(str(clips_dir / "oblique-single.mp4"), max_seconds=0.5,
+                                                  keep_landmarks=True)
+    lm = s.meta["landmarks"]
+    assert lm.shape == (len(s), 33, 3) and len(s) == 15
+    found = np.isfinite(lm[:, 0, 0])
+    assert found.any()
+    # our six joints are landmarks 23-28, unchanged when not smoothed
+    assert np.allclose(lm[found][:, BLAZEPOSE_LOWER_BODY, :2], s.keypoints[found])
+    assert np.allclose(np.clip(lm[found][:, BLAZEPOSE_LOWER_BODY, 2], 0, 1), s.confidence[found])
+    assert "landmarks" not in MediaPipePose().predict_video(str(clips_dir / "oblique-single.mp4"),
+                                                            max_seconds=0.2).meta
