@@ -133,3 +133,19 @@ def test_bad_options_give_clear_errors_and_write_nothing(tmp_path, clips_dir, ar
                  env={"SQUATPOSE_WEIGHTS_DIR": str(tmp_path / "no-weights")})
     assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_without_mediapipe_the_adapter_and_cli_say_how_to_install_it(tmp_path, clips_dir):
+    """mediapipe is imported lazily: without it the module imports, and using it (directly or
+    through the CLI's --model mediapipe) gives a clear error naming the optional extra."""
+    out = tmp_path / "out"
+    code = ("import sys; sys.modules['mediapipe'] = None\n"
+            "from engine.mediapipe_pose import MediaPipePose\n"
+            "try:\n    MediaPipePose().open()\nexcept ImportError as e:\n    print('ERR', e)\n"
+            "from engine.analyze import main\n"
+            f"sys.exit(main([{str(clips_dir / 'oblique-single.mp4')!r}, '--model', 'mediapipe', "
+            f"'--out', {str(out)!r}]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert "ERR" in r.stdout and "requirements-mediapipe.txt" in r.stdout
+    assert r.returncode == 2 and "requirements-mediapipe.txt" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()

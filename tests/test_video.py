@@ -63,3 +63,21 @@ def test_writer_is_atomic_and_browser_playable(tmp_path):
             w.write(np.zeros((64, 64, 3), np.uint8))
             raise RuntimeError("boom")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+@pytest.mark.parametrize("suffix, codec", [(".webm", "libvpx"), (".avi", "mjpeg"), (".mov", "libx264"),
+                                           (".mkv", "mpeg4")])
+def test_other_containers_decode(tmp_path, clips_dir, suffix, codec):
+    path = tmp_path / f"clip{suffix}"
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clips_dir / "side-studio.mp4"),
+                    "-t", "0.5", "-an", "-c:v", codec, str(path)], check=True)
+    with open_video(path) as v:
+        assert v.frame_size == (640, 360) and v.fps == pytest.approx(23.976, rel=1e-3)
+        frames = [f for _, f in v.frames()]
+    assert 10 <= len(frames) <= 13 and frames[0].dtype == np.uint8 and frames[0].shape == (360, 640, 3)
+
+
+def test_a_folder_is_not_a_clip(tmp_path):
+    with pytest.raises(VideoError, match="folder"):
+        open_video(tmp_path)
+
