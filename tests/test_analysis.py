@@ -321,3 +321,19 @@ def test_unjudged_clip_names_the_missing_joints():
     report = analyze_series(series_of(s.keypoints, s.times, conf))
     assert not report.judged and report.reps == 0
     assert "the ankles are not visible" in report.feedback[0]
+
+
+def test_one_knee_caving_is_named_and_knees_over_the_feet_are_not_valgus():
+    t = times_for(7)
+    knee = squat_profile(t, 2)
+    bend = (178 - knee) / (178 - 70)
+    kp = pose_from_knee(knee, "front")
+    kp[:, 2, 0] -= 60 * bend  # the left knee (image right) moves towards the midline at depth
+    report = analyze_series(series_of(kp, t))
+    assert report.reps == 2 and {d["valgus_side"] for d in report.rep_details} == {"left"}
+    assert "Rep 1: the left knee drifts inward on the way down." in report.feedback
+    assert any(s.startswith("The left knee drifts inward on the way down (2 of 2 reps)") for s in report.feedback)
+    # knees pushed out over turned-out toes, hips wide: the knee stays outside its ankle
+    wide = analyze_series(series_of(pose_from_knee(knee, "front", outward=60), t))
+    assert wide.reps == 2 and not any("inward" in s for s in wide.feedback)
+    assert all(d["valgus_side"] is None for d in wide.rep_details)

@@ -2,9 +2,10 @@
 
 Per rep: bottom knee angle, depth relative to parallel (hip vs knee height at the bottom, in
 thigh lengths; positive = hip below knee), descent and ascent time, left/right knee angle
-difference at the bottom (front view only) and knee valgus (front view only: the knee inside
-the hip-ankle line, beyond where it sat at the rep's start, by more than VALGUS_RATIO leg
-lengths). A figure that needs an unreliable joint is None: it is never guessed.
+difference at the bottom (front view only) and knee valgus (front view only: a knee moving
+towards the midline relative to its own ankle, beyond where it sat at the rep's start, by more
+than VALGUS_RATIO leg lengths). A figure that needs an unreliable joint is None: it is never
+guessed.
 """
 from __future__ import annotations
 
@@ -21,17 +22,22 @@ def _f(x) -> float | None:
 
 
 def inward_offset(kp: np.ndarray, leg: float) -> np.ndarray:
-    """(T, 2) knee offset from the hip-ankle line towards the body's midline, in units of
-    ``leg`` (the standing leg length, px), left then right; NaN where a joint is missing."""
+    """(T, 2) horizontal offset of each knee from its own ankle towards the body's midline, in
+    units of ``leg`` (the standing leg length, px), left then right; NaN where the knee or
+    ankle is missing. "Towards the midline" is towards the other ankle (the other hip where
+    the ankles are not seen), decided once over ``kp``'s frames so that it cannot flip.
+
+    The knee is measured against the ankle, not against the hip-ankle line: seen from the front
+    at the bottom of a squat the thigh points at the camera, and the hip's image position then
+    says little about where the knee is (see ``thresholds.VALGUS_RATIO``)."""
     out = np.full((len(kp), 2), np.nan)
     for s, (h, k, a) in enumerate(LEGS):
-        other_hip = LEGS[1 - s][0]
-        hip, knee, ankle = kp[:, h], kp[:, k], kp[:, a]
+        oh, _, oa = LEGS[1 - s]
         with np.errstate(all="ignore"):
-            frac = (knee[:, 1] - hip[:, 1]) / (ankle[:, 1] - hip[:, 1])
-            x_line = hip[:, 0] + frac * (ankle[:, 0] - hip[:, 0])
-            inward = np.sign(kp[:, other_hip, 0] - hip[:, 0])
-            out[:, s] = (knee[:, 0] - x_line) * inward / leg
+            side = np.nanmedian(kp[:, oa, 0] - kp[:, a, 0]) if np.isfinite(kp[:, [a, oa], 0]).all(1).any() \
+                else np.nanmedian(kp[:, oh, 0] - kp[:, h, 0]) if np.isfinite(kp[:, [h, oh], 0]).all(1).any() \
+                else np.nan
+            out[:, s] = (kp[:, k, 0] - kp[:, a, 0]) * np.sign(side) / leg
     return out
 
 
@@ -85,15 +91,22 @@ def rep_figures(rep: Rep, kp: np.ndarray, knee: np.ndarray, times: np.ndarray, v
             d["knee_asymmetry"] = _f(abs(knee[kb, 0] - knee[kb, 1]))
         off = inward_offset(kp[sl], leg_len)
         base = off[0] if np.isfinite(off[0]).all() else np.nanmedian(off[:3], axis=0)
+        drift = off - base  # (T, 2) inward drift of each knee since the rep's standing start
         with np.errstate(all="ignore"):
-            inward = np.nanmax(off - base, axis=1) > th.VALGUS_RATIO
-            known = np.isfinite(off - base).any(axis=1)
+            side_in = drift > th.VALGUS_RATIO  # (T, 2)
+            inward = side_in.any(axis=1)
+            known = np.isfinite(drift).any(axis=1)
         nb = b - rep.start
+        sides = set()
         for key, part in (("valgus_descent", slice(0, nb + 1)), ("valgus_ascent", slice(nb, None))):
             if known[part].sum() >= 2:
                 d[key] = round(float(inward[part][known[part]].mean()), 3)
+                if d[key] >= th.VALGUS_SHARE:
+                    sides |= {name for s, name in enumerate(("left", "right"))
+                              if side_in[part][known[part], s].mean() >= th.VALGUS_SHARE / 2}
+        d["valgus_side"] = ("both" if len(sides) == 2 else sides.pop()) if sides else None
         with np.errstate(all="ignore"):
-            d["max_inward"] = _f(np.nanmax(off - base)) if np.isfinite(off - base).any() else None
+            d["max_inward"] = _f(np.nanmax(drift)) if np.isfinite(drift).any() else None
     return d
 
 
@@ -108,7 +121,9 @@ def rep_sentences(i: int, d: dict) -> list[str]:
         out.append(f"Rep {i}: fast descent ({d['descent_s']:.1f} s); lower under control.")
     for key, phase in (("valgus_descent", "down"), ("valgus_ascent", "up")):
         if d.get(key) is not None and d[key] >= th.VALGUS_SHARE:
-            out.append(f"Rep {i}: knees drift inward on the way {phase}.")
+            side = d.get("valgus_side")
+            who = f"the {side} knee drifts" if side in ("left", "right") else "knees drift"
+            out.append(f"Rep {i}: {who} inward on the way {phase}.")
     if d.get("knee_asymmetry") is not None and d["knee_asymmetry"] > th.ASYMMETRY_DEG:
         out.append(f"Rep {i}: left and right knees differ by {d['knee_asymmetry']:.0f}° at the bottom.")
     return out
@@ -131,8 +146,13 @@ def set_sentences(details: list[dict], partials: list[Partial], times: np.ndarra
     for key, phase in (("valgus_descent", "down"), ("valgus_ascent", "up")):
         hit = [d for d in judged if d.get(key) is not None and d[key] >= th.VALGUS_SHARE]
         if judged and len(hit) >= th.SET_SHARE * len(judged):
-            out.append(f"Knees drift inward on the way {phase} ({len(hit)} of {len(judged)} reps): "
-                       "push them out over the toes.")
+            sides = {d.get("valgus_side") for d in hit}
+            if len(sides) == 1 and sides <= {"left", "right"}:
+                out.append(f"The {sides.pop()} knee drifts inward on the way {phase} ({len(hit)} of "
+                           f"{len(judged)} reps): push it out over the toes.")
+            else:
+                out.append(f"Knees drift inward on the way {phase} ({len(hit)} of {len(judged)} reps): "
+                           "push them out over the toes.")
     asym = [d["knee_asymmetry"] for d in judged if d.get("knee_asymmetry") is not None]
     big = [a for a in asym if a > th.ASYMMETRY_DEG]
     if asym and len(big) >= th.SET_SHARE * len(asym):

@@ -89,8 +89,12 @@ MIN_THIGH_SHARE = 0.6
 #: Left and right knee angles differing by more than this at the bottom is reported (front and
 #: oblique views only: from the side the far leg is hidden behind the near one).
 ASYMMETRY_DEG = 15.0
-#: Knee valgus: the knee inside the hip-ankle line by more than this fraction of leg length
-#: (~7 cm for an adult: clear of detection jitter), beyond where it sat when standing. Front view only.
+#: Knee valgus: a knee moving towards the midline relative to its own ankle (the front-view
+#: "knee over the foot" check, as in knee-to-ankle separation screening) by more than this
+#: fraction of leg length (~7 cm for an adult: clear of detection jitter), beyond where it sat
+#: when standing at the rep's start. Front view only. The hip is not used: at the bottom of a
+#: front-view squat the thigh points at the camera, and measuring the knee against the
+#: hip-ankle line flagged reps on front-gray.mp4 whose knees visibly track outward.
 VALGUS_RATIO = 0.08
 #: Valgus must be present for this share of a phase (descent or ascent) to be reported.
 VALGUS_SHARE = 0.3
