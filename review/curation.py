@@ -27,7 +27,7 @@ from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
 from . import drawing
 from .drawing import View, read_rgb, render_crop, render_detail, zoom_view  # noqa: F401  (API)
 from .store import ReviewStore, default_store, file_sha256
-from .uploads import UploadError, extract_zip, find_images_root
+from .uploads import UploadError, extract_zip, extract_zip_cached, find_images_root  # noqa: F401
 
 
 @dataclass
@@ -163,16 +163,23 @@ def decide(ann_path: str | os.PathLike, ann_id, decision: str, fixes=None, note:
 def open_upload(json_path: str | os.PathLike, zip_path: str | os.PathLike | None,
                 images_dir: str | os.PathLike | None = None,
                 store: ReviewStore | None = None) -> Dataset:
-    """An uploaded COCO JSON plus either a zip of images (extracted safely to a temp folder)
-    or a typed image folder."""
+    """An uploaded COCO JSON plus either a zip of images or a typed image folder. The zip is
+    extracted safely once per archive content into ``<data dir>/uploads/`` (reused when the
+    same archive is loaded again); the JSON is checked first, so a bad one costs no extraction."""
     if zip_path:
+        data = ecoco.read_json(json_path)
         try:
-            folder = extract_zip(zip_path)
+            folder = extract_zip_cached(zip_path, upload_dir())
         except UploadError as e:
             raise CocoFormatError(str(e)) from None
-        data = ecoco.read_json(json_path)
         images_dir = find_images_root(folder, [im["file_name"] for im in data["images"]])
     return open_dataset(json_path, images_dir, store)
+
+
+def upload_dir() -> Path:
+    """Where uploaded image archives are extracted: ``<data dir>/uploads``."""
+    from .store import data_dir
+    return data_dir() / "uploads"
 
 
 # -- summary and chart ----------------------------------------------------------------------

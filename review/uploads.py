@@ -94,6 +94,37 @@ def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike | None = No
     return dest
 
 
+def extract_zip_cached(zip_path: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
+    """Extract (safely, as ``extract_zip``) into ``cache_dir/<zip sha256[:16]>`` once: loading
+    the same archive again reuses that folder instead of filling the disk with copies. The
+    folder appears whole or not at all (extracted beside it, then renamed into place)."""
+    import hashlib
+    zip_path, cache_dir = Path(zip_path), Path(cache_dir)
+    if not zip_path.is_file():
+        raise UploadError(f"{zip_path.name}: file not found")
+    h = hashlib.sha256()
+    with open(zip_path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    final = cache_dir / h.hexdigest()[:16]
+    if final.is_dir():
+        return final
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
+    try:
+        extract_zip(zip_path, tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another request extracted the same archive first
+            if not final.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
 def find_images_root(folder: Path, file_names: list[str]) -> Path:
     """The folder under ``folder`` where the annotation's ``file_name``s are (the folder itself
     or the one sub-folder that holds most of them, e.g. ``train2017/`` inside a zip)."""

@@ -147,7 +147,8 @@ def test_bad_inputs_are_refused_with_a_clear_message(tmp_path, coco_images, coco
         curation.open_dataset(coco_ann, tmp_path / "empty", store)
 
 
-def test_uploaded_zip_is_extracted_safely(tmp_path, coco_ann, coco_images, store):
+def test_uploaded_zip_is_extracted_safely(tmp_path, coco_ann, coco_images, store, monkeypatch):
+    monkeypatch.setenv("SQUATPOSE_DATA_DIR", str(tmp_path / "appdata"))
     good = tmp_path / "images.zip"
     data = json.loads(coco_ann.read_text())
     with zipfile.ZipFile(good, "w") as zf:
@@ -155,6 +156,13 @@ def test_uploaded_zip_is_extracted_safely(tmp_path, coco_ann, coco_images, store
             zf.write(coco_images / im["file_name"], f"train2017/{im['file_name']}")
     ds = curation.open_upload(coco_ann, good, store=store)
     assert ds.images_dir.name == "train2017" and len(ds.people) == 167
+    assert curation.upload_dir() in ds.images_dir.parents
+    again = curation.open_upload(coco_ann, good, store=store)  # same archive: extracted once
+    assert again.images_dir == ds.images_dir and len(list(curation.upload_dir().iterdir())) == 1
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("[]")
+    with pytest.raises(CocoFormatError, match="top level must be a JSON object"):
+        curation.open_upload(bad_json, good, store=store)
 
     slip = tmp_path / "slip.zip"
     with zipfile.ZipFile(slip, "w") as zf:
@@ -176,6 +184,7 @@ def test_uploaded_zip_is_extracted_safely(tmp_path, coco_ann, coco_images, store
     notzip.write_text("hello")
     with pytest.raises(CocoFormatError, match="not a zip archive"):
         curation.open_upload(coco_ann, notzip, store=store)
+    assert len(list(curation.upload_dir().iterdir())) == 1  # nothing left of refused archives
 
 
 def test_zoomed_detail_maps_clicks_back_to_image_pixels(ds, store):
