@@ -210,8 +210,10 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
 
     load_outs = [ann_in, img_in, summary_md, plot, gallery, ids, count_md, progress_md, current,
                  pending, info, pending_md, detail]
+    # Progress and error badges go on one small component per event (show_progress_on), so a
+    # refused input leaves the rest of the tab readable and clickable.
     load_btn.click(load, [ann_in, img_in, json_up, zip_up, flt, status], load_outs,
-                   api_visibility="private")
+                   api_visibility="private", show_progress_on=summary_md)
 
     def refilter(ann, imgs, f, s):
         if not str(ann).strip():
@@ -223,7 +225,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
 
     for dd in (flt, status):
         dd.change(refilter, [ann_in, img_in, flt, status], [gallery, ids, count_md],
-                  api_visibility="private")
+                  api_visibility="private", show_progress_on=count_md)
 
     def show(ds, aid, zm):
         """Outputs for showing person ``aid`` (None: nothing selected)."""
@@ -246,7 +248,8 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             raise gr.Error("that person is no longer in the list; change the filter to refresh it")
         return show(ds, id_list[i], zm)
 
-    gallery.select(select, [ann_in, img_in, ids, zoom], show_outs, api_visibility="private")
+    gallery.select(select, [ann_in, img_in, ids, zoom], show_outs, api_visibility="private",
+                   show_progress_on=info)
 
     def place(ann, imgs, aid, pend, j, v, zm, vw, evt: gr.SelectData):
         if aid is None:
@@ -263,7 +266,8 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         return pend, picture, _pending_md(pend), vw
 
     detail.select(place, [ann_in, img_in, current, pending, joint, vis, zoom, view],
-                  [pending, detail, pending_md, view], api_visibility="private")
+                  [pending, detail, pending_md, view], api_visibility="private",
+                  show_progress_on=pending_md)
 
     def redraw(ann, imgs, aid, pend, j, zm):
         if aid is None:
@@ -272,7 +276,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
 
     for trigger in (joint, zoom):
         trigger.change(redraw, [ann_in, img_in, current, pending, joint, zoom], [detail, view],
-                       api_visibility="private")
+                       api_visibility="private", show_progress_on=pending_md)
 
     def clear(ann, imgs, aid, j, zm):
         if aid is None:
@@ -281,7 +285,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         return {}, picture, _pending_md({}), vw
 
     clear_btn.click(clear, [ann_in, img_in, current, joint, zoom], [pending, detail, pending_md, view],
-                    api_visibility="private")
+                    api_visibility="private", show_progress_on=pending_md)
 
     def after_change(ds, f, s, id_list, aid, advance, zm):
         """Refresh gallery + progress; show the next person when ``advance``, else ``aid``."""
@@ -313,7 +317,8 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
 
     common = [ann_in, img_in, flt, status, ids, current, pending, note, zoom]
     for btn, kind in ((accept_btn, "accept"), (reject_btn, "reject"), (fix_btn, "fix")):
-        btn.click(decide(kind), common, change_outs, api_visibility="private")
+        btn.click(decide(kind), common, change_outs, api_visibility="private",
+                  show_progress_on=progress_md)
 
     def next_person(ann, imgs, f, s, id_list, aid, pend, nt, zm):
         ds = _open(ann, imgs)
@@ -321,7 +326,8 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             return after_change(ds, f, s, id_list, id_list[0] if id_list else None, False, zm)
         return after_change(ds, f, s, id_list, aid, True, zm)
 
-    next_btn.click(next_person, common, change_outs, api_visibility="private")
+    next_btn.click(next_person, common, change_outs, api_visibility="private",
+                   show_progress_on=progress_md)
 
     def undo(ann, imgs, f, s, id_list, aid, pend, nt, zm):
         ds = _open(ann, imgs)
@@ -330,7 +336,8 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             gr.Info("nothing to undo")
         return after_change(ds, f, s, id_list, restored if restored is not None else aid, False, zm)
 
-    undo_btn.click(undo, common, change_outs, api_visibility="private")
+    undo_btn.click(undo, common, change_outs, api_visibility="private",
+                   show_progress_on=progress_md)
 
     def save_note(ann, imgs, aid, nt):
         if aid is None:
@@ -342,7 +349,8 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         gr.Info("note saved")
         return curation.describe(ds, ds.person(aid))
 
-    note_btn.click(save_note, [ann_in, img_in, current, note], info, api_visibility="private")
+    note_btn.click(save_note, [ann_in, img_in, current, note], info, api_visibility="private",
+                   show_progress_on=info)
 
     export_btn.click(review_export, [ann_in, img_in, only_complete], [export_file, report],
                      api_name="review_export")

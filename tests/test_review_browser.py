@@ -119,3 +119,43 @@ def test_zoom_on_a_small_person_places_joints_in_image_pixels(page, coco_ann, co
     # one picture pixel is 1/scale image pixels: the click lands within a pixel of the centre
     assert abs(x - ex) <= 1.5 and abs(y - ey) <= 1.5, (pending, (ex, ey), view)
     page.screenshot(path=str(SHOTS / "4-zoomed.png"), full_page=True)
+
+
+def test_upload_json_and_zip_then_a_bad_zip_is_refused_in_words(page, coco_ann, coco_images, tmp_path):
+    """The upload road: a COCO .json plus a .zip of its images opens like typed paths; a file
+    that is not a zip gets a clear error and the tab keeps working."""
+    import zipfile
+    from engine.coco import export
+    data = json.loads(coco_ann.read_text())
+    with_people = sorted({a["image_id"] for a in data["annotations"] if not a.get("iscrowd")})[:3]
+    keep = [a["id"] for a in data["annotations"] if a["image_id"] in with_people]
+    people = sum(1 for a in data["annotations"] if a["id"] in keep and not a.get("iscrowd"))
+    ann = export(data, keep, tmp_path / "three.json")
+    good = tmp_path / "three-images.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        for im in data["images"]:
+            if im["id"] in with_people:
+                zf.write(coco_images / im["file_name"], f"imgs/{im['file_name']}")
+    bad = tmp_path / "broken.zip"
+    bad.write_text("this is not an archive")
+
+    page.get_by_role("tab", name="Review").click()
+    page.wait_for_selector("#review-gallery img")
+    page.locator("#review-json-upload input[type=file]").set_input_files(str(ann))
+    page.locator("#review-zip-upload input[type=file]").set_input_files(str(good))
+    page.wait_for_selector('#review-zip-upload td.filename[aria-label="three-images.zip"]')
+    page.locator("#review-load").click()
+    page.wait_for_function("(n) => document.querySelector('#review-summary').innerText.startsWith(n + ' people')",
+                           arg=people)
+    assert page.locator("#review-ann textarea, #review-ann input").first.input_value().endswith("three.json")
+    page.screenshot(path=str(SHOTS / "5-uploaded.png"), full_page=True)
+
+    page.locator("#review-zip-upload button[aria-label=Clear]").click()
+    page.locator("#review-zip-upload input[type=file]").set_input_files(str(bad))
+    page.wait_for_selector('#review-zip-upload td.filename[aria-label="broken.zip"]')
+    page.locator("#review-load").click()
+    page.wait_for_function("() => document.body.innerText.includes('broken.zip: not a zip archive')")
+    page.screenshot(path=str(SHOTS / "6-bad-zip.png"), full_page=True)
+    # still serving: the gallery answers a click with the person's detail
+    page.locator("#review-gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#review-info').innerText.includes('Annotation')")
