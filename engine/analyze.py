@@ -134,7 +134,8 @@ def write_annotated(clip, series: PoseSeries, report, path: Path, stride: int = 
                 continue
             base = heatmap_overlay(frame, series, t) if heatmaps else frame
             knees = (report.knee_angle[t, 0], report.knee_angle[t, 1])
-            out.write(annotate(base, series, t, knees, int(done[t]), series.model))
+            out.write(annotate(base, series, t, knees, int(done[t]), series.model,
+                               unreliable=not np.isfinite(report.depth[t])))
             n += 1
     return n
 

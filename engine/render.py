@@ -9,11 +9,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .analysis.thresholds import MIN_CONFIDENCE
 from .joints import JOINTS, SKELETON, edge_color, side_of, SIDE_COLORS
 from .pose import PoseSeries
 
-#: Joints below this confidence are drawn hollow and their edges dashed-thin.
-DRAW_MIN_CONFIDENCE = 0.3
+#: Joints below this confidence are drawn hollow and their edges thin: the confidence below
+#: which the analysis does not use a joint, so the video shows what the numbers rest on.
+DRAW_MIN_CONFIDENCE = MIN_CONFIDENCE
 
 
 def _scale(frame: np.ndarray) -> float:
@@ -68,11 +70,12 @@ def heatmap_overlay(frame: np.ndarray, series: PoseSeries, t: int, alpha: float 
 
 
 def annotate(frame: np.ndarray, series: PoseSeries, t: int, knee_angles=None, reps_done: int | None = None,
-             title: str | None = None) -> np.ndarray:
+             title: str | None = None, unreliable: bool = False) -> np.ndarray:
     """One annotated frame: skeleton, knee angles at the knees, rep counter and model name.
 
     knee_angles: (left, right) degrees for frame ``t`` or None; reps_done: reps completed by
-    this frame."""
+    this frame; unreliable: say on the frame that its joints were not used (marked, not
+    guessed)."""
     out = draw_skeleton(frame, series.keypoints[t], series.confidence[t])
     s = _scale(frame)
     if knee_angles is not None:
@@ -86,4 +89,7 @@ def annotate(frame: np.ndarray, series: PoseSeries, t: int, knee_angles=None, re
         y += int(34 * s)
     if title:
         put_label(out, title, (int(12 * s), y), 0.6)
+        y += int(28 * s)
+    if unreliable:
+        put_label(out, "joints unreliable", (int(12 * s), y), 0.6, (255, 80, 80))
     return out

@@ -36,7 +36,7 @@ def test_missing_and_doubtful_joints():
     kp = KP.copy()
     kp[JOINT_INDEX["left_ankle"]] = np.nan
     conf = np.full(6, 0.9)
-    conf[JOINT_INDEX["right_knee"]] = 0.1
+    conf[JOINT_INDEX["right_knee"]] = 0.4  # below the analysis' MIN_CONFIDENCE
     out = draw_skeleton(np.zeros((H, W, 3), np.uint8), kp, conf)
     x, y = KP[JOINT_INDEX["left_ankle"]].astype(int)
     assert not out[y - 3:y + 4, x - 3:x + 4].any()  # a missing joint is not drawn anywhere
@@ -69,3 +69,5 @@ def test_annotate_draws_counter_and_angles():
     kx, ky = KP[JOINT_INDEX["left_knee"]].astype(int)
     assert changed[ky - 25:ky + 10, kx + 5:kx + 80].any()  # the angle beside the knee
     assert np.array_equal(annotate(frame, _series(), 0, knee_angles=(np.nan, None)), bare)
+    marked = annotate(frame, _series(), 0, unreliable=True)
+    assert (np.abs(marked.astype(int) - bare).sum(axis=2) > 0)[:80, :300].any()  # "joints unreliable"
