@@ -45,12 +45,22 @@ def draw_skeleton(frame: np.ndarray, kp: np.ndarray, conf: np.ndarray,
 
 
 def put_label(frame: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.8,
-              color=(255, 255, 255)) -> None:
-    """Text with a dark outline, legible on any background (in place)."""
-    s = _scale(frame) * scale
-    th = max(1, int(2 * s))
-    cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, s, (0, 0, 0), th + 3, cv2.LINE_AA)
-    cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, s, color, th, cv2.LINE_AA)
+              color=(255, 255, 255), anchor: str = "left") -> tuple[int, int]:
+    """Text on a darkened box, legible on any background (in place). ``org`` is the text's
+    baseline start (``anchor='left'``) or end (``'right'``); returns the box's (width, height)
+    in pixels. Text never gets smaller than legible on small frames."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    s = max(_scale(frame), 0.75) * scale
+    th = max(1, int(round(2 * s)))
+    (w, h), base = cv2.getTextSize(text, font, s, th)
+    x, y = int(org[0]) - (w if anchor == "right" else 0), int(org[1])
+    pad = max(2, int(round(4 * s)))
+    x0, y0 = max(x - pad, 0), max(y - h - pad, 0)
+    x1, y1 = min(x + w + pad, frame.shape[1]), min(y + base + pad, frame.shape[0])
+    if x1 > x0 and y1 > y0:
+        frame[y0:y1, x0:x1] = (frame[y0:y1, x0:x1] * 0.35).astype(frame.dtype)
+    cv2.putText(frame, text, (x, y), font, s, color, th, cv2.LINE_AA)
+    return w + 2 * pad, h + base + 2 * pad
 
 
 def heatmap_overlay(frame: np.ndarray, series: PoseSeries, t: int, alpha: float = 0.55) -> np.ndarray:
@@ -77,19 +87,30 @@ def annotate(frame: np.ndarray, series: PoseSeries, t: int, knee_angles=None, re
     this frame; unreliable: say on the frame that its joints were not used (marked, not
     guessed)."""
     out = draw_skeleton(frame, series.keypoints[t], series.confidence[t])
-    s = _scale(frame)
+    s = max(_scale(frame), 0.75)
     if knee_angles is not None:
-        for j, ang in ((JOINTS.index("left_knee"), knee_angles[0]), (JOINTS.index("right_knee"), knee_angles[1])):
+        knees = [(JOINTS.index("left_knee"), knee_angles[0]), (JOINTS.index("right_knee"), knee_angles[1])]
+        xs = [series.keypoints[t, j, 0] for j, _ in knees]
+        for k, (j, ang) in enumerate(knees):
             p = series.keypoints[t, j]
             if np.isfinite(p).all() and ang is not None and np.isfinite(ang):
-                put_label(out, f"{ang:.0f}", (int(p[0] + 10 * s), int(p[1])), 0.7, SIDE_COLORS[side_of(j)])
-    y = int(36 * s)
+                # each label on its own knee's outer side, so that overlapping knees (side view)
+                # do not put one number on top of the other
+                other = xs[1 - k]
+                outer_right = not np.isfinite(other) or other < p[0] or (other == p[0] and k == 0)
+                dx = 12 * s if outer_right else -12 * s
+                put_label(out, f"{ang:.0f}", (int(p[0] + dx), int(p[1] + 8 * s)), 0.7,
+                          SIDE_COLORS[side_of(j)], "left" if outer_right else "right")
+    x, y = int(10 * s), int(10 * s)
+    lines = []
     if reps_done is not None:
-        put_label(out, f"Reps: {reps_done}", (int(12 * s), y), 1.0)
-        y += int(34 * s)
+        lines.append((f"Reps: {reps_done}", 1.0, (255, 255, 255)))
     if title:
-        put_label(out, title, (int(12 * s), y), 0.6)
-        y += int(28 * s)
+        lines.append((title, 0.6, (255, 255, 255)))
     if unreliable:
-        put_label(out, "joints unreliable", (int(12 * s), y), 0.6, (255, 80, 80))
+        lines.append(("joints unreliable", 0.6, (255, 110, 110)))
+    for text, size, color in lines:
+        (_, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, s * size, max(1, int(round(2 * s * size))))
+        _, box_h = put_label(out, text, (x, y + h + int(4 * s)), size, color)
+        y += box_h + int(4 * s)
     return out

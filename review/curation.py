@@ -276,8 +276,36 @@ def filter_people(ds: Dataset, name: str = "flagged", status: str = "any",
     return [p for p in people if p.ann_id in decisions and decisions[p.ann_id].decision == status]
 
 
+#: People per gallery page.
+PAGE_SIZE = 60
+
+
+def page_of(people: list, page, per_page: int = PAGE_SIZE) -> tuple[list, int, int]:
+    """(the people on ``page`` (1-based, clamped to the pages there are), page, pages)."""
+    pages = max(1, -(-len(people) // per_page))
+    try:
+        page = int(page)
+    except (TypeError, ValueError):
+        page = 1
+    page = min(max(page, 1), pages)
+    return people[(page - 1) * per_page: page * per_page], page, pages
+
+
+def next_person(order: list[int], ann_id: int, old_position: int | None) -> int | None:
+    """Whom to show after a decision on ``ann_id``: the next one in ``order`` (the filtered
+    list, after the decision) when it is still listed, else the one that moved into its old
+    place (e.g. the "unreviewed" list just lost it); wraps round to the first; None if empty."""
+    if not order:
+        return None
+    if ann_id in order:
+        i = order.index(ann_id) + 1
+    else:
+        i = old_position if old_position is not None else 0
+    return order[i] if i < len(order) else order[0]
+
+
 def gallery_items(ds: Dataset, people: list[Person], store: ReviewStore | None = None,
-                  limit: int = 60) -> list[tuple[np.ndarray, str]]:
+                  limit: int = PAGE_SIZE) -> list[tuple[np.ndarray, str]]:
     """(crop, caption) for the first ``limit`` people; captions carry id, labelled count, decision."""
     decisions = (store or default_store()).all(ds.sha)
     items, images = [], {}

@@ -45,13 +45,17 @@ VIS = {"visible": V_VISIBLE, "occluded": V_OCCLUDED}
 
 
 def default_paths() -> tuple[str, str]:
-    """Env paths when set, else ../shared/data/coco-mini when present, else empty."""
+    """Env paths when set (``SQUATPOSE_COCO_ANN`` / ``SQUATPOSE_COCO_IMAGES``), else coco-mini
+    in the shared data folder (``SQUATPOSE_SHARED_DATA``, default ``../shared/data``) when it
+    is there, else empty (the tab then says what to load)."""
     ann, imgs = os.environ.get("SQUATPOSE_COCO_ANN", ""), os.environ.get("SQUATPOSE_COCO_IMAGES", "")
     if ann or imgs:
         return ann, imgs
-    a = COCO_MINI / "annotations" / "person_keypoints_train2017.json"
-    if a.is_file() and (COCO_MINI / "train2017").is_dir():
-        return str(a), str(COCO_MINI / "train2017")
+    shared = os.environ.get("SQUATPOSE_SHARED_DATA")
+    mini = Path(shared) / "coco-mini" if shared else COCO_MINI
+    a = mini / "annotations" / "person_keypoints_train2017.json"
+    if a.is_file() and (mini / "train2017").is_dir():
+        return str(a), str(mini / "train2017")
     return "", ""
 
 
@@ -110,10 +114,17 @@ def _detail(ds, ann_id, pending, joint=None, zoom=False):
     return picture, [view.x0, view.y0, view.width, view.height, view.scale]
 
 
-def _gallery(ds, flt, status):
-    people = curation.filter_people(ds, flt or "flagged", status or "any")
-    items = curation.gallery_items(ds, people)
-    return items, [p.ann_id for p in people[:len(items)]], len(people)
+def _gallery(ds, flt, status, page, people=None):
+    """(gallery items, their ids, "N people match" line, page) for one page of the filter."""
+    if people is None:
+        people = curation.filter_people(ds, flt or "flagged", status or "any")
+    chunk, page, pages = curation.page_of(people, page)
+    items = curation.gallery_items(ds, chunk)
+    count = f"{len(people)} people match"
+    if pages > 1:
+        first = (page - 1) * curation.PAGE_SIZE + 1
+        count += f" · page {page} of {pages} (people {first}-{first + len(chunk) - 1})"
+    return items, [p.ann_id for p in chunk], count, page
 
 
 def _first_missing(ds, ann_id) -> str:
@@ -144,6 +155,8 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                           label="Filter (flags)", elem_id="review-filter")
         status = gr.Dropdown(list(curation.STATUSES), value="any", label="Review status",
                              elem_id="review-status")
+        page_in = gr.Number(1, label=f"Page ({curation.PAGE_SIZE} people each)", precision=0,
+                            minimum=1, elem_id="review-page")
     count_md = gr.Markdown("")
     gallery = gr.Gallery(label="People (click one)", columns=8, height=330, allow_preview=False,
                          object_fit="contain", format="jpeg", elem_id="review-gallery")
@@ -186,7 +199,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     view = gr.State([0, 0, 0, 0, 1.0])  # what the detail picture shows: x0, y0, w, h, scale
 
     # ---- handlers ----
-    def load(ann, imgs, jup, zup, f, s):
+    def load(ann, imgs, jup, zup, f, s, pg):
         try:
             if jup:
                 ds = curation.open_upload(jup, zup, imgs if not zup else None)
@@ -197,35 +210,36 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         except (CocoFormatError, UploadError, ValueError, OSError) as e:
             raise _err(e) from None
         summ = curation.summary(ds)
-        items, new_ids, n = _gallery(ds, f, s)
+        items, new_ids, count, pg = _gallery(ds, f, s, pg)
         md = (f"**{summ['person_annotations']}** people ({summ['crowd']} crowd regions aside): "
               f"{summ['none_labeled']} with nothing labelled, {summ['some_missing']} with some joints "
               f"missing, {summ['all_labeled']} complete ({summ['all_visible']} all visible), "
               f"{summ['any_occluded']} with an occluded joint, {summ['small_box']} small boxes, "
               f"{summ['low_confidence']} low-confidence · **{summ['flagged']} flagged**")
         return (str(ds.ann_path), str(ds.images_dir), md, curation.chart(summ), items, new_ids,
-                f"{n} people match" + (f" (showing the first {len(items)})" if n > len(items) else ""),
-                curation.progress_line(ds), None, {}, "_Select a person in the gallery._",
-                _pending_md({}), None)
+                count, curation.progress_line(ds), None, {}, "_Select a person in the gallery._",
+                _pending_md({}), None, pg)
 
     load_outs = [ann_in, img_in, summary_md, plot, gallery, ids, count_md, progress_md, current,
-                 pending, info, pending_md, detail]
+                 pending, info, pending_md, detail, page_in]
     # Progress and error badges go on one small component per event (show_progress_on), so a
     # refused input leaves the rest of the tab readable and clickable.
-    load_btn.click(load, [ann_in, img_in, json_up, zip_up, flt, status], load_outs,
+    load_btn.click(load, [ann_in, img_in, json_up, zip_up, flt, status, page_in], load_outs,
                    api_visibility="private", show_progress_on=summary_md)
 
-    def refilter(ann, imgs, f, s):
+    def refilter(ann, imgs, f, s, pg):
         if not str(ann).strip():
-            return [], [], ""
-        ds = _open(ann, imgs)
-        items, new_ids, n = _gallery(ds, f, s)
-        return items, new_ids, (f"{n} people match" + (f" (showing the first {len(items)})"
-                                                         if n > len(items) else ""))
+            return [], [], "", 1
+        return _gallery(_open(ann, imgs), f, s, pg)
 
-    for dd in (flt, status):
-        dd.change(refilter, [ann_in, img_in, flt, status], [gallery, ids, count_md],
+    def first_page(ann, imgs, f, s):
+        return refilter(ann, imgs, f, s, 1)
+
+    for dd in (flt, status):  # a new filter starts at its first page
+        dd.change(first_page, [ann_in, img_in, flt, status], [gallery, ids, count_md, page_in],
                   api_visibility="private", show_progress_on=count_md)
+    page_in.submit(refilter, [ann_in, img_in, flt, status, page_in], [gallery, ids, count_md, page_in],
+                   api_visibility="private", show_progress_on=count_md)
 
     def show(ds, aid, zm):
         """Outputs for showing person ``aid`` (None: nothing selected)."""
@@ -287,21 +301,26 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     clear_btn.click(clear, [ann_in, img_in, current, joint, zoom], [pending, detail, pending_md, view],
                     api_visibility="private", show_progress_on=pending_md)
 
-    def after_change(ds, f, s, id_list, aid, advance, zm):
-        """Refresh gallery + progress; show the next person when ``advance``, else ``aid``."""
-        items, new_ids, n = _gallery(ds, f, s)
+    def after_change(ds, f, s, pg, id_list, aid, advance, zm):
+        """Refresh gallery + progress; show the next person when ``advance`` (turning the page
+        when needed), else ``aid``."""
+        people = curation.filter_people(ds, f or "flagged", s or "any")
         target = aid
         if advance and aid is not None:
             old = list(id_list or [])
-            after = old[old.index(aid) + 1:] if aid in old else []
-            target = next((i for i in after if i in new_ids), new_ids[0] if new_ids else None)
-        count = f"{n} people match" + (f" (showing the first {len(items)})" if n > len(items) else "")
-        return (items, new_ids, count, curation.progress_line(ds), *show(ds, target, zm))
+            _, pg, _ = curation.page_of(people, pg)
+            old_pos = (pg - 1) * curation.PAGE_SIZE + old.index(aid) if aid in old else None
+            order = [p.ann_id for p in people]
+            target = curation.next_person(order, aid, old_pos)
+            if target is not None:
+                pg = order.index(target) // curation.PAGE_SIZE + 1
+        items, new_ids, count, pg = _gallery(ds, f, s, pg, people)
+        return (items, new_ids, count, pg, curation.progress_line(ds), *show(ds, target, zm))
 
-    change_outs = [gallery, ids, count_md, progress_md, *show_outs]
+    change_outs = [gallery, ids, count_md, page_in, progress_md, *show_outs]
 
     def decide(kind):
-        def fn(ann, imgs, f, s, id_list, aid, pend, nt, zm):
+        def fn(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm):
             if aid is None:
                 raise gr.Error("select a person in the gallery first")
             ds = _open(ann, imgs)
@@ -312,29 +331,29 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 default_store().decide(ds.sha, aid, kind, fixes, nt or "")
             except ValueError as e:
                 raise _err(e) from None
-            return after_change(ds, f, s, id_list, aid, True, zm)
+            return after_change(ds, f, s, pg, id_list, aid, True, zm)
         return fn
 
-    common = [ann_in, img_in, flt, status, ids, current, pending, note, zoom]
+    common = [ann_in, img_in, flt, status, page_in, ids, current, pending, note, zoom]
     for btn, kind in ((accept_btn, "accept"), (reject_btn, "reject"), (fix_btn, "fix")):
         btn.click(decide(kind), common, change_outs, api_visibility="private",
                   show_progress_on=progress_md)
 
-    def next_person(ann, imgs, f, s, id_list, aid, pend, nt, zm):
+    def next_person(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm):
         ds = _open(ann, imgs)
         if aid is None:
-            return after_change(ds, f, s, id_list, id_list[0] if id_list else None, False, zm)
-        return after_change(ds, f, s, id_list, aid, True, zm)
+            return after_change(ds, f, s, pg, id_list, id_list[0] if id_list else None, False, zm)
+        return after_change(ds, f, s, pg, id_list, aid, True, zm)
 
     next_btn.click(next_person, common, change_outs, api_visibility="private",
                    show_progress_on=progress_md)
 
-    def undo(ann, imgs, f, s, id_list, aid, pend, nt, zm):
+    def undo(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm):
         ds = _open(ann, imgs)
         restored = default_store().undo(ds.sha)
         if restored is None:
             gr.Info("nothing to undo")
-        return after_change(ds, f, s, id_list, restored if restored is not None else aid, False, zm)
+        return after_change(ds, f, s, pg, id_list, restored if restored is not None else aid, False, zm)
 
     undo_btn.click(undo, common, change_outs, api_visibility="private",
                    show_progress_on=progress_md)
@@ -361,8 +380,10 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     if blocks is not None and ann0:
         def initial(ann, imgs, f, s):
             try:
-                return load(ann, imgs, None, None, f, s)
+                return load(ann, imgs, None, None, f, s, 1)
             except gr.Error as e:
-                return (ann, imgs, f"**Could not open the default data:** {e.message}", *([gr.update()] * 10))
+                return (ann, imgs, f"**Could not open the default data:** {e.message}",
+                        *([gr.update()] * (len(load_outs) - 3)))
 
-        blocks.load(initial, [ann_in, img_in, flt, status], load_outs, api_visibility="private")
+        blocks.load(initial, [ann_in, img_in, flt, status], load_outs, api_visibility="private",
+                    show_progress_on=summary_md)

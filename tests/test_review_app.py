@@ -102,3 +102,18 @@ def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(app, tmp_path, c
     assert proc.poll() is None
     s = client.predict(str(coco_ann), str(coco_images), api_name="/review_summary")
     assert s["person_annotations"] == 167
+
+
+def test_without_data_the_tab_says_what_to_load(tmp_path):
+    """No SQUATPOSE_COCO_* and no shared coco-mini: the Review tab opens empty and says what
+    to load; asking for a summary without paths is answered in words."""
+    import urllib.request
+    env = {"SQUATPOSE_SHARED_DATA": str(tmp_path / "no-shared-data"), "SQUATPOSE_COCO_ANN": "",
+           "SQUATPOSE_COCO_IMAGES": ""}
+    with running_app(tmp_path / "data", env) as (url, proc):
+        with urllib.request.urlopen(url + "config", timeout=30) as r:
+            config = r.read().decode()
+        assert "Nothing loaded" in config and "SQUATPOSE_COCO_ANN" in config
+        with pytest.raises(Exception, match="no annotation file given"):
+            Client(url, verbose=False).predict("", "", api_name="/review_summary")
+        assert proc.poll() is None

@@ -31,7 +31,7 @@ def page(app_url):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1600})
-        pg.set_default_timeout(60_000)
+        pg.set_default_timeout(180_000)  # slow shared CI machines
         pg.goto(app_url)
         yield pg
         browser.close()
@@ -119,6 +119,13 @@ def test_zoom_on_a_small_person_places_joints_in_image_pixels(page, coco_ann, co
     # one picture pixel is 1/scale image pixels: the click lands within a pixel of the centre
     assert abs(x - ex) <= 1.5 and abs(y - ey) <= 1.5, (pending, (ex, ey), view)
     page.screenshot(path=str(SHOTS / "4-zoomed.png"), full_page=True)
+
+    # 81 small people: two pages of 60; the second page holds the other 21
+    assert "page 1 of 2 (people 1-60)" in page.locator("body").inner_text()
+    page.locator("#review-page input").fill("2")
+    page.locator("#review-page input").press("Enter")
+    page.wait_for_function("() => document.body.innerText.includes('page 2 of 2 (people 61-81)')")
+    page.wait_for_function("() => document.querySelectorAll('#review-gallery img').length === 21")
 
 
 def test_upload_json_and_zip_then_a_bad_zip_is_refused_in_words(page, coco_ann, coco_images, tmp_path):

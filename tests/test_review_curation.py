@@ -305,3 +305,17 @@ def test_zoomed_picture_shows_each_image_pixel_where_the_view_says():
     cx, cy = (win * xs).sum() / win.sum(), (win * ys).sum() / win.sum()
     assert abs(cx - ex) < 0.6 and abs(cy - ey) < 0.6, ((cx, cy), (ex, ey))
     assert np.allclose(view.to_image(ex, ey), star)
+
+
+def test_pages_and_whom_to_show_next():
+    people = list(range(130))
+    chunk, page, pages = curation.page_of(people, 3, 60)
+    assert (chunk, page, pages) == (list(range(120, 130)), 3, 3)
+    assert curation.page_of(people, 99, 60)[1] == 3 and curation.page_of(people, "x", 60)[1] == 1
+    assert curation.page_of([], 2, 60) == ([], 1, 1)
+    order = [5, 7, 9, 11]
+    assert curation.next_person(order, 7, 1) == 9  # still listed ("any"): the next one
+    assert curation.next_person([5, 9, 11], 7, 1) == 9  # left the list ("unreviewed"): its successor
+    assert curation.next_person(order, 11, 3) == 5  # wraps round
+    assert curation.next_person([5, 9], 11, 3) == 5
+    assert curation.next_person([], 7, 0) is None
