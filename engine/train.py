@@ -151,7 +151,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    rank, world, device = setup_distributed(args.device)
+    try:
+        rank, world, device = setup_distributed(args.device)
+    except ValueError as e:  # e.g. --device cuda on a machine without CUDA
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     main_proc = rank == 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
