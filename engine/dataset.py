@@ -19,7 +19,7 @@ from . import geometry
 from .codec import HeatmapCodec
 from .coco import Person
 from .geometry import Crop
-from .joints import FLIP_INDEX, V_OCCLUDED
+from .joints import FLIP_INDEX, NUM_JOINTS, V_OCCLUDED
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,19 @@ class Augment:
     color: float = 0.3  # brightness / contrast / saturation jitter
     gray: float = 0.1  # probability of a black-and-white crop
     lower_body: float = 0.25  # probability of a crop around the lower body only
+    #: probability of a zoomed-out crop (the person small in it, as in the video search's
+    #: whole-frame and window passes), its size multiplied by a factor in ``zoom_out_scale``
+    zoom_out: float = 0.15
+    zoom_out_scale: tuple[float, float] = (1.5, 3.0)
+    #: probability of a crop beside every annotated person of the image, with an all-zero
+    #: target at full weight: it teaches the model that a fan, a chair leg or a wall holds no
+    #: joints, which the search needs to find the athlete without a person detector
+    background: float = 0.2
 
     @classmethod
     def none(cls) -> "Augment":
-        return cls(0.0, (1.0, 1.0), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return cls(flip=0.0, scale=(1.0, 1.0), rotation=0.0, rotation_p=0.0, shift=0.0, color=0.0,
+                   gray=0.0, lower_body=0.0, zoom_out=0.0, background=0.0)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -57,6 +66,8 @@ def sample_crop(person: Person, codec: HeatmapCodec, aug: Augment, rng: np.rando
             box = lb
     c, s = geometry.box_to_center_size(box, codec.input_size[0] / codec.input_size[1])
     s = s * rng.uniform(*aug.scale)
+    if aug.zoom_out > 0 and rng.random() < aug.zoom_out:
+        s = s * rng.uniform(*aug.zoom_out_scale)
     c = c + rng.uniform(-aug.shift, aug.shift, 2) * s
     rot = rng.uniform(-aug.rotation, aug.rotation) if rng.random() < aug.rotation_p else 0.0
     flip = bool(rng.random() < aug.flip)
@@ -80,10 +91,37 @@ def jitter_color(img: np.ndarray, aug: Augment, rng: np.random.Generator) -> np.
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
+def background_crop(person: Person, avoid: list, image_size: tuple[int, int], codec: HeatmapCodec,
+                    rng: np.random.Generator, tries: int = 12) -> Crop | None:
+    """A crop the size of ``person``'s (0.5-1.5x) that overlaps none of the boxes ``avoid``
+    (every person box of the image, each grown by half), or None when none fits."""
+    w, h = image_size
+    _, s = geometry.box_to_center_size(person.bbox, codec.input_size[0] / codec.input_size[1])
+    grown = [(x - bw / 4, y - bh / 4, x + bw * 1.25, y + bh * 1.25) for x, y, bw, bh in avoid]
+    for _ in range(tries):
+        sw, sh = s * rng.uniform(0.5, 1.5)
+        if sw >= w or sh >= h:
+            continue
+        cx, cy = rng.uniform(sw / 2, w - sw / 2), rng.uniform(sh / 2, h - sh / 2)
+        x0, y0, x1, y1 = cx - sw / 2, cy - sh / 2, cx + sw / 2, cy + sh / 2
+        if all(x1 <= a or x0 >= c or y1 <= b or y0 >= d for a, b, c, d in grown):
+            return Crop((float(cx), float(cy)), (float(sw), float(sh)), codec.input_size, 0.0,
+                        bool(rng.random() < 0.5))
+    return None
+
+
 def make_sample(image: np.ndarray, person: Person, codec: HeatmapCodec, aug: Augment,
-                rng: np.random.Generator) -> dict:
+                rng: np.random.Generator, avoid: list | None = None) -> dict:
     """Crop, augment and encode one person. Returns numpy arrays: 'image' (H, W, 3) uint8,
-    'target' (6, h, w), 'weight' (6,)."""
+    'target' (6, h, w), 'weight' (6,). With ``avoid`` (every person box in the image) and
+    ``aug.background``, the sample is now and then a crop beside all of them, with an all-zero
+    target at full weight ('background': True)."""
+    if avoid is not None and aug.background > 0 and rng.random() < aug.background:
+        crop = background_crop(person, avoid, (image.shape[1], image.shape[0]), codec, rng)
+        if crop is not None:
+            target = np.zeros((NUM_JOINTS, codec.heatmap_size[1], codec.heatmap_size[0]), np.float32)
+            return {"image": jitter_color(crop.warp(image), aug, rng), "target": target,
+                    "weight": np.ones(NUM_JOINTS, np.float32), "background": True}
     crop = sample_crop(person, codec, aug, rng)
     patch = jitter_color(crop.warp(image), aug, rng)
     kp = crop.to_input(person.keypoints)
@@ -92,15 +130,19 @@ def make_sample(image: np.ndarray, person: Person, codec: HeatmapCodec, aug: Aug
         kp, vis = kp[list(FLIP_INDEX)], vis[list(FLIP_INDEX)]
     # joints pushed out of the crop by augmentation get no target (weight 0 via the codec)
     target, weight = codec.encode(kp, (vis >= V_OCCLUDED).astype(np.float32))
-    return {"image": patch, "target": target, "weight": weight}
+    return {"image": patch, "target": target, "weight": weight, "background": False}
 
 
 class PoseDataset(torch.utils.data.Dataset):
     """People from one COCO file as training or evaluation samples."""
 
     def __init__(self, people: list[Person], images_dir: str | Path, codec: HeatmapCodec,
-                 aug: Augment | None = None, seed: int = 0, cache_images: bool = False):
+                 aug: Augment | None = None, seed: int = 0, cache_images: bool = False,
+                 boxes: dict[str, list] | None = None):
+        """``boxes``: file name -> every person box of that image (crowd and unlabelled people
+        too), which background crops keep clear of; without it no background crops are made."""
         self.people = people
+        self.boxes = boxes
         self.images_dir = Path(images_dir)
         self.codec = codec
         self.aug = aug or Augment.none()
@@ -125,6 +167,8 @@ class PoseDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        s = make_sample(self.image(self.people[i]), self.people[i], self.codec, self.aug, rng)
+        p = self.people[i]
+        avoid = self.boxes.get(p.file_name, [p.bbox]) if self.boxes is not None else None
+        s = make_sample(self.image(p), p, self.codec, self.aug, rng, avoid)
         return {"image": torch.from_numpy(s["image"]), "target": torch.from_numpy(s["target"]),
                 "weight": torch.from_numpy(s["weight"]), "index": i}

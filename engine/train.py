@@ -126,6 +126,15 @@ def load_people(ann, images, args, filter_=None, subset=None):
     return data, people
 
 
+def person_boxes(data: cocolib.CocoPeople) -> dict[str, list]:
+    """File name -> every person box in it (crowd regions and people with no lower-body joint
+    labelled too): what background crops must keep clear of."""
+    boxes: dict[str, list] = {}
+    for p in data.people + data.crowd:
+        boxes.setdefault(p.file_name, []).append(p.bbox)
+    return boxes
+
+
 def save_checkpoint(path: Path, **state) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -173,7 +182,7 @@ def main(argv=None) -> int:
     w, h = args.input_size
     codec = HeatmapCodec((w, h), (w // 4, h // 4), args.sigma)
     ds = PoseDataset(people, args.train_images, codec, Augment.none() if args.no_augment else Augment(),
-                     seed=args.seed)
+                     seed=args.seed, boxes=person_boxes(train_data))
     sampler = torch.utils.data.DistributedSampler(ds, world, rank, shuffle=True, seed=args.seed) \
         if world > 1 else None
     gen = torch.Generator()

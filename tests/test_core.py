@@ -91,7 +91,8 @@ def test_flip_swaps_left_and_right():
     kps = [[120, 100], [160, 100], [120, 170], [160, 170], [120, 240], [160, 240]]
     p = _person(kps, [2] * 6)
     img = np.zeros((300, 400, 3), np.uint8)
-    flip = Augment(flip=1.0, scale=(1, 1), rotation=0, rotation_p=0, shift=0, color=0, gray=0, lower_body=0)
+    flip = Augment(flip=1.0, scale=(1, 1), rotation=0, rotation_p=0, shift=0, color=0, gray=0, lower_body=0,
+                   zoom_out=0)
     s = make_sample(img, p, codec, flip, np.random.default_rng(0))
     dec, _ = codec.decode(s["target"][None])
     # after the mirror, the joint now labelled "left_hip" is on the image's left again
@@ -99,6 +100,30 @@ def test_flip_swaps_left_and_right():
     plain = make_sample(img, p, codec, Augment.none(), np.random.default_rng(0))
     d0, _ = codec.decode(plain["target"][None])
     assert np.allclose(dec[0, 0, 0], 95 - d0[0, 1, 0], atol=0.5)  # mirrored right hip
+
+
+def test_background_crops_keep_clear_of_every_person_and_target_nothing():
+    """Background samples: an all-zero target at full weight, from a region that no person box
+    of the image (grown by half) touches; the person's own samples are never background."""
+    codec = HeatmapCodec((96, 128), (24, 32))
+    kps = [[120, 100], [160, 100], [120, 170], [160, 170], [120, 240], [160, 240]]
+    p = _person(kps, [2] * 6, box=(100, 60, 80, 200))
+    other = (300, 20, 60, 150)  # a second, unlabelled person in the same image
+    img = np.zeros((300, 800, 3), np.uint8)
+    img[60:260, 100:180] = 255  # the people are the only bright pixels
+    img[20:170, 300:360] = 255
+    aug = Augment(background=1.0, color=0, gray=0)
+    backgrounds = 0
+    for seed in range(40):
+        s = make_sample(img, p, codec, aug, np.random.default_rng(seed), avoid=[p.bbox, other])
+        if s["background"]:
+            backgrounds += 1
+            assert s["target"].max() == 0 and (s["weight"] == 1).all()
+            assert s["image"].max() == 0, "a background crop saw a person"
+    assert backgrounds >= 30
+    # without the image's boxes (evaluation, the overfit tests) there are no background crops
+    assert not make_sample(img, p, codec, aug, np.random.default_rng(0))["background"]
+    assert not make_sample(img, p, codec, Augment.none(), np.random.default_rng(0), [p.bbox])["background"]
 
 
 def test_pck_exact_fraction_with_joint_on_threshold():
