@@ -149,8 +149,9 @@ def ship(model: str, work: Path, dest: Path | None = None) -> Path:
     return out
 
 
-def write_card(model: str, meta: dict, path: Path) -> None:
-    """A model card: what the weights are, how they were made, how well they do, and where not."""
+def write_card(model: str, meta: dict, path: Path, score: dict | None = None) -> None:
+    """A model card: what the weights are, how they were made, how well they do, and where not.
+    ``score``: this model's row of ``engine.scorecard`` (written in when the scorecard runs)."""
     from .fileio import write_text
     from .models import MODEL_INFO
     last = meta["history"][-1] if meta.get("history") else {}
@@ -167,6 +168,7 @@ def write_card(model: str, meta: dict, path: Path) -> None:
   COCO-MINI people {last.get('val_pck@0.05')}. Full figures beside MediaPipe: `weights/scorecard.md`
   (`python -m engine.scorecard`).
 
+{_card_scores(score)}
 ## Known weaknesses
 - Trained from random initialisation on about a thousand frames (no ImageNet weights or full
   COCO could be downloaded): it knows the look of the training clips far better than the variety of
@@ -177,6 +179,19 @@ def write_card(model: str, meta: dict, path: Path) -> None:
   on the tracker's crop; the very first frame of a small person needs the window search.
 """
     write_text(path, text)
+
+
+def _card_scores(score: dict | None) -> str:
+    if not score:
+        return ""
+    f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    clips = score.get("reps", {})
+    lines = ["## Measured (`python -m engine.scorecard`, beside MediaPipe in one run)", "",
+             f"- PCK@0.05 against the teacher on the held-out clips: {f(score.get('clip_pck@0.05'))}",
+             f"- PCK@0.05 on the held-out human-labelled COCO-MINI people: {f(score.get('coco_pck@0.05'))}",
+             f"- right repetition count on {score.get('reps_match')} of {len(clips)} clips: "
+             + ", ".join(f"{c} {n}" for c, n in clips.items()), ""]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

@@ -125,10 +125,33 @@ def main(argv=None) -> int:
         card["models"][name] = row
         print(name, json.dumps({k: v for k, v in row.items() if k not in ("reps", "fps")}), flush=True)
     card["clips"] = {c["file"]: c["reps"] for c in manifest}
+    scored = {n: r for n, r in card["models"].items() if n != MEDIAPIPE}
+    if scored and not args.models:  # every shipped model scored: name the best the default
+        card["default"] = best_model(scored)
+        write_text(weights_dir() / "default.txt", card["default"] + "\n")
     write_json(args.out, card)
+    if not args.models:
+        from .recipe import write_card
+        from .weights import read_sidecar
+        for name, row in scored.items():
+            path = shipped_weights()[name]
+            write_card(name, read_sidecar(path), path.with_suffix(".md"), row)
     write_text(Path(args.out).with_suffix(".md"), table(card) + "\n")
     print(table(card))
     return 0
+
+
+def weights_dir() -> Path:
+    from .weights import WEIGHTS_DIR
+    return Path(WEIGHTS_DIR)
+
+
+def best_model(rows: dict) -> str:
+    """The default model: most clips counted right, then agreement with the teacher on the
+    held-out clips, then PCK on the held-out COCO people."""
+    key = lambda n: (rows[n]["reps_match"], rows[n].get("clip_pck@0.05") or 0.0,  # noqa: E731
+                     rows[n].get("coco_pck@0.05") or 0.0)
+    return max(rows, key=key)
 
 
 def table(card: dict) -> str:
@@ -137,6 +160,8 @@ def table(card: dict) -> str:
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
              "| PCK@0.05 vs teacher, held-out clips | " + " | ".join(f(card["models"][n].get("clip_pck@0.05")) for n in names) + " |",
              f"| PCK@0.05 on {card['coco_people']} held-out COCO-MINI people | " + " | ".join(f(card["models"][n].get("coco_pck@0.05")) for n in names) + " |",
+             "| frames/s, median over the clips (full video path, 2 threads) | " + " | ".join(
+                 f"{np.median([v for v in card['models'][n]['fps'].values() if v]):.1f}" for n in names) + " |",
              "| clips with the right rep count | " + " | ".join(f"{card['models'][n]['reps_match']} / {len(card['clips'])}" for n in names) + " |"]
     for clip, expected in card["clips"].items():
         lines.append(f"| reps `{clip}` (person: {expected}) | " + " | ".join(str(card["models"][n]["reps"][clip]) for n in names) + " |")
