@@ -39,12 +39,15 @@ class HeatmapCodec:
         s = np.array(self.stride)
         return (np.asarray(xy, dtype=np.float64) + 0.5) * s - 0.5
 
-    def encode(self, keypoints_xy: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, keypoints_xy: np.ndarray, weights: np.ndarray,
+               absent_outside: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Targets for one instance.
 
         keypoints_xy: (K, 2) input pixels; weights: (K,) loss weight per joint (0 = unlabelled).
-        Returns heatmaps (K, h, w) float32 and weights (K,) float32, with the weight set to 0
-        for joints whose Gaussian falls entirely outside the heatmap.
+        Returns heatmaps (K, h, w) float32 and weights (K,) float32. A labelled joint whose
+        Gaussian falls entirely outside the heatmap gets weight 0 (no target), or, with
+        ``absent_outside``, an all-zero target at its weight: "this joint is not in the crop",
+        which keeps a model shown only a foot from putting the hips there too.
         """
         w, h = self.heatmap_size
         k = len(keypoints_xy)
@@ -60,7 +63,8 @@ class HeatmapCodec:
                 out_w[j] = 0.0
                 continue
             if mx < -r or my < -r or mx > w - 1 + r or my > h - 1 + r:
-                out_w[j] = 0.0
+                if not absent_outside:
+                    out_w[j] = 0.0
                 continue
             g = np.exp(-((xs - mx) ** 2 + (ys - my) ** 2) / (2 * self.sigma**2))
             target[j] = g

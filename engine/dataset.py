@@ -42,11 +42,19 @@ class Augment:
     #: target at full weight: it teaches the model that a fan, a chair leg or a wall holds no
     #: joints, which the search needs to find the athlete without a person detector
     background: float = 0.2
+    #: probability of a close-up on part of the person (the crop shrunk by ``part_scale`` about
+    #: one labelled joint), with ``absent_outside``: the joints left outside the crop are
+    #: trained as absent (zero target), not ignored, so that a close crop on a foot does not
+    #: yield a whole tiny skeleton that the video tracker would then follow
+    part: float = 0.1
+    part_scale: tuple[float, float] = (0.3, 0.6)
+    absent_outside: bool = True
 
     @classmethod
     def none(cls) -> "Augment":
         return cls(flip=0.0, scale=(1.0, 1.0), rotation=0.0, rotation_p=0.0, shift=0.0, color=0.0,
-                   gray=0.0, lower_body=0.0, zoom_out=0.0, background=0.0)
+                   gray=0.0, lower_body=0.0, zoom_out=0.0, background=0.0, part=0.0,
+                   absent_outside=False)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -68,6 +76,9 @@ def sample_crop(person: Person, codec: HeatmapCodec, aug: Augment, rng: np.rando
     s = s * rng.uniform(*aug.scale)
     if aug.zoom_out > 0 and rng.random() < aug.zoom_out:
         s = s * rng.uniform(*aug.zoom_out_scale)
+    elif aug.part > 0 and person.labeled.any() and rng.random() < aug.part:
+        c = person.keypoints[rng.choice(np.flatnonzero(person.labeled))].astype(np.float64)
+        s = s * rng.uniform(*aug.part_scale)
     c = c + rng.uniform(-aug.shift, aug.shift, 2) * s
     rot = rng.uniform(-aug.rotation, aug.rotation) if rng.random() < aug.rotation_p else 0.0
     flip = bool(rng.random() < aug.flip)
@@ -128,8 +139,9 @@ def make_sample(image: np.ndarray, person: Person, codec: HeatmapCodec, aug: Aug
     vis = person.visibility.copy()
     if crop.flip:
         kp, vis = kp[list(FLIP_INDEX)], vis[list(FLIP_INDEX)]
-    # joints pushed out of the crop by augmentation get no target (weight 0 via the codec)
-    target, weight = codec.encode(kp, (vis >= V_OCCLUDED).astype(np.float32))
+    # joints pushed out of the crop by augmentation: trained as absent (aug.absent_outside) or
+    # not at all (weight 0), by the codec
+    target, weight = codec.encode(kp, (vis >= V_OCCLUDED).astype(np.float32), aug.absent_outside)
     return {"image": patch, "target": target, "weight": weight, "background": False}
 
 

@@ -126,6 +126,27 @@ def test_background_crops_keep_clear_of_every_person_and_target_nothing():
     assert not make_sample(img, p, codec, Augment.none(), np.random.default_rng(0), [p.bbox])["background"]
 
 
+def test_joints_outside_a_close_up_are_trained_as_absent():
+    """A close-up on one joint: the joints it leaves out get an all-zero target at full weight
+    (absent_outside), or no weight at all without it; unlabelled joints never weigh."""
+    codec = HeatmapCodec((96, 128), (24, 32))
+    kps = [[120, 100], [160, 100], [120, 170], [160, 170], [120, 240], [160, 240]]
+    p = _person(kps, [2, 2, 2, 2, 2, 0], box=(100, 60, 80, 200))
+    img = np.zeros((300, 400, 3), np.uint8)
+    aug = Augment(part=1.0, part_scale=(0.3, 0.3), zoom_out=0, flip=0, rotation_p=0, shift=0,
+                  lower_body=0, color=0, gray=0)
+    seen_absent = 0
+    for seed in range(10):
+        s = make_sample(img, p, codec, aug, np.random.default_rng(seed))
+        empty = s["target"].reshape(6, -1).max(axis=1) == 0
+        assert s["weight"][5] == 0 and (s["weight"][:5] == 1).all()
+        seen_absent += int(empty[:5].sum())
+        ignore = make_sample(img, p, codec, Augment(**{**aug.__dict__, "absent_outside": False}),
+                             np.random.default_rng(seed))
+        assert (ignore["weight"][:5] == (~empty[:5])).all()
+    assert seen_absent > 0
+
+
 def test_pck_exact_fraction_with_joint_on_threshold():
     box = np.array([[0, 0, 80, 160]])  # longer side 160 -> PCK@0.05 threshold 0.0625*160 = 10 px
     assert pck_thresholds(box, 0.05)[0] == pytest.approx(10.0)
