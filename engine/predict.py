@@ -172,7 +172,7 @@ class HeatmapPredictor:
                 good = conf.mean(axis=1) >= cfg.min_confidence
                 tracking = bool(good[-1])
                 if tracking:
-                    roi = crop_from_joints(kp[good], conf[good], size, self.input_size, cfg) or roi
+                    roi = crop_from_joints(kp[good], conf[good], size, self.input_size, cfg, roi) or roi
                 idx += [i for i, _ in batch]
                 kps.append(kp)
                 confs.append(conf)

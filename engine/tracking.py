@@ -45,9 +45,15 @@ class TrackerConfig:
     #: than the model's own resolution), and at most this many levels below the whole frame.
     min_window_scale: float = 2.0
     max_levels: int = 2
-    #: Limits of a tracked crop's height, as fractions of the frame's height.
-    min_crop: float = 0.1
+    #: Limits of a tracked crop's height, as fractions of the frame's height. A lower-body crop
+    #: under a fifth of the frame would mean legs too small to judge; the floor also keeps a
+    #: model that mistakes a foot for a whole lower body from shrinking the crop onto it.
+    min_crop: float = 0.2
     max_crop: float = 1.5
+    #: A tracked crop shrinks by at most this factor per update (every batch, at most
+    #: ``max_batch_seconds``): an athlete does not get twice as small in a third of a second,
+    #: but a mistaken cluster of joints on one foot would pull the crop onto it at once.
+    max_shrink: float = 0.8
     #: A batch of frames shares one crop; it spans at most this much video (seconds), so the
     #: crop lags the athlete by at most that much.
     max_batch_seconds: float = 0.3
@@ -91,9 +97,12 @@ def search_windows(frame_size: tuple[int, int], input_size: tuple[int, int],
 
 
 def crop_from_joints(keypoints: np.ndarray, confidence: np.ndarray, frame_size: tuple[int, int],
-                     input_size: tuple[int, int], config: TrackerConfig = TrackerConfig()) -> Crop | None:
+                     input_size: tuple[int, int], config: TrackerConfig = TrackerConfig(),
+                     previous: Crop | None = None) -> Crop | None:
     """The tracked crop around joints (K, 2) or (T, K, 2) (several frames: the crop covers them
-    all), from those at least ``joint_confidence`` confident; None when fewer than two are."""
+    all), from those at least ``joint_confidence`` confident; None when fewer than two are.
+    Its height stays within ``min_crop``..``max_crop`` of the frame's and, after ``previous``,
+    at least ``max_shrink`` x the previous crop's (same centre rule)."""
     pts = np.asarray(keypoints, dtype=np.float64).reshape(-1, 2)
     ok = (np.asarray(confidence).reshape(-1) >= config.joint_confidence) & np.isfinite(pts).all(axis=1)
     box = lower_body_box(pts, ok)
@@ -101,7 +110,10 @@ def crop_from_joints(keypoints: np.ndarray, confidence: np.ndarray, frame_size: 
         return None
     crop = Crop.from_box(box, tuple(input_size))
     h = frame_size[1]
-    scale = np.clip(crop.size[1], config.min_crop * h, config.max_crop * h) / crop.size[1]
+    floor = config.min_crop * h
+    if previous is not None:
+        floor = max(floor, config.max_shrink * previous.size[1])
+    scale = np.clip(crop.size[1], min(floor, config.max_crop * h), config.max_crop * h) / crop.size[1]
     return Crop(crop.center, (float(crop.size[0] * scale), float(crop.size[1] * scale)), crop.output_size)
 
 

@@ -21,7 +21,7 @@ from engine.geometry import Crop, lower_body_box
 from engine.joints import NUM_JOINTS
 from engine.models import MEAN, STD, build_model
 from engine.predict import HeatmapPredictor, load_predictor
-from engine.tracking import crop_from_joints, search_windows, whole_frame_crop
+from engine.tracking import TrackerConfig, crop_from_joints, search_windows, whole_frame_crop
 from engine.video import VideoWriter
 
 torch.set_num_threads(1)
@@ -78,6 +78,21 @@ def test_lower_body_box_holds_the_joints_and_room_above_the_hips():
     inside = crop.to_input(kp)
     assert (inside > 0).all() and (inside[:, 0] < INPUT[0]).all() and (inside[:, 1] < INPUT[1]).all()
     assert crop_from_joints(kp, np.zeros(6), (640, 480), INPUT) is None  # nothing confident
+
+
+def test_tracked_crop_shrinks_gradually_and_never_below_a_fifth_of_the_frame():
+    """Joints bunched on one foot (a model's mistake) cannot pull the crop onto it at once:
+    each update keeps at least max_shrink of the previous crop, and never under min_crop."""
+    cfg = TrackerConfig()
+    kp = squatter(300, 200, 160)
+    big = crop_from_joints(kp, np.ones(6), (640, 480), INPUT, cfg)
+    foot = np.tile([[300.0, 360.0]], (6, 1)) + np.random.default_rng(0).normal(0, 3, (6, 2))
+    alone = crop_from_joints(foot, np.ones(6), (640, 480), INPUT, cfg)
+    assert alone.size[1] == pytest.approx(cfg.min_crop * 480)
+    after = crop_from_joints(foot, np.ones(6), (640, 480), INPUT, cfg, previous=big)
+    assert after.size[1] == pytest.approx(cfg.max_shrink * big.size[1])
+    grown = crop_from_joints(kp * 1.2, np.ones(6), (640, 480), INPUT, cfg, previous=alone)
+    assert grown.size[1] > alone.size[1]  # growing is not limited
 
 
 @pytest.mark.parametrize("frame_size", [(1920, 1080), (608, 1080), (640, 360)])
