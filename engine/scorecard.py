@@ -160,8 +160,6 @@ def table(card: dict) -> str:
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
              "| PCK@0.05 vs teacher, held-out clips | " + " | ".join(f(card["models"][n].get("clip_pck@0.05")) for n in names) + " |",
              f"| PCK@0.05 on {card['coco_people']} held-out COCO-MINI people | " + " | ".join(f(card["models"][n].get("coco_pck@0.05")) for n in names) + " |",
-             "| frames/s, median over the clips (full video path, 2 threads) | " + " | ".join(
-                 f"{np.median([v for v in card['models'][n]['fps'].values() if v]):.1f}" for n in names) + " |",
              "| clips with the right rep count | " + " | ".join(f"{card['models'][n]['reps_match']} / {len(card['clips'])}" for n in names) + " |"]
     for clip, expected in card["clips"].items():
         lines.append(f"| reps `{clip}` (person: {expected}) | " + " | ".join(str(card["models"][n]["reps"][clip]) for n in names) + " |")
