@@ -199,6 +199,10 @@ def _card_scores(score: dict | None) -> str:
              f"- PCK@0.05 on the held-out human-labelled COCO-MINI people: {f(score.get('coco_pck@0.05'))}",
              f"- right repetition count on {score.get('reps_match')} of {len(clips)} clips: "
              + ", ".join(f"{c} {n}" for c, n in clips.items()), ""]
+    wrong = score.get("reps_wrong") or {}
+    if wrong:
+        lines[-1:] = ["- counted wrong (this model / the person): "
+                      + ", ".join(f"{c} {w['counted']} / {w['person']}" for c, w in wrong.items()), ""]
     return "\n".join(lines)
 
 

@@ -108,8 +108,9 @@ def main(argv=None) -> int:
                 a = clip_agreement(s, teacher[c["file"]])
                 agree = {k: agree[k] + a[k] for k in agree}
         row["clip_pck@0.05"] = agree["correct"] / agree["counted"] if agree["counted"] else None
-        row["reps_match"] = sum(abs(row["reps"][c["file"]] - c["reps"]) <= c.get("reps_tolerance", 0)
-                                for c in manifest)
+        wrong = [c for c in manifest if abs(row["reps"][c["file"]] - c["reps"]) > c.get("reps_tolerance", 0)]
+        row["reps_match"] = len(manifest) - len(wrong)
+        row["reps_wrong"] = {c["file"]: {"counted": row["reps"][c["file"]], "person": c["reps"]} for c in wrong}
         if name == MEDIAPIPE:
             xy, found = mediapipe_on_people(people, work)
             row["coco_missed_people"] = int((~found).sum())
