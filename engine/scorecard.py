@@ -162,8 +162,10 @@ def table(card: dict) -> str:
              "| PCK@0.05 vs teacher, held-out clips | " + " | ".join(f(card["models"][n].get("clip_pck@0.05")) for n in names) + " |",
              f"| PCK@0.05 on {card['coco_people']} held-out COCO-MINI people | " + " | ".join(f(card["models"][n].get("coco_pck@0.05")) for n in names) + " |",
              "| clips with the right rep count | " + " | ".join(f"{card['models'][n]['reps_match']} / {len(card['clips'])}" for n in names) + " |"]
+    held_out = set(card.get("held_out_clips", []))
     for clip, expected in card["clips"].items():
-        lines.append(f"| reps `{clip}` (person: {expected}) | " + " | ".join(str(card["models"][n]["reps"][clip]) for n in names) + " |")
+        tag = ", held out" if clip in held_out else ""  # the others were trained on (pseudo-labels)
+        lines.append(f"| reps `{clip}` (person: {expected}{tag}) | " + " | ".join(str(card["models"][n]["reps"][clip]) for n in names) + " |")
     return "\n".join(lines)
 
 

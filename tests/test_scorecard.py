@@ -43,5 +43,7 @@ def test_table_has_a_row_per_clip_with_the_persons_count():
             "clips": {"a.mp4": 2, "b.mp4": 3}, "coco_people": 15}
     text = table(json.loads(json.dumps(card)))
     assert "| reps `b.mp4` (person: 3) | 0 | 0 |" in text
+    card["held_out_clips"] = ["b.mp4"]
+    assert "| reps `b.mp4` (person: 3, held out) | 0 | 0 |" in table(card)
     assert "| clips with the right rep count | 1 / 2 | 2 / 2 |" in text
     assert "on 15 held-out COCO-MINI people | – | 0.300 |" in text
