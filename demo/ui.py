@@ -9,6 +9,7 @@ import gradio as gr
 from . import compare
 
 MAX_PANELS = 6
+PER_ROW = 3
 
 
 def _error(e: Exception) -> gr.Error:
@@ -42,12 +43,16 @@ def build_compare_tab() -> None:
     slider = gr.Slider(0, 1, value=0, step=1, label="Frame (scrubs every panel)", interactive=True,
                        elem_id="frame-slider")
     panels, videos = [], []
-    with gr.Row():
-        for k in range(n_panels):
-            with gr.Column(min_width=240):
-                panels.append(gr.Image(label=f"model {k + 1}", visible=False, interactive=False,
-                                       elem_id=f"panel-{k}", format="jpeg"))
-                videos.append(gr.Video(label="annotated video", visible=False, interactive=False))
+    # a grid of PER_ROW columns: every panel the same width however many models are chosen
+    # (the last row's unused columns stay as empty space rather than widening the others)
+    for first in range(0, n_panels, PER_ROW):
+        with gr.Row():
+            for k in range(first, first + PER_ROW):
+                with gr.Column(min_width=240):
+                    if k < n_panels:
+                        panels.append(gr.Image(label=f"model {k + 1}", visible=False, interactive=False,
+                                               elem_id=f"panel-{k}", format="jpeg"))
+                        videos.append(gr.Video(label="annotated video", visible=False, interactive=False))
     chart = gr.Plot(label="Angles over time")
     with gr.Row():
         reps = gr.Dataframe(headers=compare.REP_COLUMNS, label="Repetitions", interactive=False)

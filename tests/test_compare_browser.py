@@ -58,3 +58,33 @@ def test_compare_tab_upload_panels_and_slider(tmp_path, clips_dir):
         expect(panel1).not_to_have_attribute("src", before[1], timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "compare-slider.png"), full_page=True)
         browser.close()
+
+
+@needs_mediapipe
+def test_five_panels_share_one_width(tmp_path, clips_dir):
+    """Four models and MediaPipe: a grid of equal panels, not a fifth one stretched across the
+    page under four narrow ones."""
+    from playwright.sync_api import expect, sync_playwright
+    weights = tmp_path / "weights"
+    torch.manual_seed(0)
+    for name in ("dilated", "attention", "resnet18", "resnet18_fpn"):
+        weightslib.save(build_model(name), weights / f"{name}.safetensors", {"model": name, "input_size": [96, 128]})
+    env = {"SQUATPOSE_WEIGHTS_DIR": str(weights), "SQUATPOSE_EXAMPLES": str(tmp_path / "none")}
+    with running_app(tmp_path / "data", env) as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(url)
+        page.get_by_role("tab", name="Compare").click()
+        page.locator("#clip-input input[type=file]").set_input_files(str(clips_dir / "oblique-single.mp4"))
+        boxes = page.locator("#model-choice input[type=checkbox]")
+        expect(boxes).to_have_count(5)
+        for i in range(5):
+            if not boxes.nth(i).is_checked():
+                boxes.nth(i).check()
+        page.locator("#analyse-button").click()
+        for k in range(5):
+            expect(page.locator(f"#panel-{k} img")).to_be_visible(timeout=300_000)
+        widths = [page.locator(f"#panel-{k}").bounding_box()["width"] for k in range(5)]
+        assert max(widths) - min(widths) <= 2, widths
+        page.screenshot(path=str(ARTIFACTS / "compare-five-panels.png"), full_page=True)
+        browser.close()
