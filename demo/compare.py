@@ -193,7 +193,7 @@ def angle_chart(runs: list[ModelRun]):
     return fig
 
 
-REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "bottom knee (°)", "depth", "descent (s)",
+REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "bottom knee (°)", "hip below knee (thighs; 0 = parallel)", "descent (s)",
                "ascent (s)", "L/R knee diff (°)"]
 
 
