@@ -193,8 +193,8 @@ def angle_chart(runs: list[ModelRun]):
     return fig
 
 
-REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "bottom knee (°)", "hip below knee (thighs; 0 = parallel)", "descent (s)",
-               "ascent (s)", "L/R knee diff (°)"]
+REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "bottom knee (°)",
+               "hip below knee (thighs; 0 = parallel)", "descent (s)", "ascent (s)", "L/R knee diff (°)"]
 
 
 def rep_rows(runs: list[ModelRun]) -> list[list]:
