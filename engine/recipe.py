@@ -173,7 +173,7 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
   COCO-MINI images {meta['training_data']['held_out_coco_images']}.
 - **Recipe**: `{meta['recipe']}` (commit {meta.get('commit')}); {meta.get('epochs')} epochs, settings {meta['settings']}.
 - **Last epoch**: loss {last.get('loss', float('nan')):.5f}, validation PCK@0.05 on held-out
-  COCO-MINI people {last.get('val_pck@0.05')}. Full figures beside MediaPipe: `weights/scorecard.md`
+  COCO-MINI people {_fmt(last.get('val_pck@0.05'))}. Full figures beside MediaPipe: `weights/scorecard.md`
   (`python -m engine.scorecard`).
 
 {_card_scores(score)}
@@ -186,13 +186,31 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
 - Small input ({meta['input_size'][0]}x{meta['input_size'][1]}): joints of a person far from the camera rely
   on the tracker's crop; the very first frame of a small person needs the window search.
 """
-    write_text(path, text)
+    write_text(path, text + _kept_by_hand(path))
+
+
+#: A card's section written by hand (what a person saw in the annotated videos); rewriting the
+#: card from the sidecar and the scorecard keeps it.
+BY_HAND = "## Observed (by hand)"
+
+
+def _kept_by_hand(path: Path) -> str:
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    i = old.find(BY_HAND)
+    if i < 0:
+        return ""
+    j = old.find("\n## ", i + len(BY_HAND))
+    return "\n" + (old[i:] if j < 0 else old[i:j + 1]).rstrip("\n") + "\n"
+
+
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
 
 
 def _card_scores(score: dict | None) -> str:
     if not score:
         return ""
-    f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    f = _fmt
     clips = score.get("reps", {})
     lines = ["## Measured (`python -m engine.scorecard`, beside MediaPipe in one run)", "",
              f"- PCK@0.05 against the teacher on the held-out clips: {f(score.get('clip_pck@0.05'))}",

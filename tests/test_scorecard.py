@@ -47,3 +47,16 @@ def test_table_has_a_row_per_clip_with_the_persons_count():
     assert "| reps `b.mp4` (person: 3, held out) | 0 | 0 |" in table(card)
     assert "| clips with the right rep count | 1 / 2 | 2 / 2 |" in text
     assert "on 15 held-out COCO-MINI people | – | 0.300 |" in text
+
+
+def test_card_keeps_its_section_written_by_hand(tmp_path):
+    meta = {"parameters": 1_000_000, "input_size": [96, 128], "recipe": "r", "epochs": 3,
+            "settings": {}, "history": [], "training_data": {"sources": "s", "people": 10,
+                                                             "held_out_clips": [], "held_out_coco_images": []}}
+    path = tmp_path / "m.md"
+    write_card("dilated", meta, path)
+    path.write_text(path.read_text() + "\n## Observed (by hand)\n- puts every joint on one foot\n")
+    write_card("dilated", meta, path, _row(2, 0.5, 0.5))
+    text = path.read_text()
+    assert text.count("## Observed (by hand)") == 1 and "- puts every joint on one foot" in text
+    assert "## Measured" in text
