@@ -5,7 +5,7 @@
 #
 #   scripts/make_weights.sh [SHARED_DATA (default ../shared/data)] [WORK (default data/recipe)]
 #
-# Needs requirements.txt and requirements-mediapipe.txt (the teacher); about 80 minutes on
+# Needs requirements.txt and requirements-mediapipe.txt (the teacher); about an hour on
 # 2 CPU cores, far less on a GPU (engine.train uses CUDA when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
