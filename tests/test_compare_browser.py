@@ -3,6 +3,7 @@ wait for the results, one panel per chosen model, and the slider moves every pan
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,16 @@ pytestmark = [pytest.mark.browser,
                                  "(apt-get install chromium)")]
 
 
-@needs_mediapipe
-def test_compare_tab_upload_panels_and_slider(tmp_path, clips_dir):
+@contextmanager
+def compare_page(tmp_path, clip, models):
+    """The app started with untrained weights for ``models`` (an untrained model is enough to
+    show a panel with heatmaps), a browser on its Compare tab with ``clip`` uploaded and every
+    model (and MediaPipe) ticked; yields the page, the Analyse button not yet clicked."""
     from playwright.sync_api import expect, sync_playwright
     weights = tmp_path / "weights"
-    torch.manual_seed(0)  # an untrained model is enough to show a second panel with heatmaps
-    weightslib.save(build_model("dilated"), weights / "dilated.safetensors",
-                    {"model": "dilated", "input_size": [96, 128]})
+    torch.manual_seed(0)
+    for name in models:
+        weightslib.save(build_model(name), weights / f"{name}.safetensors", {"model": name, "input_size": [96, 128]})
     ARTIFACTS.mkdir(exist_ok=True)
     env = {"SQUATPOSE_WEIGHTS_DIR": str(weights), "SQUATPOSE_EXAMPLES": str(tmp_path / "none")}
     with running_app(tmp_path / "data", env) as (url, _), sync_playwright() as p:
@@ -38,12 +42,20 @@ def test_compare_tab_upload_panels_and_slider(tmp_path, clips_dir):
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(url)
         page.get_by_role("tab", name="Compare").click()
-        page.locator("#clip-input input[type=file]").set_input_files(str(clips_dir / "oblique-single.mp4"))
+        page.locator("#clip-input input[type=file]").set_input_files(str(clip))
         boxes = page.locator("#model-choice input[type=checkbox]")
-        expect(boxes).to_have_count(2)
-        for i in range(2):
+        expect(boxes).to_have_count(len(models) + 1)
+        for i in range(len(models) + 1):
             if not boxes.nth(i).is_checked():
                 boxes.nth(i).check()
+        yield page
+        browser.close()
+
+
+@needs_mediapipe
+def test_compare_tab_upload_panels_and_slider(tmp_path, clips_dir):
+    from playwright.sync_api import expect
+    with compare_page(tmp_path, clips_dir / "oblique-single.mp4", ["dilated"]) as page:
         page.locator("#analyse-button").click()
         panel0, panel1 = page.locator("#panel-0 img"), page.locator("#panel-1 img")
         expect(panel0).to_be_visible(timeout=300_000)
@@ -57,34 +69,18 @@ def test_compare_tab_upload_panels_and_slider(tmp_path, clips_dir):
         expect(panel0).not_to_have_attribute("src", before[0], timeout=60_000)
         expect(panel1).not_to_have_attribute("src", before[1], timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "compare-slider.png"), full_page=True)
-        browser.close()
 
 
 @needs_mediapipe
 def test_five_panels_share_one_width(tmp_path, clips_dir):
     """Four models and MediaPipe: a grid of equal panels, not a fifth one stretched across the
     page under four narrow ones."""
-    from playwright.sync_api import expect, sync_playwright
-    weights = tmp_path / "weights"
-    torch.manual_seed(0)
-    for name in ("dilated", "attention", "resnet18", "resnet18_fpn"):
-        weightslib.save(build_model(name), weights / f"{name}.safetensors", {"model": name, "input_size": [96, 128]})
-    env = {"SQUATPOSE_WEIGHTS_DIR": str(weights), "SQUATPOSE_EXAMPLES": str(tmp_path / "none")}
-    with running_app(tmp_path / "data", env) as (url, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        page.goto(url)
-        page.get_by_role("tab", name="Compare").click()
-        page.locator("#clip-input input[type=file]").set_input_files(str(clips_dir / "oblique-single.mp4"))
-        boxes = page.locator("#model-choice input[type=checkbox]")
-        expect(boxes).to_have_count(5)
-        for i in range(5):
-            if not boxes.nth(i).is_checked():
-                boxes.nth(i).check()
+    from playwright.sync_api import expect
+    models = ["dilated", "attention", "resnet18", "resnet18_fpn"]
+    with compare_page(tmp_path, clips_dir / "oblique-single.mp4", models) as page:
         page.locator("#analyse-button").click()
         for k in range(5):
             expect(page.locator(f"#panel-{k} img")).to_be_visible(timeout=300_000)
         widths = [page.locator(f"#panel-{k}").bounding_box()["width"] for k in range(5)]
         assert max(widths) - min(widths) <= 2, widths
         page.screenshot(path=str(ARTIFACTS / "compare-five-panels.png"), full_page=True)
-        browser.close()
