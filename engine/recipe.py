@@ -42,7 +42,7 @@ SETTINGS = {"input_size": "128x96", "batch_size": 32, "lr": 1e-3, "sigma": 2.0}
 #: Chosen after looking at that held-out clip, so the held-out rep counts are not fully blind
 #: to it (the PCK figures do not depend on it).
 CONFIDENCE_SCALE = 2.0
-#: Epochs per model, sized so that the four fit in about 80 CPU minutes (2 cores): the two ResNet
+#: Epochs per model, sized so that the four train in about 40 CPU minutes (2 cores): the two ResNet
 #: models cost about twice as much per image as the others and get fewer. Longer runs were
 #: scored and kept only where better on the held-out data: dilated 40 (better than 20);
 #: attention 30, resnet18 25 and resnet18_fpn 25 fit the training clips better but agreed
@@ -176,7 +176,7 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
   COCO-MINI images {meta['training_data']['held_out_coco_images']}.
 - **Recipe**: `{meta['recipe']}` (commit {meta.get('commit')}); {meta.get('epochs')} epochs, settings {meta['settings']}.
 - **Last epoch**: loss {last.get('loss', float('nan')):.5f}, validation PCK@0.05 on held-out
-  COCO-MINI people {_fmt(last.get('val_pck@0.05'))}. Full figures beside MediaPipe: `weights/scorecard.md`
+  COCO-MINI people {fmt3(last.get('val_pck@0.05'))}. Full figures beside MediaPipe: `weights/scorecard.md`
   (`python -m engine.scorecard`).
 
 {_card_scores(score)}
@@ -206,25 +206,24 @@ def _kept_by_hand(path: Path) -> str:
     return "\n" + (old[i:] if j < 0 else old[i:j + 1]).rstrip("\n") + "\n"
 
 
-def _fmt(v) -> str:
+def fmt3(v) -> str:
+    """A figure to three decimals for a table or a card, '–' where there is none."""
     return "–" if v is None else f"{v:.3f}"
 
 
 def _card_scores(score: dict | None) -> str:
     if not score:
         return ""
-    f = _fmt
     clips = score.get("reps", {})
     lines = ["## Measured (`python -m engine.scorecard`, beside MediaPipe in one run)", "",
-             f"- PCK@0.05 against the teacher on the held-out clips: {f(score.get('clip_pck@0.05'))}",
-             f"- PCK@0.05 on the held-out human-labelled COCO-MINI people: {f(score.get('coco_pck@0.05'))}",
+             f"- PCK@0.05 against the teacher on the held-out clips: {fmt3(score.get('clip_pck@0.05'))}",
+             f"- PCK@0.05 on the held-out human-labelled COCO-MINI people: {fmt3(score.get('coco_pck@0.05'))}",
              f"- right repetition count on {score.get('reps_match')} of {len(clips)} clips: "
-             + ", ".join(f"{c} {n}" for c, n in clips.items()), ""]
-    wrong = score.get("reps_wrong") or {}
-    if wrong:
-        lines[-1:] = ["- counted wrong (this model / the person): "
-                      + ", ".join(f"{c} {w['counted']} / {w['person']}" for c, w in wrong.items()), ""]
-    return "\n".join(lines)
+             + ", ".join(f"{c} {n}" for c, n in clips.items())]
+    if score.get("reps_wrong"):
+        lines.append("- counted wrong (this model / the person): "
+                     + ", ".join(f"{c} {w['counted']} / {w['person']}" for c, w in score["reps_wrong"].items()))
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:

@@ -30,7 +30,7 @@ from .fileio import write_json, write_text
 from .geometry import BOX_PADDING, Crop
 from .metrics import pck
 from .pseudolabel import VISIBLE
-from .recipe import HELD_OUT_CLIPS, ROOT
+from .recipe import HELD_OUT_CLIPS, ROOT, fmt3
 
 CROP_SIDE = 384  # MediaPipe sees each COCO person at this longer side
 
@@ -157,7 +157,7 @@ def best_model(rows: dict) -> str:
 
 def table(card: dict) -> str:
     names = list(card["models"])
-    f = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    f = fmt3
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
              "| PCK@0.05 vs teacher, held-out clips | " + " | ".join(f(card["models"][n].get("clip_pck@0.05")) for n in names) + " |",
              f"| PCK@0.05 on {card['coco_people']} held-out COCO-MINI people | " + " | ".join(f(card["models"][n].get("coco_pck@0.05")) for n in names) + " |",
