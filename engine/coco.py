@@ -85,6 +85,8 @@ class Person:
     visibility: np.ndarray  # (6,) int: 0 unlabelled, 1 occluded, 2 visible
     iscrowd: bool = False
     scores: np.ndarray | None = None  # (6,) teacher confidences, when the file has them
+    #: the annotation's COCO ``segmentation`` (polygons or RLE) when it has a usable one
+    segmentation: object = None
     min_box_side: float = MIN_BOX_SIDE
     flags: Flags = field(init=False)
 
@@ -219,7 +221,8 @@ def load(path: str | Path, images_dir: str | Path | None = None, *,
                    image_size=(int(im.get("width", 0)), int(im.get("height", 0))),
                    bbox=tuple(float(v) for v in bbox), keypoints=k[:, :2].copy(),
                    visibility=k[:, 2].astype(np.int64), iscrowd=bool(a.get("iscrowd", 0)),
-                   scores=scores, min_box_side=min_box_side)
+                   scores=scores, segmentation=a.get("segmentation") or None,
+                   min_box_side=min_box_side)
         (crowd if p.iscrowd else people).append(p)
     result = CocoPeople(path=path, coco=coco, people=people, crowd=crowd,
                         images_dir=Path(images_dir) if images_dir is not None else None)
@@ -236,6 +239,28 @@ def load(path: str | Path, images_dir: str | Path | None = None, *,
                 f"{d}: {len(result.missing_images)} image(s) named in {path.name} are missing: "
                 f"{shown}{f' and {more} more' if more > 0 else ''}")
     return result
+
+
+def segmentation_mask(segmentation, size: tuple[int, int]) -> np.ndarray | None:
+    """A COCO ``segmentation`` (polygons, RLE or compressed RLE) as a uint8 mask (H, W) of
+    an image of ``size`` = (width, height); None when it holds no usable region."""
+    from pycocotools import mask as mask_utils
+
+    w, h = (int(v) for v in size)
+    if isinstance(segmentation, list):
+        polygons = [p for p in segmentation if isinstance(p, list) and len(p) >= 6]
+        if not polygons:
+            return None
+        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, h, w))
+    elif isinstance(segmentation, dict) and "counts" in segmentation:
+        if list(segmentation.get("size", [])) != [h, w]:
+            return None
+        rle = mask_utils.frPyObjects(segmentation, h, w) if isinstance(segmentation["counts"], list) \
+            else segmentation
+    else:
+        return None
+    m = mask_utils.decode(rle)
+    return m if m.any() else None
 
 
 def summarize(people: list[Person], crowd: int = 0) -> dict:

@@ -1,8 +1,9 @@
 """Training samples: top-down person crops with keypoint-aware augmentation and heatmap targets.
 
 Every sample is one person: the crop (``engine.geometry.Crop``) around the box, augmented
-(flip with left/right swap, scale, rotation, shift, colour, grey, and crops that keep only the
-lower body as video frames often do), and its targets from ``engine.codec.HeatmapCodec``.
+(flip with left/right swap, scale, rotation, shift, colour, grey, crops that keep only the
+lower body as video frames often do, and the person pasted by its segmentation onto a
+background cut from another training image), and its targets from ``engine.codec.HeatmapCodec``.
 Augmentation randomness is drawn from (seed, epoch, index) alone, so a run is reproducible
 whatever the number of workers or processes, and a resumed run repeats the same samples.
 """
@@ -17,7 +18,7 @@ import torch
 
 from . import geometry
 from .codec import HeatmapCodec
-from .coco import Person
+from .coco import Person, segmentation_mask
 from .geometry import Crop
 from .joints import FLIP_INDEX, NUM_JOINTS, V_OCCLUDED
 
@@ -49,12 +50,17 @@ class Augment:
     part: float = 0.1
     part_scale: tuple[float, float] = (0.3, 0.6)
     absent_outside: bool = True
+    #: probability of pasting the person, by its ``segmentation`` (COCO polygons, or the
+    #: teacher's mask in pseudo-labels), onto a backdrop cut from another training image (the
+    #: dataset's ``backdrops``): the clips show a few rooms only, and a model that learned them
+    #: mistakes a new room's mat or shadow for legs. People without a segmentation are never pasted.
+    paste: float = 0.0
 
     @classmethod
     def none(cls) -> "Augment":
         return cls(flip=0.0, scale=(1.0, 1.0), rotation=0.0, rotation_p=0.0, shift=0.0, color=0.0,
                    gray=0.0, lower_body=0.0, zoom_out=0.0, background=0.0, part=0.0,
-                   absent_outside=False)
+                   absent_outside=False, paste=0.0)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -121,20 +127,53 @@ def background_crop(person: Person, avoid: list, image_size: tuple[int, int], co
     return None
 
 
+def paste_onto(patch: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray,
+               rng: np.random.Generator, feather: float = 1.0) -> np.ndarray:
+    """``patch`` (h, w, 3) where ``alpha`` (h, w, uint8 0/1 or 0..255 mask warped like it) is
+    set, over a random region of ``backdrop`` (any RGB image) of the patch's aspect, 30-100%
+    of the largest such region, mirrored half the time. The mask's edge is feathered by a
+    Gaussian of ``feather`` pixels so that the cut itself is no cue."""
+    h, w = patch.shape[:2]
+    bh, bw = backdrop.shape[:2]
+    rw, rh = geometry.fit_inside(bw, bh, w / h)
+    f = rng.uniform(0.3, 1.0)
+    rw, rh = max(2, int(rw * f)), max(2, int(rh * f))
+    x0, y0 = int(rng.integers(0, bw - rw + 1)), int(rng.integers(0, bh - rh + 1))
+    bg = cv2.resize(backdrop[y0:y0 + rh, x0:x0 + rw], (w, h), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.5:
+        bg = bg[:, ::-1]
+    a = alpha.astype(np.float32)
+    a = a / 255.0 if a.max() > 1.0 else a
+    if feather > 0:
+        a = cv2.GaussianBlur(a, (0, 0), feather)
+    a = a[..., None]
+    return (a * patch + (1.0 - a) * bg).round().astype(np.uint8)
+
+
 def make_sample(image: np.ndarray, person: Person, codec: HeatmapCodec, aug: Augment,
-                rng: np.random.Generator, avoid: list | None = None) -> dict:
+                rng: np.random.Generator, avoid: list | None = None,
+                backdrop: np.ndarray | None = None) -> dict:
     """Crop, augment and encode one person. Returns numpy arrays: 'image' (H, W, 3) uint8,
     'target' (6, h, w), 'weight' (6,). With ``avoid`` (every person box in the image) and
     ``aug.background``, the sample is now and then a crop beside all of them, with an all-zero
-    target at full weight ('background': True)."""
+    target at full weight ('background': True). With a ``backdrop`` image, the person (where it
+    has a segmentation) is pasted onto part of it ('pasted': True); ``PoseDataset`` passes one
+    with probability ``aug.paste``."""
     if avoid is not None and aug.background > 0 and rng.random() < aug.background:
         crop = background_crop(person, avoid, (image.shape[1], image.shape[0]), codec, rng)
         if crop is not None:
             target = np.zeros((NUM_JOINTS, codec.heatmap_size[1], codec.heatmap_size[0]), np.float32)
             return {"image": jitter_color(crop.warp(image), aug, rng), "target": target,
-                    "weight": np.ones(NUM_JOINTS, np.float32), "background": True}
+                    "weight": np.ones(NUM_JOINTS, np.float32), "background": True, "pasted": False}
     crop = sample_crop(person, codec, aug, rng)
-    patch = jitter_color(crop.warp(image), aug, rng)
+    patch = crop.warp(image)
+    pasted = False
+    if backdrop is not None and person.segmentation is not None:
+        mask = segmentation_mask(person.segmentation, (image.shape[1], image.shape[0]))
+        if mask is not None:
+            patch = paste_onto(patch, crop.warp(mask * 255, border_value=0), backdrop, rng)
+            pasted = True
+    patch = jitter_color(patch, aug, rng)
     kp = crop.to_input(person.keypoints)
     vis = person.visibility.copy()
     if crop.flip:
@@ -142,7 +181,7 @@ def make_sample(image: np.ndarray, person: Person, codec: HeatmapCodec, aug: Aug
     # joints pushed out of the crop by augmentation: trained as absent (aug.absent_outside) or
     # not at all (weight 0), by the codec
     target, weight = codec.encode(kp, (vis >= V_OCCLUDED).astype(np.float32), aug.absent_outside)
-    return {"image": patch, "target": target, "weight": weight, "background": False}
+    return {"image": patch, "target": target, "weight": weight, "background": False, "pasted": pasted}
 
 
 class PoseDataset(torch.utils.data.Dataset):
@@ -150,10 +189,13 @@ class PoseDataset(torch.utils.data.Dataset):
 
     def __init__(self, people: list[Person], images_dir: str | Path, codec: HeatmapCodec,
                  aug: Augment | None = None, seed: int = 0, cache_images: bool = False,
-                 boxes: dict[str, list] | None = None):
+                 boxes: dict[str, list] | None = None, backdrops: list[str] | None = None):
         """``boxes``: file name -> every person box of that image (crowd and unlabelled people
-        too), which background crops keep clear of; without it no background crops are made."""
+        too), which background crops keep clear of; without it no background crops are made.
+        ``backdrops``: image file names (under ``images_dir``) that ``aug.paste`` cuts
+        backgrounds from; without them nobody is pasted."""
         self.people = people
+        self.backdrops = list(backdrops or [])
         self.boxes = boxes
         self.images_dir = Path(images_dir)
         self.codec = codec
@@ -169,18 +211,25 @@ class PoseDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.people)
 
-    def image(self, person: Person) -> np.ndarray:
-        if self._cache is not None and person.file_name in self._cache:
-            return self._cache[person.file_name]
-        img = read_image(self.images_dir / person.file_name)
+    def image(self, person: Person | str) -> np.ndarray:
+        name = person if isinstance(person, str) else person.file_name
+        if self._cache is not None and name in self._cache:
+            return self._cache[name]
+        img = read_image(self.images_dir / name)
         if self._cache is not None:
-            self._cache[person.file_name] = img
+            self._cache[name] = img
         return img
 
     def __getitem__(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, i])
         p = self.people[i]
         avoid = self.boxes.get(p.file_name, [p.bbox]) if self.boxes is not None else None
-        s = make_sample(self.image(p), p, self.codec, self.aug, rng, avoid)
+        backdrop = None
+        if self.backdrops and self.aug.paste > 0 and p.segmentation is not None:
+            # drawn from its own generator, so that pasting leaves every other draw unchanged
+            pick = np.random.default_rng([self.seed, self.epoch, i, 1])
+            if pick.random() < self.aug.paste:
+                backdrop = self.image(self.backdrops[int(pick.integers(len(self.backdrops)))])
+        s = make_sample(self.image(p), p, self.codec, self.aug, rng, avoid, backdrop)
         return {"image": torch.from_numpy(s["image"]), "target": torch.from_numpy(s["target"]),
-                "weight": torch.from_numpy(s["weight"]), "index": i}
+                "weight": torch.from_numpy(s["weight"]), "index": i, "pasted": s["pasted"]}

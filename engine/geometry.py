@@ -26,6 +26,15 @@ def fit_aspect(width: float, height: float, aspect_wh: float) -> tuple[float, fl
     return height * aspect_wh, height
 
 
+def fit_inside(width: float, height: float, aspect_wh: float) -> tuple[float, float]:
+    """The largest (width, height) of aspect ``aspect_wh`` inside (width, height)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"region must have positive size, got {width}x{height}")
+    if width / height > aspect_wh:
+        return height * aspect_wh, height
+    return width, width / aspect_wh
+
+
 def box_to_center_size(box_xywh, aspect_wh: float, padding: float = BOX_PADDING):
     """COCO box (x, y, w, h) in image pixels -> (center (2,), size (2,) = region w, h).
 

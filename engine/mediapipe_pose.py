@@ -41,9 +41,13 @@ class MediaPipePose:
 
     name = "mediapipe"
 
-    def __init__(self, model_complexity: int = 1, smooth: bool = True):
+    def __init__(self, model_complexity: int = 1, smooth: bool = True, segmentation: bool = False):
         self.model_complexity = model_complexity
         self.smooth = smooth
+        #: with ``segmentation``, ``landmarks`` also leaves the person's mask in ``self.mask``
+        #: (float32 H x W in [0, 1], None when nobody was found)
+        self.segmentation = segmentation
+        self.mask: np.ndarray | None = None
         self._pose = None
 
     def open(self) -> "MediaPipePose":
@@ -51,7 +55,8 @@ class MediaPipePose:
         self.close()
         mp = _mediapipe()
         self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=self.model_complexity,
-                                            smooth_landmarks=True, enable_segmentation=False)
+                                            smooth_landmarks=True,
+                                            enable_segmentation=self.segmentation)
         return self
 
     def close(self) -> None:
@@ -71,8 +76,11 @@ class MediaPipePose:
         if self._pose is None:
             self.open()
         res = self._pose.process(np.ascontiguousarray(frame_rgb))
+        self.mask = None
         if res.pose_landmarks is None:
             return None
+        if self.segmentation and res.segmentation_mask is not None:
+            self.mask = np.asarray(res.segmentation_mask, dtype=np.float32)
         h, w = frame_rgb.shape[:2]
         lm = res.pose_landmarks.landmark
         return np.array([[p.x * w, p.y * h, p.visibility] for p in lm], dtype=np.float64)

@@ -6,7 +6,9 @@ Writes ``DIR/images/*.jpg`` and ``DIR/annotations.json`` (COCO person keypoints,
 joints mapped from BlazePose's 33 landmarks). Boxes come from the teacher's landmarks; a
 joint is ``v=2`` when the teacher is confident (visibility >= ``VISIBLE``), ``v=1`` when it
 is unsure (>= ``ABSENT``), ``v=0`` below that or outside the frame; the teacher's
-confidences are kept in each annotation's extra field ``keypoint_scores``. Every image
+confidences are kept in each annotation's extra field ``keypoint_scores``. Unless
+``--no-masks``, each person's ``segmentation`` is the teacher's person mask as COCO
+compressed RLE (training pastes people along it onto other backgrounds, ``--paste``). Every image
 records its ``video`` and ``frame`` so that splits can leave whole clips out. Frames where
 the pose barely moved since the last kept frame are skipped as near-duplicates.
 """
@@ -76,6 +78,18 @@ def landmarks_to_annotation(xy: np.ndarray, vis: np.ndarray, frame_size: tuple[i
             "num_keypoints": int((v > 0).sum()), "keypoint_scores": [round(float(s), 4) for s in sc]}
 
 
+#: Teacher mask probability at or above which a pixel belongs to the person.
+MASK_THRESHOLD = 0.5
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    """A float person mask (H, W) as COCO's compressed RLE, JSON-ready."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray((np.asarray(mask) >= MASK_THRESHOLD).astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
 def moved(prev: np.ndarray | None, cur: np.ndarray, box_h: float) -> bool:
     """True when some landmark moved more than MIN_MOTION x box height since ``prev``."""
     if prev is None:
@@ -85,8 +99,10 @@ def moved(prev: np.ndarray | None, cur: np.ndarray, box_h: float) -> bool:
 
 
 def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", stride: int = 2,
-                max_seconds: float | None = None, jpeg_quality: int = 90, progress: bool = True) -> dict:
-    """Label every ``stride``-th frame of each video with the teacher; write the COCO set."""
+                max_seconds: float | None = None, jpeg_quality: int = 90, progress: bool = True,
+                masks: bool = True) -> dict:
+    """Label every ``stride``-th frame of each video with the teacher; write the COCO set
+    (with ``masks``, each person's segmentation too)."""
     from .mediapipe_pose import MediaPipePose
     from .video import open_video
 
@@ -97,7 +113,8 @@ def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", strid
     for vpath in videos:
         kept = skipped = missed = 0
         prev = None
-        with MediaPipePose() as mp_pose, open_video(vpath, stride=stride, max_seconds=max_seconds) as video:
+        with MediaPipePose(segmentation=masks) as mp_pose, \
+                open_video(vpath, stride=stride, max_seconds=max_seconds) as video:
             for frame_index, frame in tqdm(video.frames(), desc=vpath.name, disable=not progress, leave=False):
                 lm = mp_pose.landmarks(frame)
                 if lm is None:
@@ -121,12 +138,15 @@ def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", strid
                 images.append({"id": image_id, "file_name": name, "width": video.frame_size[0],
                                "height": video.frame_size[1], "video": vpath.name,
                                "frame": int(frame_index), "license": 0})
+                if mp_pose.mask is not None:
+                    ann["segmentation"] = mask_to_rle(mp_pose.mask)
                 anns.append({"id": len(anns) + 1, "image_id": image_id, **ann})
                 kept += 1
         stats[vpath.name] = {"kept": kept, "near_duplicates": skipped, "no_person": missed}
     data = {"info": {"description": "SquatPose pseudo-labels", "teacher": "mediapipe-0.10.14 "
                      "BlazePose GHUM full (model_complexity=1)", "stride": stride,
-                     "thresholds": {"visible": VISIBLE, "absent": ABSENT, "min_motion": MIN_MOTION},
+                     "thresholds": {"visible": VISIBLE, "absent": ABSENT, "min_motion": MIN_MOTION,
+                                    "mask": MASK_THRESHOLD if masks else None},
                      "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                      "videos": stats},
             "licenses": [{"id": 0, "name": "as the source video", "url": ""}],
@@ -147,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=2, help="label every K-th frame (default 2)")
     p.add_argument("--max-seconds", type=float, help="only the first S seconds of each video")
     p.add_argument("--quality", type=int, default=90, help="JPEG quality of the saved frames")
+    p.add_argument("--no-masks", action="store_true",
+                   help="do not store the teacher's person masks as segmentations")
     return p
 
 
@@ -157,7 +179,8 @@ def main(argv=None) -> int:
         videos = find_videos(args.inputs)
         if not videos:
             raise FileNotFoundError("no video files found in " + ", ".join(args.inputs))
-        stats = pseudolabel(videos, Path(args.out), args.teacher, args.stride, args.max_seconds, args.quality)
+        stats = pseudolabel(videos, Path(args.out), args.teacher, args.stride, args.max_seconds, args.quality,
+                            masks=not args.no_masks)
     except (FileNotFoundError, VideoError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

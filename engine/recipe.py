@@ -48,6 +48,10 @@ CONFIDENCE_SCALE = 2.0
 #: attention 30, resnet18 25 and resnet18_fpn 25 fit the training clips better but agreed
 #: less with the teacher on the held-out clips, so they stay at 15 / 10 / 10.
 EPOCHS = {"dilated": 40, "resnet18": 10, "resnet18_fpn": 10, "attention": 15}
+#: Probability of pasting a person onto another training image's background (``engine.train
+#: --paste``, the pseudo-labels carry the teacher's masks), per model: set where a run with it
+#: scored better on the held-out data than the shipped run without it (README, "Pasting").
+PASTE = {"dilated": 0.0, "resnet18": 0.0, "resnet18_fpn": 0.0, "attention": 0.0}
 
 
 def _link(target: Path, link: Path) -> None:
@@ -115,14 +119,21 @@ def build_data(shared: Path, work: Path, extra_videos: list[Path], stride: int =
     return summary
 
 
-def train(model: str, work: Path, epochs: int | None, threads: int | None, resume: bool) -> int:
+def train(model: str, work: Path, epochs: int | None, threads: int | None, resume: bool,
+          paste: float | None = None, part: float | None = None, run: str | None = None) -> int:
+    """``engine.train`` with the recipe's settings into ``WORK/runs/RUN`` (RUN defaults to the
+    model's name); ``epochs``, ``paste`` and ``part`` override the recipe's for experiments."""
+    paste = PASTE[model] if paste is None else paste
     cmd = [sys.executable, "-m", "engine.train", "--model", model,
            "--train-ann", str(work / "train.json"), "--train-images", str(work),
            "--val-ann", str(work / "val-coco.json"), "--val-images", str(work),
-           "--epochs", str(epochs or EPOCHS[model]), "--out", str(work / "runs" / model),
+           "--epochs", str(epochs or EPOCHS[model]), "--out", str(work / "runs" / (run or model)),
            "--input-size", SETTINGS["input_size"], "--batch-size", str(SETTINGS["batch_size"]),
            "--lr", str(SETTINGS["lr"]), "--sigma", str(SETTINGS["sigma"]), "--device", "auto",
+           "--paste", str(paste),
            "--tag", f"engine.recipe (SETTINGS={SETTINGS}, held-out clips {list(HELD_OUT_CLIPS)})"]
+    if part is not None:
+        cmd += ["--part", str(part)]
     if threads:
         cmd += ["--threads", str(threads)]
     if resume:
@@ -130,15 +141,16 @@ def train(model: str, work: Path, epochs: int | None, threads: int | None, resum
     return subprocess.call(cmd, cwd=ROOT)
 
 
-def ship(model: str, work: Path, dest: Path | None = None) -> Path:
+def ship(model: str, work: Path, dest: Path | None = None, run: str | None = None) -> Path:
     """Copy a finished run's weights to ``weights/MODEL.safetensors`` as fp16, the sidecar
     naming the data, the recipe, the commit and the metrics, plus a model card."""
     from . import weights as weightslib
     dest = dest or weightslib.WEIGHTS_DIR
-    run = work / "runs" / model / "model.safetensors"
+    run_dir = work / "runs" / (run or model)
+    run = run_dir / "model.safetensors"
     net, meta = weightslib.load_model(run)
     split = json.loads((work / "split.json").read_text())
-    history = [json.loads(line) for line in (work / "runs" / model / "metrics.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip() or None
@@ -174,7 +186,8 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
 - **Training data**: {meta['training_data']['sources']}; {meta['training_data']['people']} people.
   Held out (never trained on): clips {', '.join(meta['training_data']['held_out_clips'])}, and
   COCO-MINI images {meta['training_data']['held_out_coco_images']}.
-- **Recipe**: `{meta['recipe']}` (commit {meta.get('commit')}); {meta.get('epochs')} epochs, settings {meta['settings']}.
+- **Recipe**: `{meta['recipe']}` (commit {meta.get('commit')}); {meta.get('epochs')} epochs, settings {meta['settings']},
+  {_augment_text(meta.get('augment'))}.
 - **Last epoch**: loss {last.get('loss', float('nan')):.5f}, validation PCK@0.05 on held-out
   COCO-MINI people {fmt3(last.get('val_pck@0.05'))}. Full figures beside MediaPipe: `weights/scorecard.md`
   (`python -m engine.scorecard`).
@@ -206,6 +219,17 @@ def _kept_by_hand(path: Path) -> str:
     return "\n" + (old[i:] if j < 0 else old[i:j + 1]).rstrip("\n") + "\n"
 
 
+def _augment_text(augment) -> str:
+    """The card's words for a run's augmentation options (sidecars before them had none)."""
+    a = augment if isinstance(augment, dict) else {}
+    paste = a.get("paste") or 0.0
+    text = (f"people pasted onto other training images' backgrounds with probability {paste:g}"
+            if paste else "no pasting onto other backgrounds")
+    if "part" in a:
+        text += f", close-ups on one joint with probability {a['part']:g}"
+    return text
+
+
 def fmt3(v) -> str:
     """A figure to three decimals for a table or a card, '–' where there is none."""
     return "–" if v is None else f"{v:.3f}"
@@ -217,6 +241,8 @@ def _card_scores(score: dict | None) -> str:
     clips = score.get("reps", {})
     lines = ["## Measured (`python -m engine.scorecard`, beside MediaPipe in one run)", "",
              f"- PCK@0.05 against the teacher on the held-out clips: {fmt3(score.get('clip_pck@0.05'))}",
+             "- the same frames, each cropped by the teacher's box (the model alone, no tracking): "
+             f"{fmt3(score.get('clip_box_pck@0.05'))}",
              f"- PCK@0.05 on the held-out human-labelled COCO-MINI people: {fmt3(score.get('coco_pck@0.05'))}",
              f"- right repetition count on {score.get('reps_match')} of {len(clips)} clips: "
              + ", ".join(f"{c} {n}" for c, n in clips.items())]
@@ -244,16 +270,20 @@ def main(argv=None) -> int:
     sh = sub.add_parser("ship", help="copy finished weights to weights/ (fp16) with sidecar and card")
     sh.add_argument("model", help="registered model name")
     sh.add_argument("--work", default="data/recipe", help="working folder from the data step")
+    for q in (t, sh):
+        q.add_argument("--run", help="run folder under WORK/runs (default: the model's name)")
+    t.add_argument("--paste", type=float, help="override the recipe's paste probability")
+    t.add_argument("--part", type=float, help="override the close-up probability (engine.train --part)")
     args = p.parse_args(argv)
     work = Path(args.work)
     if args.step == "ship":
-        print(f"wrote {ship(args.model, work)}")
+        print(f"wrote {ship(args.model, work, run=args.run)}")
         return 0
     if args.step == "data":
         print(json.dumps(build_data(Path(args.shared), work, [Path(v) for v in args.extra_videos],
                                     args.stride), indent=2))
         return 0
-    return train(args.model, work, args.epochs, args.threads, args.resume)
+    return train(args.model, work, args.epochs, args.threads, args.resume, args.paste, args.part, args.run)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ For each model (and MediaPipe, the teacher):
   leave-clip-out split): the full video path (search, tracking, smoothing) against MediaPipe's
   joints wherever the teacher is confident, a joint counting as correct within 0.05 x the
   frame's longer side;
+- ``clip_box_pck@0.05``: the model alone on the same held-out clip frames, each cropped by
+  the teacher's box (no search, no tracking), PCK@0.05 with the engine's definition against
+  the teacher's confident joints: what the model can do when the crop is right, so that the
+  two figures together tell a model's errors from the tracker's;
 - ``coco_pck@0.05``: PCK@0.05 with the engine's definition (``engine.metrics``) on the
   held-out human-labelled COCO-MINI people; MediaPipe runs on the same evaluation crops (the
   GT box enlarged 1.25x), and a person it misses counts as wrong;
@@ -17,6 +21,7 @@ Writes JSON and a markdown table (same name, ``.md``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -91,6 +96,10 @@ def main(argv=None) -> int:
     gt = np.stack([q.keypoints for q in people])
     lab = np.stack([q.labeled for q in people])
     boxes = np.array([q.bbox for q in people])
+    clip_val = cocolib.load(work / "val-clips.json", work)
+    # only the teacher's confident joints (v=2) count, as in clip_pck@0.05
+    clip_people = [dataclasses.replace(q, visibility=np.where(q.visibility >= 2, 2, 0))
+                   for q in clip_val.people if (q.visibility >= 2).any()]
     teacher = {}
     card = {"held_out_clips": list(HELD_OUT_CLIPS), "coco_people": len(people), "models": {}}
     for name in models:
@@ -121,6 +130,8 @@ def main(argv=None) -> int:
             r = evaluate_people(model, people, work, codec_for(meta), val.dataset, progress=False)
             xy = None
             row["coco_pck@0.05"] = r["pck@0.05"]
+            r = evaluate_people(model, clip_people, work, codec_for(meta), clip_val.dataset, progress=False)
+            row["clip_box_pck@0.05"] = r["pck@0.05"]
         if xy is not None:
             row["coco_pck@0.05"] = pck(xy, gt, lab, boxes, 0.05)["pck"]
         card["models"][name] = row
@@ -160,6 +171,7 @@ def table(card: dict) -> str:
     f = fmt3
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
              "| PCK@0.05 vs teacher, held-out clips | " + " | ".join(f(card["models"][n].get("clip_pck@0.05")) for n in names) + " |",
+             "| PCK@0.05 vs teacher, held-out clip frames in the teacher's box | " + " | ".join(f(card["models"][n].get("clip_box_pck@0.05")) for n in names) + " |",
              f"| PCK@0.05 on {card['coco_people']} held-out COCO-MINI people | " + " | ".join(f(card["models"][n].get("coco_pck@0.05")) for n in names) + " |",
              "| clips with the right rep count | " + " | ".join(f"{card['models'][n]['reps_match']} / {len(card['clips'])}" for n in names) + " |"]
     held_out = set(card.get("held_out_clips", []))

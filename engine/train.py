@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate (cosine decay)")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--no-augment", action="store_true", help="train on plain crops")
+    p.add_argument("--paste", type=float, default=0.0, metavar="P",
+                   help="probability of pasting a person (by its segmentation) onto a backdrop "
+                        "cut from another training image (default 0: never)")
+    p.add_argument("--part", type=float, default=Augment.part, metavar="P",
+                   help="probability of a close-up on part of the person, the joints it leaves "
+                        f"out trained as absent (default {Augment.part})")
     p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     p.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation, init")
     p.add_argument("--threads", type=int, help="CPU threads per process (torch.set_num_threads)")
@@ -181,8 +187,9 @@ def main(argv=None) -> int:
         return 2
     w, h = args.input_size
     codec = HeatmapCodec((w, h), (w // 4, h // 4), args.sigma)
-    ds = PoseDataset(people, args.train_images, codec, Augment.none() if args.no_augment else Augment(),
-                     seed=args.seed, boxes=person_boxes(train_data))
+    aug = Augment.none() if args.no_augment else Augment(paste=args.paste, part=args.part)
+    ds = PoseDataset(people, args.train_images, codec, aug, seed=args.seed, boxes=person_boxes(train_data),
+                     backdrops=sorted({p.file_name for p in people}))
     sampler = torch.utils.data.DistributedSampler(ds, world, rank, shuffle=True, seed=args.seed) \
         if world > 1 else None
     gen = torch.Generator()
@@ -258,6 +265,7 @@ def main(argv=None) -> int:
                                   "filter": args.filter, "subset": args.subset,
                                   "people": len(people), "val_ann": args.val_ann},
                 "epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size * world,
+                "augment": "none" if args.no_augment else {"paste": args.paste, "part": args.part},
                 "metrics": {k: last[k] for k in ("loss", "val_pck@0.05", "val_pck@0.1") if k in last},
                 "recipe": args.tag}
         weightslib.save(model, out / "model.safetensors", meta, half=args.half)

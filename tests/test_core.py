@@ -126,6 +126,47 @@ def test_background_crops_keep_clear_of_every_person_and_target_nothing():
     assert not make_sample(img, p, codec, Augment.none(), np.random.default_rng(0), [p.bbox])["background"]
 
 
+def test_paste_keeps_the_person_and_the_targets_and_swaps_the_background(coco_ann, coco_images):
+    """A real COCO-MINI person pasted by its polygons onto another real image: inside the
+    mask the crop is the person's own pixels, well outside it the backdrop's; the targets are
+    exactly those of the same crop unpasted."""
+    import cv2
+    from engine.dataset import PoseDataset, read_image, sample_crop
+
+    data = cocolib.load(coco_ann, coco_images)
+    person = max((p for p in data.people if p.flags.all_visible), key=lambda p: p.bbox[2] * p.bbox[3])
+    image = read_image(coco_images / person.file_name)
+    mask = cocolib.segmentation_mask(person.segmentation, (image.shape[1], image.shape[0]))
+    assert mask is not None and mask.shape == image.shape[:2]
+    assert mask[int(person.keypoints[0, 1]), int(person.keypoints[0, 0])] == 1  # hip on the person
+    backdrop = np.full((300, 500, 3), (0, 200, 0), np.uint8)  # plain green, unlike any COCO photo
+    codec = HeatmapCodec((96, 128), (24, 32))
+    aug = Augment(color=0, gray=0, background=0)
+    plain = make_sample(image, person, codec, aug, np.random.default_rng(3))
+    pasted = make_sample(image, person, codec, aug, np.random.default_rng(3), backdrop=backdrop)
+    assert pasted["pasted"] and not plain["pasted"]
+    assert np.array_equal(plain["target"], pasted["target"]) and np.array_equal(plain["weight"], pasted["weight"])
+    crop = sample_crop(person, codec, aug, np.random.default_rng(3))
+    m = crop.warp(mask * 255, border_value=0)
+    inner = cv2.erode((m > 250).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    outer = cv2.dilate((m > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
+    assert inner.sum() > 200 and outer.sum() > 200
+    diff = np.abs(pasted["image"].astype(int) - plain["image"].astype(int)).max(axis=2)
+    assert diff[inner].max() <= 2  # the person untouched
+    green = np.abs(pasted["image"][outer].astype(int) - (0, 200, 0)).max()
+    assert green <= 2  # the background replaced (the feathered edge fades within a few pixels)
+    # the dataset pastes about aug.paste of its people, onto its backdrops, reproducibly;
+    # without backdrops, or for a person with no segmentation, never
+    ds = PoseDataset([person] * 60, coco_images, codec, Augment(paste=0.5), backdrops=[person.file_name])
+    pasted = [bool(ds[i]["pasted"]) for i in range(60)]
+    assert 15 <= sum(pasted) <= 45
+    assert all(np.array_equal(ds[i]["image"].numpy(), ds[i]["image"].numpy()) for i in range(10))
+    assert not any(PoseDataset([person] * 20, coco_images, codec, Augment(paste=1.0))[i]["pasted"] for i in range(20))
+    bare = cocolib.Person(**{**{f: getattr(person, f) for f in ("ann_id", "image_id", "file_name", "image_size",
+                                                                "bbox", "keypoints", "visibility")}})
+    assert not PoseDataset([bare], coco_images, codec, Augment(paste=1.0), backdrops=[person.file_name])[0]["pasted"]
+
+
 def test_joints_outside_a_close_up_are_trained_as_absent():
     """A close-up on one joint: the joints it leaves out get an all-zero target at full weight
     (absent_outside), or no weight at all without it; unlabelled joints never weigh."""

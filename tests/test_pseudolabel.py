@@ -41,6 +41,16 @@ def test_pseudolabel_real_clip_to_coco(tmp_path, clips_dir):
         inside = (k[lab, 0] >= x - 1) & (k[lab, 0] <= x + w + 1) & (k[lab, 1] >= y - 1) & (k[lab, 1] <= y + h + 1)
         assert inside.all()
         assert len(a["keypoint_scores"]) == 17
+        # the teacher's person mask, as COCO RLE: mostly inside the box, around the joints
+        m = c.annToMask(a)
+        assert m.shape == (im["height"], im["width"]) and m.sum() > 0.1 * w * h
+        ys, xs = np.nonzero(m)
+        in_box = (xs >= x - 0.1 * w) & (xs <= x + 1.1 * w) & (ys >= y - 0.1 * h) & (ys <= y + 1.1 * h)
+        assert in_box.mean() > 0.95
+        hip = k[list(COCO_INDICES)[:2]]
+        for jx, jy, jv in hip:
+            if jv == 2:
+                assert m[int(jy), int(jx)] == 1
     # it loads like any COCO file, with the teacher's low-confidence joints flagged
     people = cocolib.load(out / "annotations.json", out / "images").people
     assert len(people) == len(anns) and all(p.scores is not None for p in people)

@@ -5,9 +5,9 @@ from engine.recipe import write_card
 from engine.scorecard import best_model, table
 
 
-def _row(match, clip, coco, wrong=None):
+def _row(match, clip, coco, wrong=None, box=None):
     return {"reps": {"a.mp4": 2, "b.mp4": 0}, "reps_match": match, "clip_pck@0.05": clip,
-            "coco_pck@0.05": coco, "reps_wrong": wrong or {}}
+            "coco_pck@0.05": coco, "reps_wrong": wrong or {}, "clip_box_pck@0.05": box}
 
 
 def test_default_is_most_clips_right_then_teacher_agreement_then_coco():
@@ -27,9 +27,10 @@ def test_card_names_the_clips_counted_wrong(tmp_path):
             "training_data": {"sources": "s", "people": 10, "held_out_clips": ["b.mp4"],
                               "held_out_coco_images": [1]}}
     path = tmp_path / "m.md"
-    write_card("dilated", meta, path, _row(1, 0.25, None, {"b.mp4": {"counted": 0, "person": 3}}))
+    write_card("dilated", meta, path, _row(1, 0.25, None, {"b.mp4": {"counted": 0, "person": 3}}, box=0.5))
     text = path.read_text()
     assert "PCK@0.05 against the teacher on the held-out clips: 0.250" in text
+    assert "cropped by the teacher's box (the model alone, no tracking): 0.500" in text
     assert "on the held-out human-labelled COCO-MINI people: –" in text
     assert "counted wrong (this model / the person): b.mp4 0 / 3" in text
     write_card("dilated", meta, path, _row(2, 0.25, 0.5))
@@ -37,12 +38,13 @@ def test_card_names_the_clips_counted_wrong(tmp_path):
 
 
 def test_table_has_a_row_per_clip_with_the_persons_count():
-    card = {"models": {"dilated": _row(1, 0.25, None), "mediapipe": _row(2, 1.0, 0.3)},
+    card = {"models": {"dilated": _row(1, 0.25, None, box=0.6), "mediapipe": _row(2, 1.0, 0.3)},
             "clips": {"a.mp4": 2, "b.mp4": 3}, "coco_people": 15}
     text = table(card)
     assert "| reps `b.mp4` (person: 3) | 0 | 0 |" in text
     assert "| clips with the right rep count | 1 / 2 | 2 / 2 |" in text
     assert "on 15 held-out COCO-MINI people | – | 0.300 |" in text
+    assert "| PCK@0.05 vs teacher, held-out clip frames in the teacher's box | 0.600 | – |" in text
     card["held_out_clips"] = ["b.mp4"]
     assert "| reps `b.mp4` (person: 3, held out) | 0 | 0 |" in table(card)
 

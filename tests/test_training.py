@@ -69,17 +69,20 @@ def _losses(out: Path) -> list[float]:
 
 
 def test_training_is_seeded_and_resume_reproduces_the_loss(tmp_path, coco_ann, coco_images):
+    """With people pasted onto other images too (COCO-MINI's polygons): the backdrops are
+    drawn from the seed, so the runs still repeat exactly."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    paste = ["--paste", "0.5"]
     a = tmp_path / "a"
-    subprocess.run([sys.executable, *_train_cmd(a, coco_ann, coco_images, 3)], cwd=ROOT, env=env,
+    subprocess.run([sys.executable, *_train_cmd(a, coco_ann, coco_images, 3, paste)], cwd=ROOT, env=env,
                    check=True, capture_output=True)
     b = tmp_path / "b"
-    subprocess.run([sys.executable, *_train_cmd(b, coco_ann, coco_images, 3)], cwd=ROOT, env=env,
+    subprocess.run([sys.executable, *_train_cmd(b, coco_ann, coco_images, 3, paste)], cwd=ROOT, env=env,
                    check=True, capture_output=True)
     assert _losses(a) == _losses(b), "same command twice must give the same loss curve on the CPU"
     # interrupted run: killed as soon as the first checkpoint lands, then resumed
     c = tmp_path / "c"
-    proc = subprocess.Popen([sys.executable, *_train_cmd(c, coco_ann, coco_images, 3)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, *_train_cmd(c, coco_ann, coco_images, 3, paste)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (c / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
@@ -88,11 +91,12 @@ def test_training_is_seeded_and_resume_reproduces_the_loss(tmp_path, coco_ann, c
     proc.wait()
     done_before = len(_losses(c))
     assert 1 <= done_before < 3, "the run must be interrupted part-way for this test to mean anything"
-    r = subprocess.run([sys.executable, *_train_cmd(c, coco_ann, coco_images, 3, ["--resume"])],
+    r = subprocess.run([sys.executable, *_train_cmd(c, coco_ann, coco_images, 3, [*paste, "--resume"])],
                        cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     assert f"resuming after epoch {done_before}" in r.stdout
     assert _losses(c) == pytest.approx(_losses(a), rel=1e-6)
     assert (c / "model.safetensors").is_file() and (c / "metrics.html").is_file()
+    assert json.loads((c / "model.json").read_text())["augment"]["paste"] == 0.5
 
 
 def test_torchrun_two_processes_gloo(tmp_path, coco_ann, coco_images):
