@@ -3,7 +3,8 @@
 Every sample is one person: the crop (``engine.geometry.Crop``) around the box, augmented
 (flip with left/right swap, scale, rotation, shift, colour, grey, crops that keep only the
 lower body as video frames often do, and the person pasted by its segmentation onto a
-background cut from another training image), and its targets from ``engine.codec.HeatmapCodec``.
+background cut from a training image drawn at random), and its targets from
+``engine.codec.HeatmapCodec``.
 Augmentation randomness is drawn from (seed, epoch, index) alone, so a run is reproducible
 whatever the number of workers or processes, and a resumed run repeats the same samples.
 """
@@ -51,9 +52,9 @@ class Augment:
     part_scale: tuple[float, float] = (0.3, 0.6)
     absent_outside: bool = True
     #: probability of pasting the person, by its ``segmentation`` (COCO polygons, or the
-    #: teacher's mask in pseudo-labels), onto a backdrop cut from another training image (the
-    #: dataset's ``backdrops``): the clips show a few rooms only, and a model that learned them
-    #: mistakes a new room's mat or shadow for legs. People without a segmentation are never pasted.
+    #: teacher's mask in pseudo-labels), onto a backdrop cut from a training image drawn at
+    #: random (the dataset's ``backdrops``; now and then the person's own): the clips show a
+    #: few rooms only. People without a segmentation are never pasted.
     paste: float = 0.0
 
     @classmethod

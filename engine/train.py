@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="train on plain crops")
     p.add_argument("--paste", type=float, default=0.0, metavar="P",
                    help="probability of pasting a person (by its segmentation) onto a backdrop "
-                        "cut from another training image (default 0: never)")
+                        "cut from a training image drawn at random (default 0: never)")
     p.add_argument("--part", type=float, default=Augment.part, metavar="P",
                    help="probability of a close-up on part of the person, the joints it leaves "
                         f"out trained as absent (default {Augment.part})")
