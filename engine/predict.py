@@ -20,13 +20,13 @@ import numpy as np
 import torch
 
 from .codec import HeatmapCodec
-from .geometry import Crop
+from .geometry import Crop, lower_body_box
 from .joints import NUM_JOINTS
 from .models import preprocess
 from .models.common import fuse_conv_bn
 from .pose import PoseSeries
-from .tracking import (TrackerConfig, crop_from_joints, person_height_in_crop, search_windows,
-                       whole_frame_crop)
+from .tracking import (MotionMap, TrackerConfig, crop_from_joints, person_height_in_crop,
+                       search_levels, whole_frame_crop)
 
 #: progress(fraction_done in 0..1, message)
 Progress = Callable[[float, str], None]
@@ -123,25 +123,58 @@ class HeatmapPredictor:
         return kp, conf, hm
 
     # -- finding the athlete -------------------------------------------------------------------
-    def search(self, frame: np.ndarray) -> tuple[Crop, np.ndarray, np.ndarray]:
-        """The most confident of the whole frame and, when it shows no confident or only a
-        small lower body, finer overlapping windows. Returns (crop, keypoints, confidences)."""
+    def search(self, frame: np.ndarray,
+               motion: MotionMap | None = None) -> tuple[Crop, np.ndarray, np.ndarray]:
+        """Find the athlete in ``frame``: the whole frame when it shows a confident lower body
+        of a fair size; otherwise the finer windows level by level, coarsest first, stopping at
+        the first level with a confident candidate (a finer window shows only part of a person,
+        which a model can take for a whole small one: a foot for a lower body). Candidates are
+        ranked by mean confidence times how much their lower body moves (``motion``, when
+        given). Returns (crop, keypoints, confidences) of the best candidate."""
         size = (frame.shape[1], frame.shape[0])
         whole = whole_frame_crop(size, self.input_size)
         kp, conf, _ = self.infer([frame], [whole])
-        best = (whole, kp[0], conf[0])
         cfg = self.tracker
         if conf[0].mean() >= cfg.min_confidence and \
                 person_height_in_crop(kp[0], conf[0], whole, cfg) >= cfg.small_person:
-            return best
-        for crops in _batches(search_windows(size, self.input_size, cfg), self.batch_size):
-            kp, conf, _ = self.infer([frame] * len(crops), crops)
-            i = int(conf.mean(axis=1).argmax())
-            if conf[i].mean() > best[2].mean():
-                best = (crops[i], kp[i], conf[i])
+            return whole, kp[0], conf[0]
+
+        def score(k, c) -> float:
+            if motion is None:
+                return float(c.mean())
+            ok = (c >= cfg.joint_confidence) & np.isfinite(k).all(axis=1)
+            return float(c.mean()) * motion.support(lower_body_box(k, ok))
+
+        best, best_score = (whole, kp[0], conf[0]), score(kp[0], conf[0])
+        for level in search_levels(size, self.input_size, cfg):
+            top, top_score = None, -1.0
+            for crops in _batches(level, self.batch_size):
+                kp, conf, _ = self.infer([frame] * len(crops), crops)
+                for i, crop in enumerate(crops):
+                    sc = score(kp[i], conf[i])
+                    if sc > top_score:
+                        top, top_score = (crop, kp[i], conf[i]), sc
+            if top is not None and top_score >= cfg.min_confidence:
+                return top
+            if top is not None and top_score > best_score:
+                best, best_score = top, top_score
         return best
 
     # -- a whole clip --------------------------------------------------------------------------
+    def motion_map(self, video_path: str, max_seconds: float | None = None) -> MotionMap | None:
+        """The clip's ``MotionMap`` over its first ``tracker.motion_seconds`` (about ten frames
+        a second of them), for the search; None when the tracker does not weigh motion."""
+        from .video import open_video
+
+        seconds = self.tracker.motion_seconds
+        if seconds <= 0:
+            return None
+        if max_seconds is not None:
+            seconds = min(seconds, max_seconds)
+        with open_video(video_path, max_seconds=seconds) as video:
+            every = max(1, round((video.fps or 30.0) / 10))
+            return MotionMap.from_frames(f for i, f in video.frames() if i % every == 0)
+
     def predict_video(self, video_path: str, *, stride: int = 1, max_seconds: float | None = None,
                       keep_heatmaps: bool = True, progress: Progress | None = None) -> PoseSeries:
         """Joints in every ``stride``-th frame of the clip (its first ``max_seconds`` only when
@@ -153,8 +186,9 @@ class HeatmapPredictor:
         self.timings = dict.fromkeys(self.timings, 0.0)
         cfg = self.tracker
         idx, kps, confs, hms, crops = [], [], [], [], []
-        searches, tracking, next_search = 0, False, -np.inf
+        searches, tracking, next_search, floor = 0, False, -np.inf, 0.0
         roi: Crop | None = None
+        motion = self.motion_map(video_path, max_seconds)
         with open_video(video_path, stride=stride, max_seconds=max_seconds) as video:
             fps, size = float(video.fps), tuple(video.frame_size)
             total = _expected_frames(video, stride, max_seconds)
@@ -165,12 +199,13 @@ class HeatmapPredictor:
                 t = batch[0][0] / clock
                 frames = [f for _, f in batch]
                 if not tracking and t >= next_search:
-                    roi, kp0, conf0 = self.search(frames[0])
+                    roi, kp0, conf0 = self.search(frames[0], motion)
                     searches += 1
                     if conf0.mean() >= cfg.min_confidence:
                         roi = crop_from_joints(kp0, conf0, size, self.input_size, cfg) or roi
                     else:
                         next_search = t + cfg.search_interval_s
+                    floor = cfg.min_search_fraction * roi.size[1]
                 used = roi
                 kp, conf, hm = self.infer(frames, [used] * len(frames))
                 # keep tracking while the latest frame is confident; the next crop covers the
@@ -178,7 +213,8 @@ class HeatmapPredictor:
                 good = conf.mean(axis=1) >= cfg.min_confidence
                 tracking = bool(good[-1])
                 if tracking:
-                    roi = crop_from_joints(kp[good], conf[good], size, self.input_size, cfg, roi) or roi
+                    roi = crop_from_joints(kp[good], conf[good], size, self.input_size, cfg, roi,
+                                           floor) or roi
                 idx += [i for i, _ in batch]
                 kps.append(kp)
                 confs.append(conf)

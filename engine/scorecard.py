@@ -130,7 +130,8 @@ def main(argv=None) -> int:
             r = evaluate_people(model, people, work, codec_for(meta), val.dataset, progress=False)
             xy = None
             row["coco_pck@0.05"] = r["pck@0.05"]
-            r = evaluate_people(model, clip_people, work, codec_for(meta), clip_val.dataset, progress=False)
+            r = evaluate_people(model, clip_people, work, codec_for(meta), clip_val.dataset,
+                                progress=False)
             row["clip_box_pck@0.05"] = r["pck@0.05"]
         if xy is not None:
             row["coco_pck@0.05"] = pck(xy, gt, lab, boxes, 0.05)["pck"]

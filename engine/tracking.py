@@ -5,15 +5,20 @@ from the model itself:
 
 1. **Search** (first frame, and whenever the track is lost): run the model on the whole frame
    fitted to the input's aspect ratio, and, when that finds no confident lower body or only a
-   small one, on overlapping windows at finer scales (``search_windows``); keep the most
-   confident candidate.
+   small one, on overlapping windows at finer scales (``search_levels``), level by level,
+   coarsest first, stopping at the first level with a confident candidate (a finer window
+   shows only part of a person, and a model can take a foot for a whole small lower body).
+   Candidates are ranked by mean confidence times how much their lower body moves over the
+   clip's first seconds (``MotionMap``): the athlete is what moves in a squat clip; a plant,
+   a fan or a mirror does not.
 2. **Track** (every following batch of frames): the crop comes from the joints found just
    before, through the one rule ``engine.geometry.lower_body_box`` (the joints' box, room for
    the torso above the hips, margins), as BlazePose derives its region of interest from the
-   previous frame's landmarks instead of running its detector again.
+   previous frame's landmarks instead of running its detector again. The crop never shrinks
+   below ``min_search_fraction`` of the crop the last search found.
 3. **Re-acquire**: when the mean joint confidence of the latest frame drops below
-   ``min_confidence`` the track is lost and the next batch searches again (at most once per ``search_interval_s`` of video,
-   so a clip with nobody in it does not search on every frame).
+   ``min_confidence`` the track is lost and the next batch searches again (at most once per
+   ``search_interval_s`` of video, so a clip with nobody in it does not search on every frame).
 
 All coordinates are frame pixels; sizes are (width, height).
 """
@@ -57,6 +62,13 @@ class TrackerConfig:
     #: A batch of frames shares one crop; it spans at most this much video (seconds), so the
     #: crop lags the athlete by at most that much.
     max_batch_seconds: float = 0.3
+    #: A tracked crop stays at least this fraction of the height of the crop the last search
+    #: found: a squat lowers the hips, it does not halve the athlete, while a model that
+    #: mistakes a foot for a whole lower body would otherwise pull the crop onto the foot.
+    min_search_fraction: float = 0.5
+    #: The search weighs each candidate's confidence by how much its lower body moves in the
+    #: clip's first this many seconds (``MotionMap``; 0 = no motion weighting).
+    motion_seconds: float = 5.0
 
 
 def whole_frame_crop(frame_size: tuple[int, int], input_size: tuple[int, int]) -> Crop:
@@ -74,9 +86,10 @@ def _positions(extent: float, window: float) -> list[float]:
     return list(np.linspace(window / 2.0 - 0.5, extent - window / 2.0 - 0.5, n))
 
 
-def search_windows(frame_size: tuple[int, int], input_size: tuple[int, int],
-                   config: TrackerConfig = TrackerConfig()) -> list[Crop]:
-    """Overlapping windows at finer scales than the whole frame, finest last.
+def search_levels(frame_size: tuple[int, int], input_size: tuple[int, int],
+                  config: TrackerConfig = TrackerConfig()) -> list[list[Crop]]:
+    """Overlapping windows at finer scales than the whole frame, one list per level, coarsest
+    first.
 
     Level 1 is the largest window of the input's aspect that fits inside the frame (full
     height of a landscape frame), each next level half as big, while the window stays at least
@@ -86,23 +99,70 @@ def search_windows(frame_size: tuple[int, int], input_size: tuple[int, int],
     w, h = frame_size
     aspect = input_size[0] / input_size[1]
     ww, wh = (h * aspect, h) if w / h > aspect else (w, w / aspect)
-    crops = []
+    levels = []
     for _ in range(config.max_levels):
         if wh < config.min_window_scale * input_size[1]:
             break
-        crops += [Crop((float(cx), float(cy)), (ww, wh), tuple(input_size))
-                  for cy in _positions(h, wh) for cx in _positions(w, ww)]
+        levels.append([Crop((float(cx), float(cy)), (ww, wh), tuple(input_size))
+                       for cy in _positions(h, wh) for cx in _positions(w, ww)])
         ww, wh = ww / 2.0, wh / 2.0
-    return crops
+    return levels
+
+
+def search_windows(frame_size: tuple[int, int], input_size: tuple[int, int],
+                   config: TrackerConfig = TrackerConfig()) -> list[Crop]:
+    """Every level's windows of ``search_levels`` in one list, finest last."""
+    return [c for level in search_levels(frame_size, input_size, config) for c in level]
+
+
+@dataclass(frozen=True)
+class MotionMap:
+    """Where a clip moves: the per-pixel standard deviation over time of small greyscale
+    frames (``std``, map pixels = frame pixels x ``scale``). The athlete is what moves in a
+    squat clip; a plant, a fan or a mirror that a model mistakes for legs does not."""
+
+    std: np.ndarray
+    scale: float
+
+    #: below this mean deviation (grey levels) the clip is taken as still: no evidence either way
+    STILL = 1.0
+
+    @classmethod
+    def from_frames(cls, frames, width: int = 160) -> "MotionMap | None":
+        import cv2
+
+        small = []
+        for f in frames:
+            s = width / f.shape[1]
+            g = cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY)
+            small.append(cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_AREA).astype(np.float32))
+        if len(small) < 2:
+            return None
+        return cls(np.std(np.stack(small), axis=0), s)
+
+    def support(self, box_xywh) -> float:
+        """How much the region moves against the whole frame: its mean deviation over the
+        frame's, capped at 1 (a region that moves at least as much as the frame on average
+        counts fully; a still one hardly). 1 when the clip is still or the box is empty."""
+        mean = float(self.std.mean())
+        if box_xywh is None or mean < self.STILL:
+            return 1.0
+        x, y, w, h = (float(v) * self.scale for v in box_xywh)
+        x0, y0 = max(0, int(x)), max(0, int(y))
+        x1, y1 = min(self.std.shape[1], int(np.ceil(x + w))), min(self.std.shape[0], int(np.ceil(y + h)))
+        if x1 <= x0 or y1 <= y0:
+            return 1.0
+        return float(min(1.0, self.std[y0:y1, x0:x1].mean() / mean))
 
 
 def crop_from_joints(keypoints: np.ndarray, confidence: np.ndarray, frame_size: tuple[int, int],
                      input_size: tuple[int, int], config: TrackerConfig = TrackerConfig(),
-                     previous: Crop | None = None) -> Crop | None:
+                     previous: Crop | None = None, floor: float = 0.0) -> Crop | None:
     """The tracked crop around joints (K, 2) or (T, K, 2) (several frames: the crop covers them
     all), from those at least ``joint_confidence`` confident; None when fewer than two are.
-    Its height stays within ``min_crop``..``max_crop`` of the frame's and, after ``previous``,
-    at least ``max_shrink`` x the previous crop's (same centre rule)."""
+    Its height stays within ``min_crop``..``max_crop`` of the frame's, at least ``floor``
+    pixels and, after ``previous``, at least ``max_shrink`` x the previous crop's (same centre
+    rule)."""
     pts = np.asarray(keypoints, dtype=np.float64).reshape(-1, 2)
     ok = (np.asarray(confidence).reshape(-1) >= config.joint_confidence) & np.isfinite(pts).all(axis=1)
     box = lower_body_box(pts, ok)
@@ -110,7 +170,7 @@ def crop_from_joints(keypoints: np.ndarray, confidence: np.ndarray, frame_size: 
         return None
     crop = Crop.from_box(box, tuple(input_size))
     h = frame_size[1]
-    floor = config.min_crop * h
+    floor = max(floor, config.min_crop * h)
     if previous is not None:
         floor = max(floor, config.max_shrink * previous.size[1])
     scale = np.clip(crop.size[1], min(floor, config.max_crop * h), config.max_crop * h) / crop.size[1]

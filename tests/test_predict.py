@@ -21,7 +21,7 @@ from engine.geometry import Crop, lower_body_box
 from engine.joints import NUM_JOINTS
 from engine.models import MEAN, STD, build_model
 from engine.predict import HeatmapPredictor, load_predictor
-from engine.tracking import TrackerConfig, crop_from_joints, search_windows, whole_frame_crop
+from engine.tracking import MotionMap, TrackerConfig, crop_from_joints, search_windows, whole_frame_crop
 from engine.video import VideoWriter
 
 torch.set_num_threads(1)
@@ -93,6 +93,48 @@ def test_tracked_crop_shrinks_gradually_and_never_below_a_fifth_of_the_frame():
     assert after.size[1] == pytest.approx(cfg.max_shrink * big.size[1])
     grown = crop_from_joints(kp * 1.2, np.ones(6), (640, 480), INPUT, cfg, previous=alone)
     assert grown.size[1] > alone.size[1]  # growing is not limited
+    # after a search found the athlete at crop height H, tracking keeps at least a fraction of H
+    held = crop_from_joints(foot, np.ones(6), (640, 480), INPUT, cfg, floor=0.5 * big.size[1])
+    assert held.size[1] == pytest.approx(0.5 * big.size[1]) and held.size[1] > alone.size[1]
+
+
+def test_motion_map_tells_the_moving_region_from_the_still_one():
+    rng = np.random.default_rng(0)
+    frames = []
+    for t in range(12):
+        f = np.full((360, 640, 3), 100, np.uint8)
+        f[100:200, 50:150] = 200  # a still object
+        y = 100 + int(60 * np.sin(t / 2))
+        f[y:y + 100, 400:500] = (30, 200, 30)  # something that moves up and down
+        frames.append(np.clip(f + rng.normal(0, 1, f.shape), 0, 255).astype(np.uint8))
+    m = MotionMap.from_frames(frames)
+    assert m.support((400, 40, 100, 220)) == 1.0  # the mover's region, capped at 1
+    assert m.support((50, 100, 100, 100)) < 0.5  # the still object: its sensor noise only
+    assert m.support(None) == 1.0 and m.support((2000, 2000, 10, 10)) == 1.0  # no region: no evidence
+    still = MotionMap.from_frames([frames[0]] * 5)
+    assert still.support((50, 100, 100, 100)) == 1.0  # a still clip says nothing either way
+    assert MotionMap.from_frames(frames[:1]) is None
+
+
+def test_search_prefers_the_moving_athlete_to_a_still_look_alike():
+    """Two lower bodies, the still one drawn a little bolder so that on confidence alone it
+    wins; the clip's motion (the athlete's joints moved, the other's did not) decides."""
+    athlete, statue = squatter(1400, 300, 300), squatter(450, 300, 300)
+
+    def frame_with(dy: float) -> np.ndarray:
+        f = draw((1920, 1080), statue, 18)
+        f[int(dy):int(dy) + 400, 1200:1600] = 40  # the athlete's dark torso, squatting
+        for (x, y), c in zip(athlete + [0, dy], COLOURS):
+            cv2.circle(f, (int(x), int(y)), 12, tuple(int(v) for v in c), -1)
+        return f
+
+    frame = frame_with(0)
+    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours")
+    _, xy, _ = pred.search(frame)
+    assert np.abs(xy - statue).max() < 40  # confidence alone takes the bolder, still one
+    motion = MotionMap.from_frames([frame_with(dy) for dy in (0, 40, 80, 120, 80, 40)])
+    crop, xy, conf = pred.search(frame, motion)
+    assert conf.mean() > 0.3 and np.abs(xy - athlete).max() < 40
 
 
 @pytest.mark.parametrize("frame_size", [(1920, 1080), (608, 1080), (640, 360)])
