@@ -176,7 +176,8 @@ def run_analysis(clip: str | Path, out_dir: str | Path | None = None, model: str
     report.update({"model": series.model, "clip": info, "stride": stride,
                    "smoothed": "smoothing" in series.meta, "smoothing": series.meta.get("smoothing"),
                    "fps_processed": series.meta.get("fps_processed"),
-                   "timings_s": series.meta.get("timings_s"), "frames": len(series)})
+                   "timings_s": series.meta.get("timings_s"), "frames": len(series),
+                   "searches": series.meta.get("searches")})
     if note:
         report["model_note"] = note
     if out_dir is not None:

@@ -186,7 +186,7 @@ class HeatmapPredictor:
         self.timings = dict.fromkeys(self.timings, 0.0)
         cfg = self.tracker
         idx, kps, confs, hms, crops = [], [], [], [], []
-        searches, tracking, next_search, floor = 0, False, -np.inf, 0.0
+        searches, tracking, next_search, floor, dip_since = 0, False, -np.inf, 0.0, None
         roi: Crop | None = None
         motion = self.motion_map(video_path, max_seconds)
         with open_video(video_path, stride=stride, max_seconds=max_seconds) as video:
@@ -205,7 +205,7 @@ class HeatmapPredictor:
                         roi = crop_from_joints(kp0, conf0, size, self.input_size, cfg) or roi
                     else:
                         next_search = t + cfg.search_interval_s
-                    floor = cfg.min_search_fraction * roi.size[1]
+                    floor, dip_since = cfg.min_search_fraction * roi.size[1], None
                 used = roi
                 kp, conf, hm = self.infer(frames, [used] * len(frames))
                 # keep tracking while the latest frame is confident; the next crop covers the
@@ -213,6 +213,12 @@ class HeatmapPredictor:
                 good = conf.mean(axis=1) >= cfg.min_confidence
                 tracking = bool(good[-1])
                 if tracking:
+                    dip_since = None
+                elif conf[-1].mean() >= cfg.hold_confidence:  # unsure, not gone: hold the crop
+
+                    dip_since = t if dip_since is None else dip_since
+                    tracking = t - dip_since < cfg.hold_s
+                if good.any():
                     roi = crop_from_joints(kp[good], conf[good], size, self.input_size, cfg, roi,
                                            floor) or roi
                 idx += [i for i, _ in batch]

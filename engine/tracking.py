@@ -18,7 +18,10 @@ from the model itself:
    below ``min_search_fraction`` of the crop the last search found.
 3. **Re-acquire**: when the mean joint confidence of the latest frame drops below
    ``min_confidence`` the track is lost and the next batch searches again (at most once per
-   ``search_interval_s`` of video, so a clip with nobody in it does not search on every frame).
+   ``search_interval_s`` of video, so a clip with nobody in it does not search on every frame),
+   unless the confidence only dips (stays at least ``hold_confidence``, for at most
+   ``hold_s``): then the crop is held, as a model unsure of a squat's bottom is no sign that
+   the athlete left.
 
 All coordinates are frame pixels; sizes are (width, height).
 """
@@ -62,6 +65,12 @@ class TrackerConfig:
     #: A batch of frames shares one crop; it spans at most this much video (seconds), so the
     #: crop lags the athlete by at most that much.
     max_batch_seconds: float = 0.3
+    #: A dip of the latest frame's mean confidence below ``min_confidence`` but not below
+    #: this keeps the crop (no new search) for up to ``hold_s`` of video: a pose the model is
+    #: unsure of (the bottom of a squat) is no reason to look elsewhere; the athlete leaving
+    #: the crop (a cut, a walk-off) takes the confidence to about nothing.
+    hold_confidence: float = 0.1
+    hold_s: float = 0.6
     #: A tracked crop stays at least this fraction of the height of the crop the last search
     #: found: a squat lowers the hips, it does not halve the athlete, while a model that
     #: mistakes a foot for a whole lower body would otherwise pull the crop onto the foot.

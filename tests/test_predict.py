@@ -279,3 +279,25 @@ def test_random_model_on_a_real_clip_gives_a_well_formed_series(clips_dir):
         np.testing.assert_allclose(back, [[0, 0], [95, 127]], atol=1e-6)
     raw = pred.predict_video(str(clip), stride=3, max_seconds=2.0, keep_heatmaps=False)
     assert raw.heatmaps is None and len(raw) == n
+
+
+def test_a_short_dip_in_confidence_keeps_the_crop_a_long_one_searches_again(tmp_path):
+    """Faded joints (an unsure model at the bottom of a squat) for under ``hold_s``: the
+    tracker keeps its crop and does not search; faded for longer, it searches again."""
+    def clip(path, faded: range) -> None:
+        with VideoWriter(path, 30, (1280, 720)) as writer:
+            for i in range(60):
+                frame = draw((1280, 720), squatter(400, 300, 200), 9)
+                if i in faded:  # the dots' colours washed out toward the grey background
+                    frame = (0.6 * frame.astype(np.float32) + 0.4 * 128).astype(np.uint8)
+                writer.write(frame)
+
+    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours", smooth=False)
+    clip(tmp_path / "short.mp4", range(24, 33))
+    series = pred.predict_video(str(tmp_path / "short.mp4"))
+    dip = (series.frame_indices >= 24) & (series.frame_indices < 33)
+    low = series.confidence[dip].mean(axis=1)
+    assert (low < pred.tracker.min_confidence).any() and (low >= pred.tracker.hold_confidence).all()
+    assert series.meta["searches"] == 1
+    clip(tmp_path / "long.mp4", range(12, 48))
+    assert pred.predict_video(str(tmp_path / "long.mp4")).meta["searches"] >= 2
