@@ -130,8 +130,8 @@ def background_crop(person: Person, avoid: list, image_size: tuple[int, int], co
 
 def paste_onto(patch: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray,
                rng: np.random.Generator, feather: float = 1.0) -> np.ndarray:
-    """``patch`` (h, w, 3) where ``alpha`` (h, w, uint8 0/1 or 0..255 mask warped like it) is
-    set, over a random region of ``backdrop`` (any RGB image) of the patch's aspect, 30-100%
+    """``patch`` (h, w, 3) where ``alpha`` (h, w, 0..255: the person's mask warped like the
+    patch) is set, over a random region of ``backdrop`` (any RGB image) of the patch's aspect, 30-100%
     of the largest such region, mirrored half the time. The mask's edge is feathered by a
     Gaussian of ``feather`` pixels so that the cut itself is no cue."""
     h, w = patch.shape[:2]
@@ -143,8 +143,7 @@ def paste_onto(patch: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray,
     bg = cv2.resize(backdrop[y0:y0 + rh, x0:x0 + rw], (w, h), interpolation=cv2.INTER_AREA)
     if rng.random() < 0.5:
         bg = bg[:, ::-1]
-    a = alpha.astype(np.float32)
-    a = a / 255.0 if a.max() > 1.0 else a
+    a = alpha.astype(np.float32) / 255.0
     if feather > 0:
         a = cv2.GaussianBlur(a, (0, 0), feather)
     a = a[..., None]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .geometry import Crop, fit_aspect, lower_body_box
@@ -118,12 +119,6 @@ def search_levels(frame_size: tuple[int, int], input_size: tuple[int, int],
     return levels
 
 
-def search_windows(frame_size: tuple[int, int], input_size: tuple[int, int],
-                   config: TrackerConfig = TrackerConfig()) -> list[Crop]:
-    """Every level's windows of ``search_levels`` in one list, finest last."""
-    return [c for level in search_levels(frame_size, input_size, config) for c in level]
-
-
 @dataclass(frozen=True)
 class MotionMap:
     """Where a clip moves: the per-pixel standard deviation over time of small greyscale
@@ -138,8 +133,6 @@ class MotionMap:
 
     @classmethod
     def from_frames(cls, frames, width: int = 160) -> "MotionMap | None":
-        import cv2
-
         small = []
         for f in frames:
             s = width / f.shape[1]

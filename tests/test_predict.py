@@ -21,7 +21,7 @@ from engine.geometry import Crop, lower_body_box
 from engine.joints import NUM_JOINTS
 from engine.models import MEAN, STD, build_model
 from engine.predict import HeatmapPredictor, load_predictor
-from engine.tracking import MotionMap, TrackerConfig, crop_from_joints, search_windows, whole_frame_crop
+from engine.tracking import MotionMap, TrackerConfig, crop_from_joints, search_levels, whole_frame_crop
 from engine.video import VideoWriter
 
 torch.set_num_threads(1)
@@ -138,9 +138,9 @@ def test_search_prefers_the_moving_athlete_to_a_still_look_alike():
 
 
 @pytest.mark.parametrize("frame_size", [(1920, 1080), (608, 1080), (640, 360)])
-def test_search_windows_contain_any_region_of_half_their_size(frame_size):
+def test_search_levels_contain_any_region_of_half_their_size(frame_size):
     w, h = frame_size
-    wins = search_windows(frame_size, INPUT)
+    wins = [c for level in search_levels(frame_size, INPUT) for c in level]
     whole = whole_frame_crop(frame_size, INPUT)
     assert whole.size[0] >= w and whole.size[1] >= h
     assert all(abs(c.size[0] / c.size[1] - INPUT[0] / INPUT[1]) < 1e-9 for c in wins)
