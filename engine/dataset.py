@@ -7,6 +7,8 @@ background cut from a training image drawn at random), and its targets from
 ``engine.codec.HeatmapCodec``.
 Augmentation randomness is drawn from (seed, epoch, index) alone, so a run is reproducible
 whatever the number of workers or processes, and a resumed run repeats the same samples.
+``PoseBalancedSampler`` draws people in inverse proportion to how common their knee bend is,
+so that deep squats, rare among the training people, are seen as often as standing.
 """
 from __future__ import annotations
 
@@ -211,6 +213,11 @@ class PoseDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.people)
 
+    def _person(self, i: int) -> Person:
+        """Index ``i`` names person ``i % len(self)``: an index past the end is a repeat
+        (``PoseBalancedSampler``) with augmentation draws of its own."""
+        return self.people[i % len(self.people)]
+
     def image(self, person: Person | str) -> np.ndarray:
         name = person if isinstance(person, str) else person.file_name
         if self._cache is not None and name in self._cache:
@@ -222,7 +229,7 @@ class PoseDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        p = self.people[i]
+        p = self._person(i)
         avoid = self.boxes.get(p.file_name, [p.bbox]) if self.boxes is not None else None
         backdrop = None
         if self.backdrops and self.aug.paste > 0 and p.segmentation is not None:
@@ -233,3 +240,57 @@ class PoseDataset(torch.utils.data.Dataset):
         s = make_sample(self.image(p), p, self.codec, self.aug, rng, avoid, backdrop)
         return {"image": torch.from_numpy(s["image"]), "target": torch.from_numpy(s["target"]),
                 "weight": torch.from_numpy(s["weight"]), "index": i, "pasted": s["pasted"]}
+
+
+#: Knee-bend bins of ``pose_bins``: the smaller knee angle of the fully labelled legs (degrees,
+#: 180 = straight) is deep below 100, bent below 140, slightly bent below 170, else straight.
+KNEE_BINS = (100.0, 140.0, 170.0)
+POSE_BIN_NAMES = ("deep", "bent", "slightly bent", "straight", "no full leg")
+
+
+def pose_bins(people: list[Person]) -> np.ndarray:
+    """Each person's knee-bend bin, an index into ``POSE_BIN_NAMES`` (the last: no leg with
+    hip, knee and ankle all labelled)."""
+    from .analysis.angles import LEGS, angle_at
+    out = np.full(len(people), len(KNEE_BINS) + 1, dtype=int)
+    for n, p in enumerate(people):
+        angles = [float(angle_at(p.keypoints[h], p.keypoints[k], p.keypoints[a]))
+                  for h, k, a in LEGS if p.labeled[[h, k, a]].all()]
+        angles = [a for a in angles if np.isfinite(a)]
+        if angles:
+            out[n] = int(np.searchsorted(KNEE_BINS, min(angles), side="right"))
+    return out
+
+
+class PoseBalancedSampler(torch.utils.data.Sampler):
+    """Per epoch, ``len(people)`` draws with replacement, each bin of ``pose_bins`` equally
+    likely (people within a bin alike): a rare pose is seen more often, a common one less.
+    The k-th repeat of person i in an epoch is index i + k * len(people), so that it gets
+    augmentation draws of its own (``PoseDataset`` takes the index modulo its length). The
+    draw depends on (seed, epoch) alone; under DDP every process makes the same draw and
+    takes every ``world``-th index of it."""
+
+    def __init__(self, people: list[Person], seed: int = 0, rank: int = 0, world: int = 1):
+        bins = pose_bins(people)
+        counts = np.bincount(bins, minlength=len(POSE_BIN_NAMES))
+        self.counts = dict(zip(POSE_BIN_NAMES, counts.tolist()))
+        w = 1.0 / counts[bins]
+        self.p = w / w.sum()
+        self.n, self.seed, self.rank, self.world = len(people), seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.n // self.world)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch, 2])
+        idx = rng.choice(self.n, size=len(self) * self.world, p=self.p)
+        seen = np.zeros(self.n, dtype=int)
+        out = np.empty_like(idx)
+        for j, i in enumerate(idx):
+            out[j] = i + seen[i] * self.n
+            seen[i] += 1
+        return iter(out[self.rank::self.world].tolist())

@@ -116,9 +116,10 @@ def build_data(shared: Path, work: Path, extra_videos: list[Path], stride: int =
 
 
 def train(model: str, work: Path, epochs: int | None, threads: int | None, resume: bool,
-          paste: float | None = None, part: float | None = None, run: str | None = None) -> int:
+          paste: float | None = None, part: float | None = None, run: str | None = None,
+          balance_pose: bool = False) -> int:
     """``engine.train`` with the recipe's settings into ``WORK/runs/RUN`` (RUN defaults to the
-    model's name); ``epochs``, ``paste`` and ``part`` override the recipe's for experiments
+    model's name); ``epochs``, ``paste``, ``part`` and ``balance_pose`` override the recipe's for experiments
     (the shipped weights use no pasting: the pasted runs scored worse, README "Pasting")."""
     cmd = [sys.executable, "-m", "engine.train", "--model", model,
            "--train-ann", str(work / "train.json"), "--train-images", str(work),
@@ -131,6 +132,8 @@ def train(model: str, work: Path, epochs: int | None, threads: int | None, resum
         cmd += ["--paste", str(paste)]
     if part is not None:
         cmd += ["--part", str(part)]
+    if balance_pose:
+        cmd.append("--balance-pose")
     if threads:
         cmd += ["--threads", str(threads)]
     if resume:
@@ -271,6 +274,7 @@ def main(argv=None) -> int:
         q.add_argument("--run", help="run folder under WORK/runs (default: the model's name)")
     t.add_argument("--paste", type=float, help="override the recipe's paste probability")
     t.add_argument("--part", type=float, help="override the close-up probability (engine.train --part)")
+    t.add_argument("--balance-pose", action="store_true", help="pose-balanced sampling (engine.train --balance-pose)")
     args = p.parse_args(argv)
     work = Path(args.work)
     if args.step == "ship":
@@ -280,7 +284,8 @@ def main(argv=None) -> int:
         print(json.dumps(build_data(Path(args.shared), work, [Path(v) for v in args.extra_videos],
                                     args.stride), indent=2))
         return 0
-    return train(args.model, work, args.epochs, args.threads, args.resume, args.paste, args.part, args.run)
+    return train(args.model, work, args.epochs, args.threads, args.resume, args.paste, args.part, args.run,
+                 args.balance_pose)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from . import coco as cocolib
 from .codec import HeatmapCodec
-from .dataset import Augment, PoseDataset
+from .dataset import Augment, PoseBalancedSampler, PoseDataset
 from .fileio import atomic_path, write_text
 from .losses import weighted_mse
 
@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--part", type=float, default=Augment.part, metavar="P",
                    help="probability of a close-up on part of the person, the joints it leaves "
                         f"out trained as absent (default {Augment.part})")
+    p.add_argument("--balance-pose", action="store_true",
+                   help="draw people in inverse proportion to how common their knee bend is "
+                        "(deep, bent, slightly bent, straight, no full leg: each a fifth of the "
+                        "draws), so deep squats are seen as often as standing")
     p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     p.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation, init")
     p.add_argument("--threads", type=int, help="CPU threads per process (torch.set_num_threads)")
@@ -190,8 +194,14 @@ def main(argv=None) -> int:
     aug = Augment.none() if args.no_augment else Augment(paste=args.paste, part=args.part)
     ds = PoseDataset(people, args.train_images, codec, aug, seed=args.seed, boxes=person_boxes(train_data),
                      backdrops=sorted({p.file_name for p in people}))
-    sampler = torch.utils.data.DistributedSampler(ds, world, rank, shuffle=True, seed=args.seed) \
-        if world > 1 else None
+    if args.balance_pose:
+        sampler = PoseBalancedSampler(people, args.seed, rank, world)
+        if main_proc:
+            print(f"pose-balanced sampling, people per knee-bend bin: {sampler.counts}")
+    elif world > 1:
+        sampler = torch.utils.data.DistributedSampler(ds, world, rank, shuffle=True, seed=args.seed)
+    else:
+        sampler = None
     gen = torch.Generator()
     from .models import build_model, count_parameters
     from .evaluate import evaluate_people
@@ -266,6 +276,7 @@ def main(argv=None) -> int:
                                   "people": len(people), "val_ann": args.val_ann},
                 "epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size * world,
                 "augment": "none" if args.no_augment else {"paste": args.paste, "part": args.part},
+                "sampling": "pose-balanced" if args.balance_pose else "uniform",
                 "metrics": {k: last[k] for k in ("loss", "val_pck@0.05", "val_pck@0.1") if k in last},
                 "recipe": args.tag}
         weightslib.save(model, out / "model.safetensors", meta, half=args.half)

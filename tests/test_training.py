@@ -16,7 +16,7 @@ import torch
 
 from engine import coco as cocolib
 from engine.codec import HeatmapCodec
-from engine.dataset import Augment, PoseDataset
+from engine.dataset import POSE_BIN_NAMES, Augment, PoseBalancedSampler, PoseDataset, pose_bins
 from engine.evaluate import evaluate_people
 from engine.models import build_model, list_models
 from engine.train import train_step
@@ -69,10 +69,10 @@ def _losses(out: Path) -> list[float]:
 
 
 def test_training_is_seeded_and_resume_reproduces_the_loss(tmp_path, coco_ann, coco_images):
-    """With people pasted onto other images too (COCO-MINI's polygons): the backdrops are
-    drawn from the seed, so the runs still repeat exactly."""
+    """With people pasted onto other images too (COCO-MINI's polygons) and pose-balanced
+    sampling: the backdrops and the draws come from the seed, so the runs still repeat exactly."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    paste = ["--paste", "0.5"]
+    paste = ["--paste", "0.5", "--balance-pose"]
     a = tmp_path / "a"
     subprocess.run([sys.executable, *_train_cmd(a, coco_ann, coco_images, 3, paste)], cwd=ROOT, env=env,
                    check=True, capture_output=True)
@@ -96,7 +96,56 @@ def test_training_is_seeded_and_resume_reproduces_the_loss(tmp_path, coco_ann, c
     assert f"resuming after epoch {done_before}" in r.stdout
     assert _losses(c) == pytest.approx(_losses(a), rel=1e-6)
     assert (c / "model.safetensors").is_file() and (c / "metrics.html").is_file()
-    assert json.loads((c / "model.json").read_text())["augment"]["paste"] == 0.5
+    meta = json.loads((c / "model.json").read_text())
+    assert meta["augment"]["paste"] == 0.5 and meta["sampling"] == "pose-balanced"
+
+
+def test_pose_balanced_sampler_evens_out_knee_bends(coco_ann, coco_images):
+    import dataclasses
+    data = cocolib.load(coco_ann, coco_images)
+    people = data.people
+    # a standing person made to squat deep: the knee moved forward to a 90-degree bend
+    stand = next(p for p in people if p.labeled.all())
+    kp = stand.keypoints.copy()
+    for h, k, a in ((0, 2, 4), (1, 3, 5)):
+        kp[k] = kp[a] + [0.0, -40.0]
+        kp[h] = kp[k] + [-40.0, 0.0]
+    deep = dataclasses.replace(stand, keypoints=kp)
+    legless = dataclasses.replace(stand, visibility=np.array([2, 2, 0, 0, 0, 0]))
+    assert [POSE_BIN_NAMES[b] for b in pose_bins([stand, deep, legless])][1:] == ["deep", "no full leg"]
+    bins = pose_bins(people)
+    counts = np.bincount(bins, minlength=len(POSE_BIN_NAMES))
+    assert counts.max() >= 3 * counts[counts > 0].min(), "the real people must be unevenly spread for this test"
+    n = len(people)
+    sampler = PoseBalancedSampler(people, seed=3)
+    draws = []
+    for epoch in range(40):
+        sampler.set_epoch(epoch)
+        idx = np.array(list(sampler))
+        assert len(idx) == len(sampler) == n
+        assert len(set(idx.tolist())) == n, "a repeat must get an index of its own (its own augmentation)"
+        draws.append(idx)
+    sampler.set_epoch(0)
+    assert list(sampler) == draws[0].tolist(), "the draw depends on (seed, epoch) alone"
+    assert draws[0].tolist() != draws[1].tolist()
+    share = np.bincount(bins[np.concatenate(draws) % n], minlength=len(POSE_BIN_NAMES)) / (40 * n)
+    present = counts > 0
+    assert np.allclose(share[present], 1 / present.sum(), atol=0.04), (share, counts)
+    # two processes take alternate indices of one and the same draw
+    ranks = [PoseBalancedSampler(people, seed=3, rank=r, world=2) for r in (0, 1)]
+    for r in ranks:
+        r.set_epoch(5)
+    a, b = list(ranks[0]), list(ranks[1])
+    assert len(a) == len(b) == -(-n // 2)
+    assert not set(a) & set(b)
+    # a repeat is the same person (identical without augmentation), augmented differently
+    codec = HeatmapCodec(INPUT, (INPUT[0] // 4, INPUT[1] // 4))
+    i = int(np.argmax(counts[bins] == counts[counts > 0].min()))
+    plain = PoseDataset(people, coco_images, codec, Augment.none())
+    assert torch.equal(plain[i]["image"], plain[i + n]["image"])
+    assert torch.equal(plain[i]["target"], plain[i + n]["target"])
+    ds = PoseDataset(people, coco_images, codec, Augment())
+    assert not torch.equal(ds[i]["image"], ds[i + n]["image"])
 
 
 def test_torchrun_two_processes_gloo(tmp_path, coco_ann, coco_images):
