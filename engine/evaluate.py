@@ -64,8 +64,10 @@ def predict_people(model, dataset: PoseDataset, device, flip_test=False, batch_s
 
 
 def evaluate_people(model, people: list, images_dir, codec: HeatmapCodec, dataset_dict: dict,
-                    device="cpu", flip_test=False, batch_size=32, progress=True) -> dict:
-    """The evaluation report for ``people`` (each with at least one joint labelled)."""
+                    device="cpu", flip_test=False, batch_size=32, progress=True,
+                    keep_predictions=False) -> dict:
+    """The evaluation report for ``people`` (each with at least one joint labelled); with
+    ``keep_predictions`` it also holds ``predictions`` ((N, 6, 2) image pixels, not JSON)."""
     t0 = time.perf_counter()
     ds = PoseDataset(people, images_dir, codec, Augment.none())
     pred, sc = predict_people(model, ds, device, flip_test, batch_size, progress)
@@ -76,12 +78,15 @@ def evaluate_people(model, people: list, images_dir, codec: HeatmapCodec, datase
     results = [{"image_id": p.image_id, "keypoints": pred[i], "scores": sc[i],
                 "score": float(sc[i].mean())} for i, p in enumerate(people)]
     oks = oks_ap(dataset_dict, results)
-    return {"pck@0.05": p05["pck"], "pck@0.1": p10["pck"], "per_joint": p05["per_joint"],
+    report = {"pck@0.05": p05["pck"], "pck@0.1": p10["pck"], "per_joint": p05["per_joint"],
             "per_joint@0.1": p10["per_joint"], "mean_pixel_error": mean_pixel_error(pred, gt, lab),
             "oks_ap": oks["ap"], "oks": oks,
             "instances": len(people), "joints_counted": p05["counted"], "flip_test": flip_test,
             "pck_definition": "distance <= alpha x 1.25 x longer side of the GT box (image px); "
                               "labelled GT joints only", "seconds": round(time.perf_counter() - t0, 2)}
+    if keep_predictions:
+        report["predictions"] = pred
+    return report
 
 
 def compare_table(reports: list[tuple[str, dict]]) -> str:

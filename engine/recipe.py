@@ -235,6 +235,14 @@ def fmt3(v) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
+def _by_knee_text(by_knee: dict | None) -> str:
+    if not by_knee:
+        return ""
+    deep, rest = by_knee.get("deep", {}), by_knee.get("not deep", {})
+    return (f" (deep squats, knee under 100°: {fmt3(deep.get('pck'))} on {deep.get('people')} frames; "
+            f"the rest: {fmt3(rest.get('pck'))} on {rest.get('people')})")
+
+
 def _card_scores(score: dict | None) -> str:
     if not score:
         return ""
@@ -242,10 +250,14 @@ def _card_scores(score: dict | None) -> str:
     lines = ["## Measured (`python -m engine.scorecard`, beside MediaPipe in one run)", "",
              f"- PCK@0.05 against the teacher on the held-out clips: {fmt3(score.get('clip_pck@0.05'))}",
              "- the same frames, each cropped by the teacher's box (the model alone, no tracking): "
-             f"{fmt3(score.get('clip_box_pck@0.05'))}",
+             f"{fmt3(score.get('clip_box_pck@0.05'))}" + _by_knee_text(score.get("clip_box_pck@0.05_by_knee")),
              f"- PCK@0.05 on the held-out human-labelled COCO-MINI people: {fmt3(score.get('coco_pck@0.05'))}",
              f"- right repetition count on {score.get('reps_match')} of {len(clips)} clips: "
              + ", ".join(f"{c} {n}" for c, n in clips.items())]
+    if score.get("reps_in_time") is not None:
+        lines.append(f"- of MediaPipe's {score.get('teacher_reps')} repetitions on these clips, "
+                     f"{score['reps_in_time']} coincide in time with one of this model's (interval "
+                     "IoU at least 0.5): a count can be right with one rep split in two and another missed")
     if score.get("reps_wrong"):
         lines.append("- counted wrong (this model / the person): "
                      + ", ".join(f"{c} {w['counted']} / {w['person']}" for c, w in score["reps_wrong"].items()))

@@ -198,6 +198,36 @@ def test_find_reps_hysteresis_ignores_jitter_around_a_threshold():
     assert len(result.reps) == 1
 
 
+
+def _squat_depth(t: np.ndarray, start: float, end: float, bottom: float = 0.5) -> np.ndarray:
+    """0 standing, a half-sine dip to ``bottom`` between ``start`` and ``end`` seconds."""
+    inside = (t >= start) & (t <= end)
+    return np.where(inside, bottom * np.sin(np.pi * (t - start) / (end - start)), 0.0)
+
+
+@pytest.mark.parametrize("gap_s, counted", [(0.4, 1), (1.4, 1), (th.MAX_BOTTOM_GAP_S + 0.4, 0)])
+def test_a_rep_whose_bottom_was_not_seen_counts_unless_the_gap_is_long(gap_s, counted):
+    """The joints lost around the bottom (depth past DOWN_DEPTH on the way down, standing when
+    next seen): one rep up to MAX_BOTTOM_GAP_S without joints, 'lost' beyond it."""
+    t = times_for(8)
+    mid = 3.0
+    d = _squat_depth(t, 1.0, 1.0 + 2 * (mid - 1.0) + gap_s)  # slow enough to see both halves
+    d[(t > mid) & (t < mid + gap_s)] = np.nan
+    result = find_reps(d, t)
+    assert len(result.reps) == counted
+    # beyond the limit the rep is lost, and the ascent after the gap is a rep begun unseen
+    assert [p.kind for p in result.partials] == ([] if counted else ["lost", "start"])
+
+
+def test_a_long_gap_while_standing_still_ends_the_track():
+    """Outside a rep the short limit holds: after 1 s without joints the athlete, seen deep
+    at once, is a clip starting mid-rep (a partial), not the bottom of a rep."""
+    t = times_for(8)
+    d = _squat_depth(t, 3.0, 5.0)
+    d[(t > 2.0) & (t < 3.0 + 1.0)] = np.nan  # lost while standing, found deep in the rep
+    result = find_reps(d, t)
+    assert len(result.reps) == 0 and [p.kind for p in result.partials] == ["start"]
+
 # -- feedback ----------------------------------------------------------------------------------
 def test_above_parallel_triggers_and_deep_does_not():
     shallow = analyze_series(clip(2, "side", bottom=115))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from engine.recipe import write_card
-from engine.scorecard import best_model, table
+from engine.scorecard import best_model, matched_reps, pck_by_knee, table
 
 
 def _row(match, clip, coco, wrong=None, box=None):
@@ -34,7 +34,13 @@ def test_card_names_the_clips_counted_wrong(tmp_path):
     assert "on the held-out human-labelled COCO-MINI people: –" in text
     assert "counted wrong (this model / the person): b.mp4 0 / 3" in text
     write_card("dilated", meta, path, _row(2, 0.25, 0.5))
-    assert "counted wrong" not in path.read_text()
+    assert "counted wrong" not in path.read_text() and "coincide in time" not in path.read_text()
+    write_card("dilated", meta, path, {**_row(2, 0.25, 0.5), "reps_in_time": 3, "teacher_reps": 5})
+    assert "of MediaPipe's 5 repetitions on these clips, 3 coincide in time" in path.read_text()
+    by_knee = {"deep": {"pck": 0.1, "people": 4}, "not deep": {"pck": 0.7, "people": 6}}
+    write_card("dilated", meta, path, {**_row(2, 0.25, 0.5, box=0.5), "clip_box_pck@0.05_by_knee": by_knee})
+    assert "no tracking): 0.500 (deep squats, knee under 100°: 0.100 on 4 frames; the rest: 0.700 on 6)" \
+        in path.read_text()
 
 
 def test_table_has_a_row_per_clip_with_the_persons_count():
@@ -47,6 +53,27 @@ def test_table_has_a_row_per_clip_with_the_persons_count():
     assert "| PCK@0.05 vs teacher, held-out clip frames in the teacher's box | 0.600 | – |" in text
     card["held_out_clips"] = ["b.mp4"]
     assert "| reps `b.mp4` (person: 3, held out) | 0 | 0 |" in table(card)
+    assert "matched in time" not in text and "deep squats" not in text
+    card["models"]["dilated"]["clip_box_pck@0.05_by_knee"] = {"deep": {"pck": 0.1, "people": 4},
+                                                               "not deep": {"pck": 0.7, "people": 6}}
+    text = table(card)
+    assert "| ... of them deep squats (knee under 100°), 4 frames | 0.100 | – |" in text
+    assert "| ... of them standing to bent (knee 100° or more), 6 frames | 0.700 | – |" in text
+    card["teacher_reps"] = 5
+    card["models"]["dilated"]["reps_in_time"] = 3
+    card["models"]["mediapipe"]["reps_in_time"] = 5
+    assert "| MediaPipe's reps matched in time (interval IoU ≥ 0.5) | 3 / 5 | 5 / 5 |" in table(card)
+
+
+def test_reps_match_the_teachers_in_time_one_to_one():
+    teacher = [[1.0, 3.0], [4.0, 6.0], [7.0, 9.0]]
+    assert matched_reps(teacher, teacher) == 3
+    # one rep split in two halves (IoU 0.5 each: only one may match), one missed: the count
+    # of reps is right (3), the reps matched are not
+    split = [[1.0, 2.0], [2.0, 3.0], [4.2, 6.0]]
+    assert matched_reps(split, teacher) == 2
+    assert matched_reps([[1.0, 1.9]], teacher) == 0  # under half the interval
+    assert matched_reps([], teacher) == 0 and matched_reps(teacher, []) == 0
 
 
 def test_card_keeps_its_section_written_by_hand(tmp_path):
@@ -60,3 +87,25 @@ def test_card_keeps_its_section_written_by_hand(tmp_path):
     text = path.read_text()
     assert text.count("## Observed (by hand)") == 1 and "- puts every joint on one foot" in text
     assert "## Measured" in text
+
+
+def test_pck_by_knee_splits_deep_squats_from_the_rest(coco_ann, coco_images):
+    import dataclasses
+
+    import numpy as np
+
+    from engine import coco as cocolib
+    people = [p for p in cocolib.load(coco_ann, coco_images).people if p.labeled.all()][:4]
+    deep = []
+    for p in people[:2]:  # the same people made to squat: knees 90 degrees
+        kp = p.keypoints.copy()
+        for h, k, a in ((0, 2, 4), (1, 3, 5)):
+            kp[k] = kp[a] + [0.0, -40.0]
+            kp[h] = kp[k] + [-40.0, 0.0]
+        deep.append(dataclasses.replace(p, keypoints=kp))
+    everyone = deep + people
+    pred = np.stack([p.keypoints for p in everyone])
+    pred[:2] += 1000.0  # the deep squats all wrong, the rest right
+    r = pck_by_knee(pred, everyone)
+    assert r["deep"] == {"pck": 0.0, "people": 2}
+    assert r["not deep"] == {"pck": 1.0, "people": 4}

@@ -21,7 +21,10 @@ frame, and ends when the depth is back at or below STAND_DEPTH. Deliberate cases
 * jump squats: in the air the legs are straight, so the flight reads as standing and each
   squat between jumps is one rep; a soft landing stays above DOWN_DEPTH;
 * no squat (curls, walking, standing): the depth never reaches DOWN_DEPTH, so 0 reps;
-* lost tracking for longer than MAX_GAP_S ends a rep in progress without counting it.
+* lost tracking for longer than MAX_GAP_S ends a rep in progress without counting it; once
+  the descent has passed DOWN_DEPTH the limit is MAX_BOTTOM_GAP_S instead (the bottom is
+  where the joints are hardest to see), so a rep whose bottom was not seen but whose descent
+  and return to standing were still counts.
 """
 from __future__ import annotations
 
@@ -119,7 +122,8 @@ def find_reps(depth: np.ndarray, times: np.ndarray) -> RepResult:
 
     for i in np.flatnonzero(np.isfinite(depth)):
         d = float(depth[i])
-        if last_i >= 0 and times[i] - times[last_i] > th.MAX_GAP_S:
+        gap_limit = th.MAX_BOTTOM_GAP_S if state == "down" else th.MAX_GAP_S
+        if last_i >= 0 and times[i] - times[last_i] > gap_limit:
             if state == "down":
                 out.partials.append(Partial("lost", start_i, last_i, float(depth[bottom_i])))
             state = "start"

