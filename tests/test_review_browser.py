@@ -61,11 +61,24 @@ def test_filter_select_place_missing_joint_save_and_export(page):
 
     # place it by clicking the image: the middle of the picture is the middle of the image
     img = page.locator("#review-detail img")
-    box = img.bounding_box()
-    natural = page.evaluate("() => { const i = document.querySelector('#review-detail img');"
-                            " return [i.naturalWidth, i.naturalHeight]; }")
-    img.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.6})
-    page.wait_for_function("() => document.querySelector('#review-pending').innerText.includes('Fix to save')")
+    # choosing the joint redraws the picture (the chosen joint highlighted); a click that lands
+    # while the new picture replaces the old one reaches no image, as a user's would not, so
+    # the click is repeated (as a user would) until the fix is pending
+    placed = "() => document.querySelector('#review-pending').innerText.includes('Fix to save')"
+    for attempt in range(6):
+        page.wait_for_function("() => { const i = document.querySelector('#review-detail img');"
+                               " return i && i.complete && i.naturalWidth > 0; }")
+        box = img.bounding_box()
+        natural = page.evaluate("() => { const i = document.querySelector('#review-detail img');"
+                                " return [i.naturalWidth, i.naturalHeight]; }")
+        img.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.6})
+        try:
+            page.wait_for_function(placed, timeout=30_000)
+            break
+        except Exception:  # playwright's TimeoutError: click again
+            page.screenshot(path=str(SHOTS / f"2-click-{attempt + 1}-lost.png"), full_page=True)
+            if attempt == 5:
+                raise
     pending = page.locator("#review-pending").inner_text()
     x, y = (float(v) for v in re.search(rf"{missing} → \((\d+), (\d+)\)", pending).groups())
     assert abs(x - natural[0] * 0.5) <= 3 and abs(y - natural[1] * 0.6) <= 3, (pending, natural)
