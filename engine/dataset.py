@@ -263,8 +263,9 @@ def pose_bins(people: list[Person]) -> np.ndarray:
 
 
 class PoseBalancedSampler(torch.utils.data.Sampler):
-    """Per epoch, ``len(people)`` draws with replacement, each bin of ``pose_bins`` equally
-    likely (people within a bin alike): a rare pose is seen more often, a common one less.
+    """Per epoch, ``len(people)`` draws with replacement, each bin of ``pose_bins`` that holds
+    anybody equally likely (people within a bin alike): a rare pose is seen more often, a
+    common one less.
     The k-th repeat of person i in an epoch is index i + k * len(people), so that it gets
     augmentation draws of its own (``PoseDataset`` takes the index modulo its length). The
     draw depends on (seed, epoch) alone; under DDP every process makes the same draw and

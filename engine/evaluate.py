@@ -79,11 +79,11 @@ def evaluate_people(model, people: list, images_dir, codec: HeatmapCodec, datase
                 "score": float(sc[i].mean())} for i, p in enumerate(people)]
     oks = oks_ap(dataset_dict, results)
     report = {"pck@0.05": p05["pck"], "pck@0.1": p10["pck"], "per_joint": p05["per_joint"],
-            "per_joint@0.1": p10["per_joint"], "mean_pixel_error": mean_pixel_error(pred, gt, lab),
-            "oks_ap": oks["ap"], "oks": oks,
-            "instances": len(people), "joints_counted": p05["counted"], "flip_test": flip_test,
-            "pck_definition": "distance <= alpha x 1.25 x longer side of the GT box (image px); "
-                              "labelled GT joints only", "seconds": round(time.perf_counter() - t0, 2)}
+              "per_joint@0.1": p10["per_joint"], "mean_pixel_error": mean_pixel_error(pred, gt, lab),
+              "oks_ap": oks["ap"], "oks": oks,
+              "instances": len(people), "joints_counted": p05["counted"], "flip_test": flip_test,
+              "pck_definition": "distance <= alpha x 1.25 x longer side of the GT box (image px); "
+                                "labelled GT joints only", "seconds": round(time.perf_counter() - t0, 2)}
     if keep_predictions:
         report["predictions"] = pred
     return report

@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"out trained as absent (default {Augment.part})")
     p.add_argument("--balance-pose", action="store_true",
                    help="draw people in inverse proportion to how common their knee bend is "
-                        "(deep, bent, slightly bent, straight, no full leg: each a fifth of the "
-                        "draws), so deep squats are seen as often as standing")
+                        "(deep, bent, slightly bent, straight, no full leg: an equal share of the "
+                        "draws for each bin that holds anybody), so deep squats are seen as often "
+                        "as standing")
     p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     p.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation, init")
     p.add_argument("--threads", type=int, help="CPU threads per process (torch.set_num_threads)")
