@@ -20,13 +20,13 @@ import numpy as np
 import torch
 
 from .codec import HeatmapCodec
-from .geometry import Crop, lower_body_box
+from .geometry import Crop
 from .joints import NUM_JOINTS
 from .models import preprocess
 from .models.common import fuse_conv_bn
 from .pose import PoseSeries
-from .tracking import (MotionMap, TrackerConfig, crop_from_joints, person_height_in_crop,
-                       search_levels, whole_frame_crop)
+from .tracking import (MotionMap, TrackerConfig, confident_region, crop_from_joints,
+                       person_height_in_crop, search_levels, whole_frame_crop)
 
 #: progress(fraction_done in 0..1, message)
 Progress = Callable[[float, str], None]
@@ -142,8 +142,7 @@ class HeatmapPredictor:
         def score(k, c) -> float:
             if motion is None:
                 return float(c.mean())
-            ok = (c >= cfg.joint_confidence) & np.isfinite(k).all(axis=1)
-            return float(c.mean()) * motion.support(lower_body_box(k, ok))
+            return float(c.mean()) * motion.support(confident_region(k, c, cfg))
 
         best, best_score = (whole, kp[0], conf[0]), score(kp[0], conf[0])
         for level in search_levels(size, self.input_size, cfg):
@@ -215,7 +214,6 @@ class HeatmapPredictor:
                 if tracking:
                     dip_since = None
                 elif conf[-1].mean() >= cfg.hold_confidence:  # unsure, not gone: hold the crop
-
                     dip_since = t if dip_since is None else dip_since
                     tracking = t - dip_since < cfg.hold_s
                 if good.any():

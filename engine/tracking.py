@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .geometry import Crop, fit_aspect, lower_body_box
+from .geometry import Crop, fit_aspect, fit_inside, lower_body_box
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,7 @@ def search_levels(frame_size: tuple[int, int], input_size: tuple[int, int],
     a window in size lies wholly inside one of them.
     """
     w, h = frame_size
-    aspect = input_size[0] / input_size[1]
-    ww, wh = (h * aspect, h) if w / h > aspect else (w, w / aspect)
+    ww, wh = fit_inside(w, h, input_size[0] / input_size[1])
     levels = []
     for _ in range(config.max_levels):
         if wh < config.min_window_scale * input_size[1]:
@@ -157,6 +156,15 @@ class MotionMap:
         return float(min(1.0, self.std[y0:y1, x0:x1].mean() / mean))
 
 
+def confident_region(keypoints: np.ndarray, confidence: np.ndarray,
+                     config: TrackerConfig = TrackerConfig()) -> np.ndarray | None:
+    """``lower_body_box`` of the joints (K, 2) or (T, K, 2) at least ``joint_confidence``
+    confident: (x, y, w, h) frame pixels, None when fewer than two are."""
+    pts = np.asarray(keypoints, dtype=np.float64).reshape(-1, 2)
+    ok = (np.asarray(confidence).reshape(-1) >= config.joint_confidence) & np.isfinite(pts).all(axis=1)
+    return lower_body_box(pts, ok)
+
+
 def crop_from_joints(keypoints: np.ndarray, confidence: np.ndarray, frame_size: tuple[int, int],
                      input_size: tuple[int, int], config: TrackerConfig = TrackerConfig(),
                      previous: Crop | None = None, floor: float = 0.0) -> Crop | None:
@@ -165,9 +173,7 @@ def crop_from_joints(keypoints: np.ndarray, confidence: np.ndarray, frame_size: 
     Its height stays within ``min_crop``..``max_crop`` of the frame's, at least ``floor``
     pixels and, after ``previous``, at least ``max_shrink`` x the previous crop's (same centre
     rule)."""
-    pts = np.asarray(keypoints, dtype=np.float64).reshape(-1, 2)
-    ok = (np.asarray(confidence).reshape(-1) >= config.joint_confidence) & np.isfinite(pts).all(axis=1)
-    box = lower_body_box(pts, ok)
+    box = confident_region(keypoints, confidence, config)
     if box is None:
         return None
     crop = Crop.from_box(box, tuple(input_size))
@@ -183,6 +189,5 @@ def person_height_in_crop(keypoints: np.ndarray, confidence: np.ndarray, crop: C
                           config: TrackerConfig = TrackerConfig()) -> float:
     """Height of the confident joints' lower-body region as a fraction of the crop's height
     (0 when fewer than two joints are confident)."""
-    ok = (np.asarray(confidence) >= config.joint_confidence) & np.isfinite(keypoints).all(axis=-1)
-    box = lower_body_box(keypoints, ok)
+    box = confident_region(keypoints, confidence, config)
     return 0.0 if box is None else float(box[3] / crop.size[1])

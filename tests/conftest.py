@@ -50,3 +50,21 @@ def has_module(name: str) -> bool:
 needs_mediapipe = pytest.mark.skipif(not has_module("mediapipe"),
                                      reason="mediapipe is not installed (optional extra: "
                                             "pip install -r requirements-mediapipe.txt)")
+
+
+def _squatting(person):
+    """The same person with both legs redrawn in a deep squat: each knee 40 px above its
+    ankle, each hip 40 px behind its knee (a 90-degree knee)."""
+    import dataclasses
+
+    kp = person.keypoints.copy()
+    for h, k, a in ((0, 2, 4), (1, 3, 5)):
+        kp[k] = kp[a] + [0.0, -40.0]
+        kp[h] = kp[k] + [-40.0, 0.0]
+    return dataclasses.replace(person, keypoints=kp)
+
+
+@pytest.fixture(scope="session")
+def squatting():
+    """``squatting(person)``: that person redrawn in a deep squat (knees at 90 degrees)."""
+    return _squatting

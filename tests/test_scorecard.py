@@ -89,20 +89,12 @@ def test_card_keeps_its_section_written_by_hand(tmp_path):
     assert "## Measured" in text
 
 
-def test_pck_by_knee_splits_deep_squats_from_the_rest(coco_ann, coco_images):
-    import dataclasses
-
+def test_pck_by_knee_splits_deep_squats_from_the_rest(coco_ann, coco_images, squatting):
     import numpy as np
 
     from engine import coco as cocolib
     people = [p for p in cocolib.load(coco_ann, coco_images).people if p.labeled.all()][:4]
-    deep = []
-    for p in people[:2]:  # the same people made to squat: knees 90 degrees
-        kp = p.keypoints.copy()
-        for h, k, a in ((0, 2, 4), (1, 3, 5)):
-            kp[k] = kp[a] + [0.0, -40.0]
-            kp[h] = kp[k] + [-40.0, 0.0]
-        deep.append(dataclasses.replace(p, keypoints=kp))
+    deep = [squatting(p) for p in people[:2]]  # the same people made to squat
     everyone = deep + people
     pred = np.stack([p.keypoints for p in everyone])
     pred[:2] += 1000.0  # the deep squats all wrong, the rest right

@@ -100,17 +100,12 @@ def test_training_is_seeded_and_resume_reproduces_the_loss(tmp_path, coco_ann, c
     assert meta["augment"]["paste"] == 0.5 and meta["sampling"] == "pose-balanced"
 
 
-def test_pose_balanced_sampler_evens_out_knee_bends(coco_ann, coco_images):
+def test_pose_balanced_sampler_evens_out_knee_bends(coco_ann, coco_images, squatting):
     import dataclasses
     data = cocolib.load(coco_ann, coco_images)
     people = data.people
-    # a standing person made to squat deep: the knee moved forward to a 90-degree bend
     stand = next(p for p in people if p.labeled.all())
-    kp = stand.keypoints.copy()
-    for h, k, a in ((0, 2, 4), (1, 3, 5)):
-        kp[k] = kp[a] + [0.0, -40.0]
-        kp[h] = kp[k] + [-40.0, 0.0]
-    deep = dataclasses.replace(stand, keypoints=kp)
+    deep = squatting(stand)  # the same person made to squat deep
     legless = dataclasses.replace(stand, visibility=np.array([2, 2, 0, 0, 0, 0]))
     assert [POSE_BIN_NAMES[b] for b in pose_bins([stand, deep, legless])][1:] == ["deep", "no full leg"]
     bins = pose_bins(people)
