@@ -12,7 +12,7 @@ from engine.analysis.feedback import rep_sentences
 from engine.analysis.reps import find_reps
 from engine.analysis import thresholds as th
 from engine.pose import PoseSeries
-from engine.smoothing import smooth_series
+from engine.video.smoothing import smooth_series
 
 FPS = 30.0
 THIGH, SHIN = 200.0, 200.0
@@ -315,7 +315,7 @@ def test_smoothing_weighs_samples_by_confidence():
     steady = np.full(len(t), 300.0)
     spike = steady.copy()
     spike[45] = 400.0  # one wild detection
-    from engine.smoothing import one_euro
+    from engine.video.smoothing import one_euro
     trusted = one_euro(spike / 720, t, weights=np.ones(len(t))) * 720
     doubtful_w = np.ones(len(t))
     doubtful_w[45] = 0.1 / 0.5  # confidence 0.1 against FULL_TRUST_CONFIDENCE 0.5

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import weights as weightslib
+from engine.models import weights as weightslib
 from engine.joints import JOINTS
 from engine.models import build_model
 from tests.conftest import needs_mediapipe
@@ -140,7 +140,7 @@ def test_without_mediapipe_the_adapter_and_cli_say_how_to_install_it(tmp_path, c
     through the CLI's --model mediapipe) gives a clear error naming the optional extra."""
     out = tmp_path / "out"
     code = ("import sys; sys.modules['mediapipe'] = None\n"
-            "from engine.mediapipe_pose import MediaPipePose\n"
+            "from engine.video.mediapipe_pose import MediaPipePose\n"
             "try:\n    MediaPipePose().open()\nexcept ImportError as e:\n    print('ERR', e)\n"
             "from engine.analyze import main\n"
             f"sys.exit(main([{str(clips_dir / 'oblique-single.mp4')!r}, '--model', 'mediapipe', "

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import weights as weightslib
+from engine.models import weights as weightslib
 from engine.models import build_model
 from tests.apphelpers import running_app
 from tests.conftest import needs_mediapipe

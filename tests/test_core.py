@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from engine import coco as cocolib
+from engine.data import coco as cocolib
 from engine.codec import HeatmapCodec
-from engine.dataset import Augment, make_sample
+from engine.data.dataset import Augment, make_sample
 from engine.geometry import Crop
 from engine.joints import COCO_INDICES, FLIP_INDEX, JOINTS
-from engine.metrics import pck, pck_thresholds
+from engine.training.metrics import pck, pck_thresholds
 
 
 @pytest.mark.parametrize("sizes", [((192, 256), (48, 64)), ((96, 128), (24, 32))])
@@ -132,7 +132,7 @@ def test_paste_keeps_the_person_and_the_targets_and_swaps_the_background(coco_an
     mask the crop is the person's own pixels, well outside it the backdrop's; the targets are
     exactly those of the same crop unpasted."""
     import cv2
-    from engine.dataset import PoseDataset, read_image, sample_crop
+    from engine.data.dataset import PoseDataset, read_image, sample_crop
 
     data = cocolib.load(coco_ann, coco_images)
     person = max((p for p in data.people if p.flags.all_visible), key=lambda p: p.bbox[2] * p.bbox[3])

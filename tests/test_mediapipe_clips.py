@@ -18,7 +18,7 @@ STRIDE = 2
 @pytest.fixture(scope="module")
 def mediapipe_series(clips_dir, clips_manifest):
     """{clip file: PoseSeries} from MediaPipe for every clip in clips.json."""
-    from engine.mediapipe_pose import MediaPipePose
+    from engine.video.mediapipe_pose import MediaPipePose
     out = {}
     for clip in clips_manifest["clips"]:
         out[clip["file"]] = MediaPipePose().predict_video(str(clips_dir / clip["file"]), stride=STRIDE)
@@ -72,7 +72,7 @@ def test_curl_clip_reports_zero_and_says_why(mediapipe_series):
 
 
 def test_all_33_landmarks_are_kept_on_request(clips_dir):
-    from engine.mediapipe_pose import BLAZEPOSE_LOWER_BODY, MediaPipePose
+    from engine.video.mediapipe_pose import BLAZEPOSE_LOWER_BODY, MediaPipePose
     s = MediaPipePose(smooth=False).predict_video(str(clips_dir / "oblique-single.mp4"), max_seconds=0.5,
                                                   keep_landmarks=True)
     lm = s.meta["landmarks"]

@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import weights as weightslib
+from engine.models import weights as weightslib
 from engine.geometry import Crop, lower_body_box
 from engine.joints import NUM_JOINTS
 from engine.models import MEAN, STD, build_model
-from engine.predict import HeatmapPredictor, load_predictor
-from engine.tracking import MotionMap, TrackerConfig, crop_from_joints, search_levels, whole_frame_crop
-from engine.video import VideoWriter
+from engine.video.predict import HeatmapPredictor, load_predictor
+from engine.video.tracking import MotionMap, TrackerConfig, crop_from_joints, search_levels, whole_frame_crop
+from engine.video.reader import VideoWriter
 
 torch.set_num_threads(1)
 
@@ -270,7 +270,7 @@ def test_random_model_on_a_real_clip_gives_a_well_formed_series(clips_dir):
     assert ((xy >= -0.5) & (xy <= [w - 0.5, h - 0.5])).all()
     assert ((series.confidence >= 0) & (series.confidence <= 1)).all()
     assert (series.confidence[~found] == 0).all()
-    assert series.meta["smoothing"]["filter"] == "one_euro"  # smooth=True applies engine.smoothing
+    assert series.meta["smoothing"]["filter"] == "one_euro"  # smooth=True applies engine.video.smoothing
     assert series.heatmaps.shape == (n, 6, 32, 24) and series.heatmaps.dtype == np.float16
     assert len(series.crops) == n
     for t in range(0, n, 5):  # heatmap peaks -> crop -> frame: the crop maps them back

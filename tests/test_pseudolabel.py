@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import coco as cocolib
+from engine.data import coco as cocolib
 from engine.joints import COCO_INDICES
 from tests.conftest import needs_mediapipe
 

@@ -7,7 +7,7 @@ import pytest
 from engine.geometry import Crop
 from engine.joints import JOINT_INDEX, SIDE_COLORS, SKELETON, edge_color
 from engine.pose import PoseSeries
-from engine.render import annotate, draw_skeleton, heatmap_overlay
+from engine.video.render import annotate, draw_skeleton, heatmap_overlay
 
 W, H = 640, 480
 KP = np.array([[340.0, 200.0], [300.0, 200.0], [345.0, 300.0], [295.0, 300.0],

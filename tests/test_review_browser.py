@@ -145,7 +145,7 @@ def test_upload_json_and_zip_then_a_bad_zip_is_refused_in_words(page, coco_ann, 
     """The upload road: a COCO .json plus a .zip of its images opens like typed paths; a file
     that is not a zip gets a clear error and the tab keeps working."""
     import zipfile
-    from engine.coco import export
+    from engine.data.coco import export
     data = json.loads(coco_ann.read_text())
     with_people = sorted({a["image_id"] for a in data["annotations"] if not a.get("iscrowd")})[:3]
     keep = [a["id"] for a in data["annotations"] if a["image_id"] in with_people]

@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from engine.coco import CocoFormatError
+from engine.data.coco import CocoFormatError
 from engine.joints import COCO_INDICES, JOINTS
 from review import curation
 from review.store import ReviewStore
@@ -286,7 +286,7 @@ def test_curated_export_trains_with_engine_train_unchanged(ds, store, tmp_path):
 
 def test_zoomed_picture_shows_each_image_pixel_where_the_view_says():
     """One bright image pixel, magnified: its blob's centre in the picture is view.to_picture."""
-    from engine.coco import Person
+    from engine.data.coco import Person
     from review.drawing import render_detail, zoom_view
     img = np.zeros((480, 640, 3), np.uint8)
     star = (301.0, 207.0)

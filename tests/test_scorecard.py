@@ -1,8 +1,8 @@
 """The scorecard's choice of default model and the model card's measured section."""
 from __future__ import annotations
 
-from engine.recipe import write_card
-from engine.scorecard import best_model, matched_reps, pck_by_knee, table
+from engine.training.recipe import write_card
+from engine.training.scorecard import best_model, matched_reps, pck_by_knee, table
 
 
 def _row(match, clip, coco, wrong=None, box=None):
@@ -92,7 +92,7 @@ def test_card_keeps_its_section_written_by_hand(tmp_path):
 def test_pck_by_knee_splits_deep_squats_from_the_rest(coco_ann, coco_images, squatting):
     import numpy as np
 
-    from engine import coco as cocolib
+    from engine.data import coco as cocolib
     people = [p for p in cocolib.load(coco_ann, coco_images).people if p.labeled.all()][:4]
     deep = [squatting(p) for p in people[:2]]  # the same people made to squat
     everyone = deep + people

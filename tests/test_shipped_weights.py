@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import weights as weightslib
+from engine.models import weights as weightslib
 from engine.analysis import analyze_series
 from engine.models import count_parameters
-from engine.predict import load_predictor
+from engine.video.predict import load_predictor
 
 SHIPPED = weightslib.shipped_weights()
 SCORECARD = weightslib.WEIGHTS_DIR / "scorecard.json"

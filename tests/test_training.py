@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine import coco as cocolib
+from engine.data import coco as cocolib
 from engine.codec import HeatmapCodec
-from engine.dataset import POSE_BIN_NAMES, Augment, PoseBalancedSampler, PoseDataset, pose_bins
-from engine.evaluate import evaluate_people
+from engine.data.dataset import POSE_BIN_NAMES, Augment, PoseBalancedSampler, PoseDataset, pose_bins
+from engine.training.evaluate import evaluate_people
 from engine.models import build_model, list_models
-from engine.train import train_step
+from engine.training.train import train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = (96, 128)  # width, height: small, so that CPU tests stay quick
@@ -144,7 +144,7 @@ def test_pose_balanced_sampler_evens_out_knee_bends(coco_ann, coco_images, squat
 
 
 def test_torchrun_two_processes_gloo(tmp_path, coco_ann, coco_images):
-    from engine.weights import load_model
+    from engine.models.weights import load_model
     out = tmp_path / "ddp"
     with socket.socket() as sock:  # a free loopback port for the rendezvous
         sock.bind(("127.0.0.1", 0))

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.video import VideoError, VideoWriter, ffmpeg_exe, open_video
+from engine.video.reader import VideoError, VideoWriter, ffmpeg_exe, open_video
 
 
 def test_portrait_rotation_metadata_is_honoured(tmp_path, clips_dir):

@@ -1,6 +1,6 @@
 """Squat analysis of a ``PoseSeries``: angles, view, repetitions, per-rep figures, feedback.
 
-    from engine.analysis import analyze_series
+    from . import analyze_series
     report = analyze_series(series)      # a SquatReport
     report.reps, report.view, report.feedback, report.knee_angle[:, 0]   # left knee, degrees
     report.to_json()                     # the dict written to report.json
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pose import PoseSeries
+from engine.pose import PoseSeries
 from . import thresholds
 from .angles import hip_angles, knee_angles, reliable_keypoints
 from .feedback import rep_figures, rep_sentences, set_sentences

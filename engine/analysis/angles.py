@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..joints import JOINT_INDEX
+from engine.joints import JOINT_INDEX
 from .thresholds import MIN_CONFIDENCE
 
 #: (hip, knee, ankle) joint indices per side, left then right.

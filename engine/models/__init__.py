@@ -3,7 +3,7 @@
 Every model maps a normalised image batch (N, 3, H, W) (see ``preprocess``; H and W
 multiples of 32) to heatmaps (N, 6, H/4, W/4), has ``stride = 4``, and is built with
 ``build_model(name, num_joints=6, **model_options)`` from random initialisation. Trained
-weights are loaded by ``engine.weights.load_model``.
+weights are loaded by ``engine.models.weights.load_model``.
 """
 from __future__ import annotations
 

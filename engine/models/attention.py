@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ..joints import NUM_JOINTS
+from engine.joints import NUM_JOINTS
 from .common import OUTPUT_STRIDE, heatmap_head, init_decoder
 from .resnet import ResNetStages
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..joints import NUM_JOINTS
+from engine.joints import NUM_JOINTS
 from .common import OUTPUT_STRIDE, conv_bn_relu, heatmap_head
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
 
-from ..joints import NUM_JOINTS
+from engine.joints import NUM_JOINTS
 from .common import OUTPUT_STRIDE, conv_bn_relu, heatmap_head, init_decoder
 
 

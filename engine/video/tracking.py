@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .geometry import Crop, fit_aspect, fit_inside, lower_body_box
+from engine.geometry import Crop, fit_aspect, fit_inside, lower_body_box
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import write_json
-from .joints import COCO_INDICES, JOINTS, NUM_JOINTS, V_OCCLUDED, V_UNLABELED, V_VISIBLE
+from engine.fileio import write_json
+from engine.joints import COCO_INDICES, JOINTS, NUM_JOINTS, V_OCCLUDED, V_UNLABELED, V_VISIBLE
 
 #: Default minimum shorter side of a person box, in image pixels, below which it is "small".
 MIN_BOX_SIDE = 32.0

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from .joints import NUM_JOINTS
-from .pose import PoseSeries
+from engine.joints import NUM_JOINTS
+from engine.pose import PoseSeries
 
 #: BlazePose landmark indices of our six joints, in ``engine.joints.JOINTS`` order.
 BLAZEPOSE_LOWER_BODY = (23, 24, 25, 26, 27, 28)
@@ -94,7 +94,7 @@ class MediaPipePose:
         spent per stage (decode, preprocess, model, postprocess). With ``keep_landmarks``,
         ``series.meta['landmarks']`` is (T, 33, 3): every BlazePose landmark per frame as
         (x px, y px, visibility), unsmoothed, NaN where nobody was found."""
-        from .video import open_video
+        from .reader import open_video
 
         timings = dict.fromkeys(("decode", "preprocess", "model", "postprocess"), 0.0)
         idx, kps, confs, lms = [], [], [], []

@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import torch
 
-from . import geometry
-from .codec import HeatmapCodec
+from engine import geometry
+from engine.codec import HeatmapCodec
 from .coco import Person, segmentation_mask
-from .geometry import Crop
-from .joints import FLIP_INDEX, NUM_JOINTS, V_OCCLUDED
+from engine.geometry import Crop
+from engine.joints import FLIP_INDEX, NUM_JOINTS, V_OCCLUDED
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ POSE_BIN_NAMES = ("deep", "bent", "slightly bent", "straight", "no full leg")
 def pose_bins(people: list[Person]) -> np.ndarray:
     """Each person's knee-bend bin, an index into ``POSE_BIN_NAMES`` (the last: no leg with
     hip, knee and ankle all labelled)."""
-    from .analysis.angles import LEGS, angle_at
+    from engine.analysis.angles import LEGS, angle_at
     out = np.full(len(people), len(KNEE_BINS) + 1, dtype=int)
     for n, p in enumerate(people):
         angles = [float(angle_at(p.keypoints[h], p.keypoints[k], p.keypoints[a]))

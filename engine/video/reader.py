@@ -16,7 +16,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .fileio import atomic_path
+from engine.fileio import atomic_path
 
 # OpenCV's own warnings about unreadable files would only repeat the VideoError we raise.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)

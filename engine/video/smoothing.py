@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .pose import PoseSeries
+from engine.pose import PoseSeries
 
 #: default speed coefficient, in Hz per (frame height / s)
 DEFAULT_BETA = 5.0

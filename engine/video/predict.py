@@ -4,7 +4,7 @@ model -> heatmaps -> keypoints (frame pixels) with confidences -> temporal smoot
     predictor = load_predictor("dilated")              # shipped weights, or weights=PATH
     series = predictor.predict_video("squat.mp4", stride=2)
 
-Where to crop each frame is decided by ``engine.tracking`` (search the whole frame, then
+Where to crop each frame is decided by ``engine.video.tracking`` (search the whole frame, then
 track the lower body from the joints found). Frames are run through the model in batches
 that share one crop. Decoding is ``HeatmapCodec.decode`` (arg-max + DARK) then
 ``Crop.to_image``. A joint's confidence is its heatmap peak clipped to [0, 1]; a joint whose
@@ -19,12 +19,12 @@ from typing import Callable, Iterable, Iterator, Protocol
 import numpy as np
 import torch
 
-from .codec import HeatmapCodec
-from .geometry import Crop
-from .joints import NUM_JOINTS
-from .models import preprocess
-from .models.common import fuse_conv_bn
-from .pose import PoseSeries
+from engine.codec import HeatmapCodec
+from engine.geometry import Crop
+from engine.joints import NUM_JOINTS
+from engine.models import preprocess
+from engine.models.common import fuse_conv_bn
+from engine.pose import PoseSeries
 from .tracking import (MotionMap, TrackerConfig, confident_region, crop_from_joints,
                        person_height_in_crop, search_levels, whole_frame_crop)
 
@@ -163,7 +163,7 @@ class HeatmapPredictor:
     def motion_map(self, video_path: str, max_seconds: float | None = None) -> MotionMap | None:
         """The clip's ``MotionMap`` over its first ``tracker.motion_seconds`` (about ten frames
         a second of them), for the search; None when the tracker does not weigh motion."""
-        from .video import open_video
+        from .reader import open_video
 
         seconds = self.tracker.motion_seconds
         if seconds <= 0:
@@ -180,7 +180,7 @@ class HeatmapPredictor:
         given), in frame pixels. ``series.crops`` holds each frame's crop and, with
         ``keep_heatmaps``, ``series.heatmaps`` the model's heatmaps (float16, crop space);
         ``series.meta`` the input size, device, number of searches and time per stage."""
-        from .video import open_video
+        from .reader import open_video
 
         self.timings = dict.fromkeys(self.timings, 0.0)
         cfg = self.tracker
@@ -251,7 +251,7 @@ class HeatmapPredictor:
 
 
 def _smooth(series: PoseSeries) -> PoseSeries:
-    """The One Euro filter of ``engine.smoothing`` when that module is present."""
+    """The One Euro filter of ``engine.video.smoothing`` when that module is present."""
     try:
         from .smoothing import smooth_series
     except ImportError:
@@ -286,9 +286,9 @@ def load_predictor(model: str, weights: str | None = None, device: str = "auto",
     """A predictor for registry model ``model`` with trained weights: the file ``weights``
     (its sidecar must name the same model), else the weights shipped in ``weights/`` for it.
     ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'. Raises
-    ``engine.weights.WeightsError`` with a readable message when no usable weights exist."""
-    from . import weights as weightslib
-    from .train import pick_device
+    ``engine.models.weights.WeightsError`` with a readable message when no usable weights exist."""
+    from engine.models import weights as weightslib
+    from engine.device import pick_device
 
     name, path = weightslib.resolve(model, weights)
     if path is None:

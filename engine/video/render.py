@@ -9,9 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .analysis.thresholds import MIN_CONFIDENCE
-from .joints import JOINTS, SKELETON, edge_color, side_of, SIDE_COLORS
-from .pose import PoseSeries
+from engine.analysis.thresholds import MIN_CONFIDENCE
+from engine.joints import JOINTS, SKELETON, edge_color, side_of, SIDE_COLORS
+from engine.pose import PoseSeries
 
 #: Joints below this confidence are drawn hollow and their edges thin: the confidence below
 #: which the analysis does not use a joint, so the video shows what the numbers rest on.

@@ -15,8 +15,8 @@ import io
 
 import numpy as np
 
-from .geometry import BOX_PADDING
-from .joints import COCO_INDICES, JOINTS, NUM_JOINTS
+from engine.geometry import BOX_PADDING
+from engine.joints import COCO_INDICES, JOINTS, NUM_JOINTS
 
 
 def pck_thresholds(boxes_xywh: np.ndarray, alpha: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from .fileio import write_json  # noqa: F401  (re-exported for the CLI's callers)
+from engine.fileio import write_json  # noqa: F401  (re-exported for the CLI's callers)
 
 STAGES = ("decode", "preprocess", "model", "postprocess")
 
@@ -22,18 +22,18 @@ def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: 
     """Time one model in this process; returns medians and this process's peak memory."""
     import torch
     torch.set_num_threads(threads)
-    from .analyze import MEDIAPIPE
+    from engine.video.pipeline import MEDIAPIPE
     untrained = False
     if model == MEDIAPIPE:
-        from .mediapipe_pose import MediaPipePose
+        from engine.video.mediapipe_pose import MediaPipePose
         predictor = MediaPipePose(smooth=True)
     else:
-        from .predict import HeatmapPredictor, load_predictor
-        from .weights import shipped_weights
+        from engine.video.predict import HeatmapPredictor, load_predictor
+        from engine.models.weights import shipped_weights
         if model in shipped_weights():
             predictor = load_predictor(model, device=device)
         else:
-            from .models import build_model
+            from engine.models import build_model
             from .recipe import SETTINGS
             h, w = (int(v) for v in SETTINGS["input_size"].split("x"))
             predictor = HeatmapPredictor(build_model(model).eval(), (w, h), model, device=torch.device(device))
@@ -58,14 +58,14 @@ def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: 
 def bench_video(clip, models, stride, max_seconds, repeats, device) -> list[dict]:
     """Run each model in a child process on the same clip; returns one row per model."""
     import torch
-    from .analyze import MEDIAPIPE, mediapipe_available
-    from .models import list_models
+    from engine.video.pipeline import MEDIAPIPE, mediapipe_available
+    from engine.models import list_models
     if not models:
         models = list_models() + ([MEDIAPIPE] if mediapipe_available() else [])
     rows = []
     for m in models:
         args = json.dumps([str(clip), m, stride, max_seconds, repeats, str(device), torch.get_num_threads()])
-        r = subprocess.run([sys.executable, "-m", "engine.benchvideo", args], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "engine.training.benchvideo", args], capture_output=True, text=True)
         if r.returncode != 0:
             rows.append({"model": m, "error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"})
             continue

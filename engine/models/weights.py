@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from .codec import HeatmapCodec
-from .fileio import atomic_path, write_json
+from engine.codec import HeatmapCodec
+from engine.fileio import atomic_path, write_json
 
 FORMAT = "squatpose-weights/1"
-WEIGHTS_DIR = Path(os.environ.get("SQUATPOSE_WEIGHTS_DIR", Path(__file__).resolve().parents[1] / "weights"))
+WEIGHTS_DIR = Path(os.environ.get("SQUATPOSE_WEIGHTS_DIR", Path(__file__).resolve().parents[2] / "weights"))
 
 
 class WeightsError(ValueError):
@@ -76,7 +76,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .models import build_model, list_models
+    from . import build_model, list_models
 
     meta = read_sidecar(path)
     name = meta["model"]

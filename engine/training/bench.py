@@ -1,0 +1,138 @@
+"""Benchmarks that write their figures to a file (timing is never asserted in tests).
+
+    python -m engine.bench train [--models ...] [--input-size HxW] [--batch-size B]
+                                 [--steps N] [--threads T] [--device auto|cpu|cuda] --out DIR
+    python -m engine.bench video CLIP [--models ...] [--stride K] [--max-seconds S]
+                                 [--threads T] --out DIR
+
+``train`` measures training images per second (forward + backward + step on real-size
+batches) per model and device. ``video`` runs every model (and MediaPipe when installed) on
+the same clip in one run and reports end-to-end frames per second, the split into decode /
+preprocess / model / postprocess, and peak memory. Each writes ``DIR/bench-*.json`` and a
+markdown table ``DIR/bench-*.md``; medians over repeats are quoted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from engine.fileio import write_json, write_text
+
+
+def _env(threads: int, device: torch.device) -> dict:
+    return {"torch": torch.__version__, "threads": threads, "device": str(device),
+            "cpu": platform.processor() or platform.machine(),
+            "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def bench_train(models, input_size, batch_size, steps, device, repeats=3) -> list[dict]:
+    """Median training throughput (images/s) per model on random inputs of real size."""
+    from .losses import weighted_mse
+    from engine.models import build_model, count_parameters
+    w, h = input_size
+    rows = []
+    for name in models:
+        torch.manual_seed(0)
+        model = build_model(name).to(device).train()
+        opt = torch.optim.AdamW(model.parameters(), 1e-3)
+        x = torch.randn(batch_size, 3, h, w, device=device)
+        t = torch.rand(batch_size, 6, h // 4, w // 4, device=device)
+        wt = torch.ones(batch_size, 6, device=device)
+        amp = device.type == "cuda"
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+        def step():
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                loss = weighted_mse(model(x), t, wt)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+
+        step()  # warm-up
+        rates = []
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            rates.append(steps * batch_size / (time.perf_counter() - t0))
+        rows.append({"model": name, "parameters": count_parameters(model),
+                     "images_per_s": round(statistics.median(rates), 1),
+                     "runs": [round(r, 1) for r in rates], "batch_size": batch_size,
+                     "input_size": [w, h]})
+    return rows
+
+
+def train_table(rows: list[dict], env: dict) -> str:
+    lines = [f"Training throughput on {env['device']} ({env['threads']} threads, torch {env['torch']}), "
+             f"median of {len(rows[0]['runs']) if rows else 0} runs", "",
+             "| model | params | input (WxH) | batch | images/s |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['input_size'][0]}x"
+                     f"{r['input_size'][1]} | {r['batch_size']} | {r['images_per_s']} |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.models import list_models
+    from .train import parse_size
+    p = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("train", help="training images per second per model")
+    t.add_argument("--models", nargs="+", default=list_models(), help="models to measure (default all)")
+    t.add_argument("--input-size", type=parse_size, default=(96, 128), metavar="HxW",
+                   help="model input height x width (default 128x96)")
+    t.add_argument("--batch-size", type=int, default=16, help="images per step")
+    t.add_argument("--steps", type=int, default=5, help="steps per timed run")
+    t.add_argument("--repeats", type=int, default=3, help="timed runs; the median is reported")
+    t.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--out", default="bench", help="folder for bench-train.json / .md")
+    v = sub.add_parser("video", help="frames per second per model on one clip, split by stage")
+    v.add_argument("clip", help="video file")
+    v.add_argument("--models", nargs="+", help="models to run (default: every shipped model + mediapipe)")
+    v.add_argument("--stride", type=int, default=1, help="process every K-th frame")
+    v.add_argument("--max-seconds", type=float, help="only the first S seconds of the clip")
+    v.add_argument("--repeats", type=int, default=3, help="runs per model; the median is reported")
+    v.add_argument("--threads", type=int, default=2, help="CPU threads for every model")
+    v.add_argument("--device", default="cpu", help="cpu (default, as on a free Space) or cuda")
+    v.add_argument("--out", default="bench", help="folder for bench-video.json / .md")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from engine.device import pick_device
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    out = Path(args.out)
+    env = _env(args.threads, device)
+    if args.what == "train":
+        rows = bench_train(args.models, args.input_size, args.batch_size, args.steps, device, args.repeats)
+        table = train_table(rows, env)
+        write_json(out / "bench-train.json", {"env": env, "results": rows})
+    else:
+        from .benchvideo import bench_video, video_table
+        rows = bench_video(args.clip, args.models, args.stride, args.max_seconds, args.repeats, device)
+        table = video_table(rows, env, args.clip)
+        write_json(out / "bench-video.json", {"env": env, "clip": str(args.clip), "results": rows})
+    write_text(out / f"bench-{args.what}.md", table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

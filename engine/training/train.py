@@ -1,0 +1,283 @@
+"""Train a heatmap model on COCO person keypoints (six lower-body joints).
+
+    python -m engine.train --model NAME --train-ann A.json --train-images DIR
+        [--val-ann B.json --val-images DIR2] --epochs N --out OUTDIR
+        [--filter labeled|visible] [--subset N] [--device auto|cpu|cuda]
+        [--batch-size B] [--input-size HxW] [--resume]
+
+Multi-GPU / multi-node: the same command under ``torchrun --nproc_per_node=K`` (DDP; NCCL on
+CUDA, gloo on the CPU). CUDA trains with mixed precision. Writes into OUTDIR a checkpoint each
+epoch (``checkpoint.pt``), ``metrics.jsonl`` and ``metrics.html`` (Plotly), and the final
+``model.safetensors`` with its ``model.json`` sidecar. Seeded: on the CPU the same command
+twice gives the same loss curve, and ``--resume`` continues it exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from engine.data import coco as cocolib
+from engine.codec import HeatmapCodec
+from engine.device import pick_device
+from engine.data.dataset import Augment, PoseBalancedSampler, PoseDataset
+from engine.fileio import atomic_path, write_text
+from .losses import weighted_mse
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x192' (height x width) -> (width, height); both must be multiples of 32."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input size must look like 256x192 (HxW), got {text!r}")
+    if h % 32 or w % 32 or h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"input size sides must be positive multiples of 32, got {text}")
+    return w, h
+
+
+def train_step(model, batch: dict, opt, scaler, device: torch.device) -> float:
+    """One optimisation step on a batch from ``PoseDataset``; returns the loss. Mixed
+    precision on CUDA (``scaler`` is a ``torch.amp.GradScaler``, disabled on the CPU)."""
+    from .evaluate import to_model_input
+    x = to_model_input(batch["image"], device)
+    target, weight = batch["target"].to(device), batch["weight"].to(device)
+    with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        loss = weighted_mse(model(x), target, weight)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+    return loss.item()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.models import list_models
+    p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, choices=list_models(), help="registered model name")
+    p.add_argument("--train-ann", required=True, help="COCO person-keypoints JSON to train on")
+    p.add_argument("--train-images", required=True, help="folder with the training images")
+    p.add_argument("--val-ann", help="COCO JSON for validation PCK after each epoch")
+    p.add_argument("--val-images", help="folder with the validation images")
+    p.add_argument("--epochs", type=int, required=True, help="number of passes over the data")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, metrics, weights)")
+    p.add_argument("--filter", choices=cocolib.FILTERS, default=None,
+                   help="labeled: only people with all six joints labelled; visible: all six "
+                        "visible (default: everyone with at least one; unlabelled joints weigh 0)")
+    p.add_argument("--subset", type=int, help="train on the people of a seeded random N images")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=32, help="per process")
+    p.add_argument("--input-size", type=parse_size, default=(192, 256), metavar="HxW",
+                   help="model input, height x width, multiples of 32 (default 256x192)")
+    p.add_argument("--sigma", type=float, default=2.0, help="target Gaussian sigma, heatmap pixels")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate (cosine decay)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--no-augment", action="store_true", help="train on plain crops")
+    p.add_argument("--paste", type=float, default=0.0, metavar="P",
+                   help="probability of pasting a person (by its segmentation) onto a backdrop "
+                        "cut from a training image drawn at random (default 0: never)")
+    p.add_argument("--part", type=float, default=Augment.part, metavar="P",
+                   help="probability of a close-up on part of the person, the joints it leaves "
+                        f"out trained as absent (default {Augment.part})")
+    p.add_argument("--balance-pose", action="store_true",
+                   help="draw people in inverse proportion to how common their knee bend is "
+                        "(deep, bent, slightly bent, straight, no full leg: an equal share of the "
+                        "draws for each bin that holds anybody), so deep squats are seen as often "
+                        "as standing")
+    p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
+    p.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation, init")
+    p.add_argument("--threads", type=int, help="CPU threads per process (torch.set_num_threads)")
+    p.add_argument("--min-labeled", type=int, default=1, help="without --filter: least joints labelled")
+    p.add_argument("--min-box-side", type=float, default=cocolib.MIN_BOX_SIDE,
+                   help="boxes with a shorter side below this (pixels) are flagged small")
+    p.add_argument("--skip-small", action="store_true", help="leave out people with small boxes")
+    p.add_argument("--flip-test", action="store_true", help="validate with flip test")
+    p.add_argument("--resume", action="store_true", help="continue from OUTDIR/checkpoint.pt")
+    p.add_argument("--half", action="store_true", help="save the final weights as fp16")
+    p.add_argument("--tag", default="", help="free text recorded in the sidecar (e.g. the recipe)")
+    return p
+
+
+def setup_distributed(device_name: str):
+    """(rank, world size, device) from torchrun's environment; one process without it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_name)
+    if world > 1:
+        if device.type == "cuda":
+            torch.cuda.set_device(local)
+            device = torch.device("cuda", local)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+def load_people(ann, images, args, filter_=None, subset=None):
+    data = cocolib.load(ann, images, min_box_side=args.min_box_side)
+    people = cocolib.select(data.people, filter_, subset, args.seed, args.min_labeled)
+    if args.skip_small:
+        people = [p for p in people if not p.flags.small_box]
+    return data, people
+
+
+def person_boxes(data: cocolib.CocoPeople) -> dict[str, list]:
+    """File name -> every person box in it (crowd regions and people with no lower-body joint
+    labelled too): what background crops must keep clear of."""
+    boxes: dict[str, list] = {}
+    for p in data.people + data.crowd:
+        boxes.setdefault(p.file_name, []).append(p.bbox)
+    return boxes
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def write_chart(out: Path, history: list[dict], title: str) -> None:
+    """metrics.html: training loss and validation PCK per epoch (Plotly)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    ep = [h["epoch"] for h in history]
+    fig.add_trace(go.Scatter(x=ep, y=[h["loss"] for h in history], name="train loss"))
+    if any(h.get("val_pck@0.05") is not None for h in history):
+        fig.add_trace(go.Scatter(x=ep, y=[h.get("val_pck@0.05") for h in history],
+                                 name="val PCK@0.05"), secondary_y=True)
+    fig.update_layout(title=title, xaxis_title="epoch")
+    fig.update_yaxes(title_text="loss", secondary_y=False)
+    fig.update_yaxes(title_text="PCK@0.05", range=[0, 1], secondary_y=True)
+    write_text(out, fig.to_html(include_plotlyjs="cdn"))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        rank, world, device = setup_distributed(args.device)
+    except ValueError as e:  # e.g. --device cuda on a machine without CUDA
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    main_proc = rank == 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    try:
+        train_data, people = load_people(args.train_ann, args.train_images, args, args.filter, args.subset)
+        val = load_people(args.val_ann, args.val_images, args) if args.val_ann else None
+    except cocolib.CocoFormatError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not people:
+        print(f"error: {args.train_ann}: no person matches the filter", file=sys.stderr)
+        return 2
+    w, h = args.input_size
+    codec = HeatmapCodec((w, h), (w // 4, h // 4), args.sigma)
+    aug = Augment.none() if args.no_augment else Augment(paste=args.paste, part=args.part)
+    ds = PoseDataset(people, args.train_images, codec, aug, seed=args.seed, boxes=person_boxes(train_data),
+                     backdrops=sorted({p.file_name for p in people}))
+    if args.balance_pose:
+        sampler = PoseBalancedSampler(people, args.seed, rank, world)
+        if main_proc:
+            print(f"pose-balanced sampling, people per knee-bend bin: {sampler.counts}")
+    elif world > 1:
+        sampler = torch.utils.data.DistributedSampler(ds, world, rank, shuffle=True, seed=args.seed)
+    else:
+        sampler = None
+    gen = torch.Generator()
+    from engine.models import build_model, count_parameters
+    from .evaluate import evaluate_people
+    from engine.models import weights as weightslib
+
+    model = build_model(args.model).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = max(1, -(-len(ds) // (args.batch_size * world)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * steps_per_epoch,
+                                                pct_start=0.1)
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start, history = 0, []
+    ckpt = out / "checkpoint.pt"
+    if args.resume and ckpt.is_file():
+        st = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        scaler.load_state_dict(st["scaler"])
+        start, history = st["epoch"] + 1, st["history"]
+        if main_proc:
+            print(f"resuming after epoch {st['epoch'] + 1} from {ckpt}")
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    for epoch in range(start, args.epochs):
+        torch.manual_seed(args.seed * 100003 + epoch)
+        gen.manual_seed(args.seed * 100003 + epoch)
+        ds.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=args.batch_size, sampler=sampler, shuffle=sampler is None,
+            generator=gen if sampler is None else None, num_workers=args.workers, drop_last=False,
+            pin_memory=device.type == "cuda", persistent_workers=False)
+        ddp.train()
+        t0, total, count = time.perf_counter(), 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not main_proc, leave=False)
+        for batch in bar:
+            loss = train_step(ddp, batch, opt, scaler, device)
+            sched.step()
+            total += loss * len(batch["image"])
+            count += len(batch["image"])
+            bar.set_postfix(loss=f"{loss:.3e}")
+        stats = torch.tensor([total, count], dtype=torch.float64, device=device)
+        if world > 1:
+            dist.all_reduce(stats)
+        secs = time.perf_counter() - t0
+        rec = {"epoch": epoch + 1, "loss": float(stats[0] / stats[1]), "lr": sched.get_last_lr()[0],
+               "seconds": round(secs, 2), "images_per_s": round(float(stats[1]) / secs, 1),
+               "device": str(device), "world_size": world}
+        if main_proc and val is not None:
+            vr = evaluate_people(model, val[1], args.val_images, codec, val[0].dataset, device,
+                                 args.flip_test, progress=False)
+            rec.update({"val_pck@0.05": vr["pck@0.05"], "val_pck@0.1": vr["pck@0.1"]})
+        history.append(rec)
+        if main_proc:
+            print(json.dumps(rec), flush=True)
+            with open(out / "metrics.jsonl", "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in history)
+            write_chart(out / "metrics.html", history, f"{args.model} on {Path(args.train_ann).name}")
+            save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
+                            scheduler=sched.state_dict(), scaler=scaler.state_dict(), epoch=epoch,
+                            history=history, args=vars(args))
+        if world > 1:
+            dist.barrier()
+    if main_proc:
+        last = history[-1] if history else {}
+        meta = {"model": args.model, "input_size": [w, h], "sigma": args.sigma,
+                "parameters": count_parameters(model),
+                "training_data": {"ann": str(args.train_ann), "images": str(args.train_images),
+                                  "filter": args.filter, "subset": args.subset,
+                                  "people": len(people), "val_ann": args.val_ann},
+                "epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size * world,
+                "augment": "none" if args.no_augment else {"paste": args.paste, "part": args.part},
+                "sampling": "pose-balanced" if args.balance_pose else "uniform",
+                "metrics": {k: last[k] for k in ("loss", "val_pck@0.05", "val_pck@0.1") if k in last},
+                "recipe": args.tag}
+        weightslib.save(model, out / "model.safetensors", meta, half=args.half)
+        print(f"wrote {out / 'model.safetensors'}")
+    if world > 1:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
