@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.analyze import MEDIAPIPE, make_predictor, mediapipe_available, run_analysis
-from engine.render import annotate, heatmap_overlay
-from engine.video import VideoError, open_video
-from engine.weights import default_model, shipped_weights
+from engine.video.pipeline import MEDIAPIPE, make_predictor, mediapipe_available, run_analysis
+from engine.video.render import annotate, heatmap_overlay
+from engine.video.reader import VideoError, open_video
+from engine.models.weights import default_model, shipped_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Curation logic behind the Review tab (no Gradio): open, summarise, filter, draw, export.
 
-Flags are data you filter on (``engine.coco.Flags``); decisions live in ``review.store``,
+Flags are data you filter on (``engine.data.coco.Flags``); decisions live in ``review.store``,
 beside the annotation file, never in it; an export is a new COCO file written atomically.
 
 Export rule: every non-crowd person is kept unless a reviewer rejected it, so unreviewed
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import coco as ecoco
-from engine.coco import CocoFormatError, CocoPeople, Person
+from engine.data import coco as ecoco
+from engine.data.coco import CocoFormatError, CocoPeople, Person
 from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
 
 from . import drawing
@@ -184,7 +184,7 @@ def upload_dir() -> Path:
 
 # -- summary and chart ----------------------------------------------------------------------
 def summary(ds: Dataset, store: ReviewStore | None = None) -> dict:
-    """engine.coco.summarize figures plus the file and review progress."""
+    """engine.data.coco.summarize figures plus the file and review progress."""
     out = ecoco.summarize(ds.people, crowd=len(ds.coco.crowd))
     out["annotation_file"] = str(ds.ann_path)
     out["images_dir"] = str(ds.images_dir)

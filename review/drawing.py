@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engine.coco import Person
+from engine.data.coco import Person
 from engine.geometry import Crop
 from engine.joints import JOINTS, SKELETON, SIDE_COLORS, V_UNLABELED, edge_color, side_of
 

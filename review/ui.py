@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from engine.coco import CocoFormatError
+from engine.data.coco import CocoFormatError
 from engine.joints import JOINTS, V_OCCLUDED, V_VISIBLE
 
 from . import curation
