@@ -15,7 +15,8 @@ import numpy as np
 
 from engine.video.pipeline import MEDIAPIPE, make_predictor, mediapipe_available, run_analysis
 from engine.video.render import annotate, heatmap_overlay
-from engine.video.reader import VideoError, open_video
+from engine.video.reader import (DecodeLimits, LimitExceeded, VideoError, count_frames, decode_limits,
+                                 open_video)
 from engine.models.weights import default_model, shipped_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,11 +31,19 @@ def _env_float(name: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class Limits:
-    """Upload limits that fit a free Space (2 CPUs); each is set by an environment variable."""
+    """Upload limits that fit a free Space (2 CPUs); each is set by an environment variable.
+    They hold for what is decoded, not for what the container claims: ``check_clip`` counts
+    the clip's frames itself, and the analysis decodes inside ``decode_limits`` (it stops
+    with the same message at the limit), so time and memory stay bounded by them."""
 
     max_mb: float = _env_float("SQUATPOSE_MAX_UPLOAD_MB", 100)
     max_seconds: float = _env_float("SQUATPOSE_MAX_SECONDS", 60)
     max_side: int = int(_env_float("SQUATPOSE_MAX_SIDE", 1920))
+    #: frames in all, whatever the frame rate (60 s at 60 frames/s by default)
+    max_frames: int = int(_env_float("SQUATPOSE_MAX_FRAMES", 3600))
+
+    def decode(self) -> DecodeLimits:
+        return DecodeLimits(self.max_seconds, self.max_frames, self.max_side)
 
 
 class InputProblem(ValueError):
@@ -52,18 +61,23 @@ def check_clip(path: str | Path | None, limits: Limits = Limits()) -> dict:
     if mb > limits.max_mb:
         raise InputProblem(f"The clip is {mb:.0f} MB, over the {limits.max_mb:.0f} MB upload limit: "
                            "trim it or export it at a lower quality, then upload again.")
+    dl = limits.decode()
     try:
-        with open_video(p) as v:
-            info = {"fps": v.fps, "frame_size": v.frame_size, "seconds": v.duration}
+        with decode_limits(dl), open_video(p) as v:  # the pixel limit, on the decoded first frame
+            info = {"fps": v.fps, "frame_size": v.frame_size}
+    except LimitExceeded as e:
+        raise InputProblem(str(e)) from None
     except VideoError as e:
         raise InputProblem(f"That file is not a video the app can read ({e}). Try an mp4, mov, webm or avi.") from None
-    w, h = info["frame_size"]
-    if max(w, h) > limits.max_side:
-        raise InputProblem(f"The clip is {w}x{h}, over the {limits.max_side}-pixel resolution limit: "
-                           "export it at 1080p or smaller.")
-    if info["seconds"] > limits.max_seconds + 0.5:
-        raise InputProblem(f"The clip lasts {info['seconds']:.0f} s, over the {limits.max_seconds:.0f} s "
-                           "limit: trim it to the set you want analysed.")
+    # the duration: video packets counted by demuxing (a raw stream claims a negative count)
+    budget = dl.frame_budget(info["fps"])
+    try:
+        n = count_frames(p, stop_after=budget + 1)
+    except VideoError as e:
+        raise InputProblem(f"That file is not a video the app can read ({e}). Try an mp4, mov, webm or avi.") from None
+    if n > budget:
+        raise InputProblem(dl.too_long(info["fps"], budget, more=True))
+    info["frames"], info["seconds"] = n, n / info["fps"]
     return info
 
 
@@ -109,8 +123,9 @@ def _predictor(name: str):
 
 
 def run_models(clip: str, models: list[str], out_root: str | Path | None = None, progress=None,
-               stride: int = 1) -> list[ModelRun]:
-    """Analyse ``clip`` with each model; every model writes its own output folder."""
+               stride: int = 1, limits: Limits | None = Limits()) -> list[ModelRun]:
+    """Analyse ``clip`` with each model; every model writes its own output folder. Decoding
+    stops with ``LimitExceeded`` (a VideoError) at ``limits`` (None: no limits)."""
     if not models:
         raise InputProblem("Choose at least one model to run.")
     unknown = [m for m in models if m not in available_models()]
@@ -124,8 +139,9 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
             if progress:
                 progress((k + frac) / len(models), f"{name}: {msg}")
         out = out_root / name
-        report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
-                                                keep_heatmaps=name != MEDIAPIPE, progress=sub)
+        with decode_limits(limits.decode() if limits is not None else None):
+            report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
+                                                    keep_heatmaps=name != MEDIAPIPE, progress=sub)
         files = []
         for f in ("keypoints.csv", "report.json", "annotated.mp4"):  # model-named download copies
             named = out_root / f"{name}-{f}"

@@ -95,10 +95,10 @@ def build_compare_tab() -> None:
     api_button = gr.Button(visible=False)
 
     def analyze_api(path, names):
-        """Analyse a clip with the named models; returns {model: report}."""
+        """Analyse a clip with the named models (at least one, as in the UI); returns {model: report}."""
         try:
             compare.check_clip(path)
-            runs = compare.run_models(path, list(names or models[:1]))
+            runs = compare.run_models(path, list(names or []))
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
         return {r.name: r.report for r in runs}

@@ -3,13 +3,21 @@
 Reading: any clip OpenCV's FFmpeg backend decodes (mp4, mov, webm, avi, ...), upright (the
 container's rotation metadata is applied, as phone videos need), as RGB uint8 frames. The
 decoded frames are trusted over the container's frame count (some files claim more frames
-than they hold). Writing: browser-playable H.264 (yuv420p, faststart) through the ffmpeg
+than they hold, a raw stream saved as .mp4 claims a negative count). Limits on what is decoded
+(``decode_limits``): inside that block every clip opened stops with ``LimitExceeded`` as soon as
+decoding passes the duration / frame-count budget or a frame is larger than the pixel limit,
+whatever the header says, so memory and time stay bounded by the limits. ``count_frames``
+counts a clip's video packets by demuxing it (no decoding; a fraction of a second). Writing: browser-playable H.264 (yuv420p, faststart) through the ffmpeg
 binary that ships inside the ``imageio-ffmpeg`` wheel, to a temporary name renamed into place.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import math
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -22,8 +30,72 @@ from engine.fileio import atomic_path
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
+#: Smallest frame side (pixels) the reader accepts: a person's lower body must fit in it.
+MIN_SIDE = 16
+
+
 class VideoError(ValueError):
     """A clip that cannot be read; the message says which file and what is wrong."""
+
+
+class LimitExceeded(VideoError):
+    """Decoding passed a limit of ``decode_limits``: ``kind`` is 'duration' or 'pixels'."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What one clip may decode to: seconds (at the clip's frame rate), frames, and pixels on
+    the longer side. None: no limit of that kind."""
+
+    max_seconds: float | None = None
+    max_frames: int | None = None
+    max_side: int | None = None
+
+    def frame_budget(self, fps: float) -> int | None:
+        """Frames that may be decoded at ``fps``: the duration limit (plus half a second of
+        rounding) and the frame-count limit, whichever is smaller."""
+        budget = []
+        if self.max_seconds is not None:
+            budget.append(int(math.floor((self.max_seconds + 0.5) * fps)))
+        if self.max_frames is not None:
+            budget.append(int(self.max_frames))
+        return min(budget) if budget else None
+
+    def too_long(self, fps: float, frames: int | None = None, more: bool = True) -> str:
+        """The one message for a clip over the duration or frame-count limit, ``frames``
+        being the frames counted (``more``: and there are more)."""
+        over = "more than " if more else ""
+        dur_budget = (math.floor((self.max_seconds + 0.5) * fps) if self.max_seconds is not None
+                      else None)
+        if dur_budget is not None and (frames is None or frames >= dur_budget):
+            lasts = f"more than {self.max_seconds:.0f}" if more or frames is None else f"{frames / fps:.0f}"
+            return (f"The clip lasts {lasts} s, over the {self.max_seconds:.0f} s limit: trim it to "
+                    "the set you want analysed.")
+        return (f"The clip has {over}{frames} frames, over the {self.max_frames}-frame limit: trim "
+                "it, or export it at a lower frame rate.")
+
+    def too_large(self, w: int, h: int) -> str:
+        """The one message for a clip over the pixel limit."""
+        return (f"The clip is {w}x{h}, over the {self.max_side}-pixel resolution limit: "
+                "export it at 1080p or smaller.")
+
+
+_LIMITS: contextvars.ContextVar[DecodeLimits | None] = contextvars.ContextVar(
+    "squatpose_decode_limits", default=None)
+
+
+@contextlib.contextmanager
+def decode_limits(limits: DecodeLimits | None):
+    """Every clip opened inside this block (in this thread / task) obeys ``limits``."""
+    token = _LIMITS.set(limits)
+    try:
+        yield limits
+    finally:
+        _LIMITS.reset(token)
 
 
 class Video:
@@ -56,9 +128,25 @@ class Video:
         self.fps = fps if 0 < fps < 1000 else 30.0
         #: (width, height) of the upright frames
         self.frame_size = (int(first.shape[1]), int(first.shape[0]))
-        #: frame count the container claims (may be wrong; decoding decides)
-        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        claimed = float(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+        #: frame count the container claims, 0 when it claims nothing sensible (a raw stream
+        #: claims a negative count); may be wrong either way: decoding decides
+        self.frame_count = int(claimed) if math.isfinite(claimed) and 0 < claimed < 2**31 else 0
+        #: the limits this clip obeys (``decode_limits`` when it was opened)
+        self.limits = _LIMITS.get()
         self._used = False
+        w, h = self.frame_size
+        if min(w, h) < MIN_SIDE:
+            self._cap.release()
+            raise VideoError(f"{self.path.name}: frames are {w}x{h} pixels, too small to find a "
+                             f"person in (at least {MIN_SIDE} pixels a side)")
+        self._check_side(w, h)
+
+    def _check_side(self, w: int, h: int) -> None:
+        lim = self.limits
+        if lim is not None and lim.max_side is not None and max(w, h) > lim.max_side:
+            self._cap.release()
+            raise LimitExceeded(lim.too_large(w, h), "pixels")
 
     def __enter__(self) -> "Video":
         return self
@@ -86,10 +174,16 @@ class Video:
             raise RuntimeError("Video.frames() can be iterated only once; open the clip again")
         self._used = True
         last = int(self.max_seconds * self.fps) if self.max_seconds is not None else None
+        budget = self.limits.frame_budget(self.fps) if self.limits is not None else None
         i, frame = 0, self._first
         while frame is not None:
             if last is not None and i >= last:
                 break
+            if budget is not None and i >= budget:
+                self._cap.release()
+                raise LimitExceeded(self.limits.too_long(self.fps, i), "duration")
+            if frame.shape[:2] != self._first.shape[:2]:  # a stream may change size midway
+                self._check_side(frame.shape[1], frame.shape[0])
             if i % self.stride == 0:
                 yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             ok, frame = self._cap.read()
@@ -108,6 +202,27 @@ def probe(path: str | os.PathLike) -> dict:
     with open_video(path) as v:
         return {"fps": v.fps, "frame_size": list(v.frame_size), "claimed_frames": v.frame_count,
                 "claimed_seconds": round(v.duration, 3)}
+
+
+def count_frames(path: str | os.PathLike, stop_after: int | None = None, timeout: float = 60.0) -> int:
+    """Video packets in the clip's first video stream, counted by demuxing the whole file
+    with ffmpeg (no decoding, whatever the header claims); stops once ``stop_after`` are
+    counted. Each packet is at most one decoded frame, so this bounds what decoding yields.
+    VideoError when ffmpeg cannot read the file."""
+    path = Path(path)
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-i", str(path), "-map", "0:v:0",
+           "-c", "copy"]
+    if stop_after is not None:
+        cmd += ["-frames:v", str(int(stop_after))]
+    cmd += ["-f", "null", "-progress", "pipe:1", "-"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise VideoError(f"{path.name}: counting its frames took over {timeout:.0f} s") from None
+    counts = [line.split("=", 1)[1] for line in out.stdout.splitlines() if line.startswith("frame=")]
+    if not counts or not counts[-1].strip().isdigit():
+        raise VideoError(f"{path.name}: its video stream could not be read")
+    return int(counts[-1])
 
 
 def ffmpeg_exe() -> str:
