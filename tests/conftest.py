@@ -52,6 +52,22 @@ needs_mediapipe = pytest.mark.skipif(not has_module("mediapipe"),
                                             "pip install -r requirements-mediapipe.txt)")
 
 
+def heavy_teacher_missing() -> str | None:
+    """Why the heavy BlazePose teacher cannot run here (None when it can)."""
+    if not has_module("mediapipe"):
+        return "mediapipe is not installed (optional extra: pip install -r requirements-mediapipe.txt)"
+    from engine.video.blazepose_models import ModelMissing, check_model
+    try:
+        check_model(2)
+    except ModelMissing as e:
+        return f"the heavy BlazePose model is not installed ({e})"
+    return None
+
+
+needs_heavy_teacher = pytest.mark.skipif(heavy_teacher_missing() is not None,
+                                         reason=str(heavy_teacher_missing()))
+
+
 def _squatting(person):
     """The same person with both legs redrawn in a deep squat: each knee 40 px above its
     ankle, each hip 40 px behind its knee (a 90-degree knee)."""

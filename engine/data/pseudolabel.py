@@ -1,6 +1,11 @@
 """Pseudo-labels: turn videos of people into a COCO keypoints training set with a teacher.
 
-    python -m engine.pseudolabel VIDEOS_OR_DIRS... --teacher mediapipe --out DIR [--stride K]
+    python -m engine.pseudolabel VIDEOS_OR_DIRS... --teacher mediapipe-heavy --out DIR [--stride K]
+
+Teachers: ``mediapipe`` (BlazePose GHUM full, inside the mediapipe wheel; the default),
+``mediapipe-heavy`` (BlazePose heavy: clearly better, a third of the speed; install it once with
+``python -m engine.teacher install``, else it is refused with a message saying so),
+``mediapipe-lite``.
 
 Writes ``DIR/images/*.jpg`` and ``DIR/annotations.json`` (COCO person keypoints, all 17 COCO
 joints mapped from BlazePose's 33 landmarks). Boxes come from the teacher's landmarks; a
@@ -25,6 +30,7 @@ from tqdm import tqdm
 
 from engine.fileio import atomic_path, write_json
 from engine.joints import COCO_KEYPOINT_NAMES
+from engine.video.blazepose_models import TEACHERS
 
 #: BlazePose landmark index for each of COCO's 17 keypoints, in COCO order.
 BLAZEPOSE_TO_COCO = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
@@ -103,17 +109,18 @@ def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", strid
                 masks: bool = True) -> dict:
     """Label every ``stride``-th frame of each video with the teacher; write the COCO set
     (with ``masks``, each person's segmentation too)."""
+    from engine.video.blazepose_models import check_model, teacher_complexity, teacher_description
     from engine.video.mediapipe_pose import MediaPipePose
     from engine.video.reader import open_video
 
-    if teacher != "mediapipe":
-        raise ValueError(f"unknown teacher {teacher!r}: only 'mediapipe' is available")
+    complexity = teacher_complexity(teacher)
+    check_model(complexity)  # a missing heavy model is refused before anything is written
     images_dir = out / "images"
     images, anns, stats = [], [], {}
     for vpath in videos:
         kept = skipped = missed = 0
         prev = None
-        with MediaPipePose(segmentation=masks) as mp_pose, \
+        with MediaPipePose(model_complexity=complexity, segmentation=masks) as mp_pose, \
                 open_video(vpath, stride=stride, max_seconds=max_seconds) as video:
             for frame_index, frame in tqdm(video.frames(), desc=vpath.name, disable=not progress, leave=False):
                 lm = mp_pose.landmarks(frame)
@@ -143,8 +150,8 @@ def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", strid
                 anns.append({"id": len(anns) + 1, "image_id": image_id, **ann})
                 kept += 1
         stats[vpath.name] = {"kept": kept, "near_duplicates": skipped, "no_person": missed}
-    data = {"info": {"description": "SquatPose pseudo-labels", "teacher": "mediapipe-0.10.14 "
-                     "BlazePose GHUM full (model_complexity=1)", "stride": stride,
+    data = {"info": {"description": "SquatPose pseudo-labels",
+                     "teacher": f"{teacher}: {teacher_description(complexity)}", "stride": stride,
                      "thresholds": {"visible": VISIBLE, "absent": ABSENT, "min_motion": MIN_MOTION,
                                     "mask": MASK_THRESHOLD if masks else None},
                      "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -162,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine.pseudolabel", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="VIDEOS_OR_DIRS", help="video files or folders of them")
-    p.add_argument("--teacher", default="mediapipe", choices=["mediapipe"], help="the labelling model")
+    p.add_argument("--teacher", default="mediapipe", choices=list(TEACHERS),
+                   help="the labelling model: mediapipe (BlazePose full, default), mediapipe-heavy "
+                        "(needs python -m engine.teacher install), mediapipe-lite")
     p.add_argument("--out", required=True, help="output folder (images/ and annotations.json)")
     p.add_argument("--stride", type=int, default=2, help="label every K-th frame (default 2)")
     p.add_argument("--max-seconds", type=float, help="only the first S seconds of each video")
@@ -174,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from engine.video.blazepose_models import ModelMissing
     from engine.video.reader import VideoError
     try:
         videos = find_videos(args.inputs)
@@ -181,7 +191,7 @@ def main(argv=None) -> int:
             raise FileNotFoundError("no video files found in " + ", ".join(args.inputs))
         stats = pseudolabel(videos, Path(args.out), args.teacher, args.stride, args.max_seconds, args.quality,
                             masks=not args.no_masks)
-    except (FileNotFoundError, VideoError, ImportError) as e:
+    except (FileNotFoundError, VideoError, ImportError, ModelMissing) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for name, s in stats.items():

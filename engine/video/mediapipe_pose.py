@@ -1,7 +1,14 @@
-"""MediaPipe Pose (BlazePose GHUM full, shipped inside the ``mediapipe==0.10.14`` wheel) as a
-reference model and a teacher. Optional: install with ``pip install -r requirements-mediapipe.txt``.
+"""MediaPipe Pose (BlazePose GHUM, ``mediapipe==0.10.14``) as a reference model and a teacher.
+Optional: install with ``pip install -r requirements-mediapipe.txt``.
+
+``model_complexity`` (the adapter's complexity): 1 = *full* (default; inside the wheel),
+2 = *heavy* (teacher ``mediapipe-heavy``), 0 = *lite*. Heavy and lite come from the npm
+package ``@mediapipe/pose``, installed by ``python -m engine.teacher install``
+(``engine.video.blazepose_models``); without them ``open()`` refuses with a message saying so
+(``ModelMissing``) rather than letting mediapipe try to download them.
 
     with MediaPipePose() as mp_pose:          # the teacher: all 33 landmarks of one frame
+    MediaPipePose.for_teacher("mediapipe-heavy", static_image_mode=True)   # photos, one by one
         lm = mp_pose.landmarks(frame_rgb)      # (33, 3) x px, y px, visibility, or None
     series = MediaPipePose().predict_video("squat.mp4", stride=2)   # a Predictor, like predict.py
     series = MediaPipePose().predict_video("squat.mp4", keep_landmarks=True)
@@ -10,7 +17,7 @@ reference model and a teacher. Optional: install with ``pip install -r requireme
 Our six joints are BlazePose landmarks 23-28 (hips, knees, ankles, same left/right meaning);
 a joint's confidence is the landmark's visibility; frames where MediaPipe finds nobody are
 NaN with confidence 0. Video runs in tracking mode (static_image_mode=False), one fresh
-tracker per clip.
+tracker per clip; ``static_image_mode=True`` detects the person afresh in every image.
 """
 from __future__ import annotations
 
@@ -41,21 +48,38 @@ class MediaPipePose:
 
     name = "mediapipe"
 
-    def __init__(self, model_complexity: int = 1, smooth: bool = True, segmentation: bool = False):
+    def __init__(self, model_complexity: int = 1, smooth: bool = True, segmentation: bool = False,
+                 static_image_mode: bool = False):
+        from .blazepose_models import MODELS
+        if model_complexity not in MODELS:
+            raise ValueError(f"model_complexity must be 0 (lite), 1 (full) or 2 (heavy), got {model_complexity!r}")
         self.model_complexity = model_complexity
+        if model_complexity != 1:
+            self.name = f"mediapipe-{'heavy' if model_complexity == 2 else 'lite'}"
         self.smooth = smooth
+        self.static_image_mode = static_image_mode
         #: with ``segmentation``, ``landmarks`` also leaves the person's mask in ``self.mask``
         #: (float32 H x W in [0, 1], None when nobody was found)
         self.segmentation = segmentation
         self.mask: np.ndarray | None = None
         self._pose = None
 
+    @classmethod
+    def for_teacher(cls, teacher: str, **kwargs) -> "MediaPipePose":
+        """The adapter for a ``--teacher`` name (mediapipe, mediapipe-heavy, mediapipe-lite)."""
+        from .blazepose_models import teacher_complexity
+        return cls(model_complexity=teacher_complexity(teacher), **kwargs)
+
     def open(self) -> "MediaPipePose":
-        """Start a fresh tracker (call once per clip)."""
+        """Start a fresh tracker (call once per clip). ModelMissing when the model of this
+        complexity is not installed (heavy, lite: ``python -m engine.teacher install``)."""
+        from .blazepose_models import check_model
         self.close()
         mp = _mediapipe()
-        self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=self.model_complexity,
-                                            smooth_landmarks=True,
+        check_model(self.model_complexity)
+        self._pose = mp.solutions.pose.Pose(static_image_mode=self.static_image_mode,
+                                            model_complexity=self.model_complexity,
+                                            smooth_landmarks=not self.static_image_mode,
                                             enable_segmentation=self.segmentation)
         return self
 

@@ -1,0 +1,8 @@
+"""``python -m engine.teacher``: install the heavy BlazePose teacher (npm @mediapipe/pose) and say
+which teachers can run.
+
+The command lives in ``engine.video.blazepose_models``; this entry keeps its name."""
+from engine.video.blazepose_models import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
