@@ -22,6 +22,7 @@ if [ ! -f "$EXTRA/sports2d/demo.mp4" ]; then
   cp "$WORK/wheels/sports2d/Sports2D/Demo/demo.mp4" "$EXTRA/sports2d/"
 fi
 if [ ! -f "$WORK/split.json" ]; then
+  python -m engine.teacher install   # the recipe's teacher, BlazePose heavy (npm @mediapipe/pose)
   python -m engine.recipe data --shared "$SHARED" --extra-videos "$EXTRA/single" "$EXTRA/sports2d" --work "$WORK"
 fi
 for m in dilated attention resnet18_fpn resnet18; do
