@@ -20,6 +20,9 @@ from engine.video.reader import (DecodeLimits, LimitExceeded, VideoError, count_
 from engine.models.weights import default_model, shipped_weights
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The demo bundle's clips (made by scripts/make_demo_bundle.py; see assets/demo/README.md).
+BUNDLE_CLIPS = ROOT / "assets" / "demo" / "clips"
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".avi"}
 
 
 def _env_float(name: str, default: float) -> float:
@@ -91,13 +94,20 @@ def available_models() -> list[str]:
     return shipped + ([MEDIAPIPE] if mediapipe_available() else [])
 
 
-def example_clips() -> list[str]:
-    """Example clips: from SQUATPOSE_EXAMPLES, else ../shared/data/clips when it exists."""
-    folder = os.environ.get("SQUATPOSE_EXAMPLES") or str(ROOT.parent / "shared" / "data" / "clips")
-    d = Path(folder)
-    if not d.is_dir():
+def _clips_in(folder: Path) -> list[str]:
+    if not folder.is_dir():
         return []
-    return [str(p) for p in sorted(d.iterdir()) if p.suffix.lower() in {".mp4", ".mov", ".webm", ".avi"}]
+    return [str(p) for p in sorted(folder.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES]
+
+
+def example_clips() -> list[str]:
+    """Example clips: the folder ``SQUATPOSE_EXAMPLES`` names when set, else the shared clips
+    (``$SQUATPOSE_SHARED_DATA/clips``, default ``../shared/data/clips``) when they are there,
+    else the demo bundle's clip (``assets/demo/clips``), so a fresh Space offers one."""
+    if os.environ.get("SQUATPOSE_EXAMPLES"):
+        return _clips_in(Path(os.environ["SQUATPOSE_EXAMPLES"]))
+    shared = Path(os.environ.get("SQUATPOSE_SHARED_DATA") or ROOT.parent / "shared" / "data")
+    return _clips_in(shared / "clips") or _clips_in(BUNDLE_CLIPS)
 
 
 @dataclass

@@ -31,7 +31,8 @@ def build_compare_tab() -> None:
             clip = gr.Video(label="Squat clip", sources=["upload", "webcam"], elem_id="clip-input")
             examples = compare.example_clips()
             if examples:
-                gr.Examples(examples=[[e] for e in examples], inputs=[clip], label="Example clips")
+                gr.Examples(examples=[[e] for e in examples], inputs=[clip], label="Example clips",
+                            elem_id="clip-examples")
         with gr.Column(scale=1):
             chosen = gr.CheckboxGroup(choices=models, value=models[:2], label="Models",
                                       info="Registered models with weights, and MediaPipe as a reference",

@@ -21,6 +21,8 @@ from .uploads import UploadError
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO_MINI = ROOT.parent / "shared" / "data" / "coco-mini"
+#: The demo bundle's COCO sample (made by scripts/make_demo_bundle.py; see assets/demo/README.md).
+BUNDLE_COCO = ROOT / "assets" / "demo" / "coco"
 
 #: Keyboard shortcuts; app.py passes this to ``launch(head=...)``.
 HEAD = """<script>
@@ -47,15 +49,17 @@ VIS = {"visible": V_VISIBLE, "occluded": V_OCCLUDED}
 def default_paths() -> tuple[str, str]:
     """Env paths when set (``SQUATPOSE_COCO_ANN`` / ``SQUATPOSE_COCO_IMAGES``), else coco-mini
     in the shared data folder (``SQUATPOSE_SHARED_DATA``, default ``../shared/data``) when it
-    is there, else empty (the tab then says what to load)."""
+    is there, else the demo bundle's COCO sample (``assets/demo/coco``), else empty (the tab
+    then says what to load)."""
     ann, imgs = os.environ.get("SQUATPOSE_COCO_ANN", ""), os.environ.get("SQUATPOSE_COCO_IMAGES", "")
     if ann or imgs:
         return ann, imgs
     shared = os.environ.get("SQUATPOSE_SHARED_DATA")
     mini = Path(shared) / "coco-mini" if shared else COCO_MINI
-    a = mini / "annotations" / "person_keypoints_train2017.json"
-    if a.is_file() and (mini / "train2017").is_dir():
-        return str(a), str(mini / "train2017")
+    for a, images in ((mini / "annotations" / "person_keypoints_train2017.json", mini / "train2017"),
+                      (BUNDLE_COCO / "annotations" / "person_keypoints_demo.json", BUNDLE_COCO / "images")):
+        if a.is_file() and images.is_dir():
+            return str(a), str(images)
     return "", ""
 
 

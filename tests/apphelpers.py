@@ -20,16 +20,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(data_dir: Path, env: dict | None = None, timeout: float = 180.0, log: Path | None = None):
-    """Run ``python app.py`` with ``SQUATPOSE_DATA_DIR=data_dir``; yield its URL; stop it after."""
+def running_app(data_dir: Path, env: dict | None = None, timeout: float = 180.0, log: Path | None = None,
+                cwd: Path = ROOT):
+    """Run ``python app.py`` in ``cwd`` (default: this checkout) with
+    ``SQUATPOSE_DATA_DIR=data_dir``; yield its URL; stop it after. An ``env`` value of None
+    unsets that variable."""
     port = free_port()
     full_env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
                 "SQUATPOSE_DATA_DIR": str(data_dir), "GRADIO_ANALYTICS_ENABLED": "False",
                 "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
     log = log or (data_dir / "app.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=out,
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=cwd, env=full_env, stdout=out,
                                 stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}/"
         try:

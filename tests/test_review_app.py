@@ -9,7 +9,7 @@ import json
 import pytest
 from gradio_client import Client
 
-from tests.apphelpers import running_app
+from tests.apphelpers import ROOT, running_app
 
 
 def load_coco(path):
@@ -104,13 +104,17 @@ def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(app, tmp_path, c
     assert s["person_annotations"] == 167
 
 
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout: no tracked files to copy")
 def test_without_data_the_tab_says_what_to_load(tmp_path):
-    """No SQUATPOSE_COCO_* and no shared coco-mini: the Review tab opens empty and says what
-    to load; asking for a summary without paths is answered in words."""
+    """No SQUATPOSE_COCO_*, no shared coco-mini and no demo bundle (a copy of the tracked files
+    without assets/demo): the Review tab opens empty and says what to load; asking for a
+    summary without paths is answered in words."""
     import urllib.request
+    from tests.spaceenv import copy_tracked
+    copy = copy_tracked(tmp_path / "copy", leave_out=("assets/demo/",))
     env = {"SQUATPOSE_SHARED_DATA": str(tmp_path / "no-shared-data"), "SQUATPOSE_COCO_ANN": "",
            "SQUATPOSE_COCO_IMAGES": ""}
-    with running_app(tmp_path / "data", env) as (url, proc):
+    with running_app(tmp_path / "data", env, cwd=copy) as (url, proc):
         with urllib.request.urlopen(url + "config", timeout=30) as r:
             config = r.read().decode()
         assert "Nothing loaded" in config and "SQUATPOSE_COCO_ANN" in config

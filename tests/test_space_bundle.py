@@ -1,0 +1,187 @@
+"""The demo bundle (``assets/demo/``, made by ``scripts/make_demo_bundle.py``) and the app as a
+fresh Hugging Face Space sees it: a copy of the tracked files with no ``../shared`` beside it,
+nothing configured, and only what ``requirements.txt`` installs importable (emulated, see
+``tests/spaceenv.py``). Screenshots go to test-artifacts/space/."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.data import coco
+from engine.video.reader import open_video
+from tests import spaceenv
+from tests.apphelpers import ROOT, running_app
+
+BUNDLE = ROOT / "assets" / "demo"
+CLIP = BUNDLE / "clips" / "gym-side-two-squats.mp4"
+ANN = BUNDLE / "coco" / "annotations" / "person_keypoints_demo.json"
+IMAGES = BUNDLE / "coco" / "images"
+SHOTS = ROOT / "test-artifacts" / "space"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: Every variable that points the app at data of its own: a fresh Space sets none.
+OVERRIDES = ("SQUATPOSE_EXAMPLES", "SQUATPOSE_COCO_ANN", "SQUATPOSE_COCO_IMAGES",
+             "SQUATPOSE_WEIGHTS_DIR", "SQUATPOSE_SHARED_DATA")
+
+
+def test_bundle_is_small_playable_and_attributed():
+    size = sum(p.stat().st_size for p in BUNDLE.rglob("*") if p.is_file())
+    assert size < 4 * 2**20, f"the bundle is {size / 2**20:.1f} MB"
+
+    # the clip: H.264 yuv420p (browsers play it), short, its MIT notice beside it
+    import imageio_ffmpeg
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(CLIP)],
+                           capture_output=True, text=True).stderr
+    assert re.search(r"Video: h264 .*yuv420p", probe), probe
+    assert "Audio" not in probe
+    with open_video(CLIP) as v:
+        assert v.frame_size == (360, 640) and 12 < v.duration < 14, (v.frame_size, v.duration)
+    notice = (BUNDLE / "clips" / "LICENSE").read_text()
+    assert "MIT License" in notice and "Copyright (c) 2024 Rohan Kumar" in notice
+
+    # the COCO sample keeps COCO's info, licences and each image's licence and addresses
+    data = json.loads(ANN.read_text())
+    assert data["info"]["description"] == "COCO 2017 Dataset"
+    licences = {lic["id"]: lic for lic in data["licenses"]}
+    assert len(licences) == 8
+    assert sorted(p.name for p in IMAGES.iterdir()) == sorted(im["file_name"] for im in data["images"])
+    readme = (BUNDLE / "README.md").read_text()
+    assert "CC BY 4.0" in readme and "rohanx01/Squat-Analysis-Model" in readme
+    for im in data["images"]:
+        lic = licences[im["license"]]
+        assert lic["id"] in {4, 5, 6}, (im["file_name"], lic)  # redistributable, commercially too
+        row = next(line for line in readme.splitlines() if f"`{im['file_name']}`" in line)
+        assert lic["name"] in row and lic["url"] in row and im["flickr_url"] in row, row
+
+    # every flag the Review tab filters on is there to see
+    people = coco.load(ANN, IMAGES)
+    s = coco.summarize(people.people, len(people.crowd))
+    for flag in ("none_labeled", "some_missing", "all_labeled", "all_visible", "any_occluded",
+                 "small_box", "crowd"):
+        assert s[flag] > 0, (flag, s)
+
+    # the project's README lists the bundle's licences and sources
+    front = (ROOT / "README.md").read_text()
+    for words in ("assets/demo", "rohanx01/Squat-Analysis-Model", "MIT", "CC BY 4.0", "Flickr"):
+        assert words in front, words
+
+
+def test_bundle_is_coco_mini_unchanged(coco_ann, coco_images):
+    """The sample is COCO's own: each image byte for byte, each annotation as COCO-MINI has it."""
+    data = json.loads(ANN.read_text())
+    source = json.loads(coco_ann.read_text())
+    ids = {im["id"] for im in data["images"]}
+    assert data["annotations"] == [a for a in source["annotations"] if a["image_id"] in ids]
+    assert data["images"] == [im for im in source["images"] if im["id"] in ids]
+    assert data["licenses"] == source["licenses"] and data["info"] == source["info"]
+    for im in data["images"]:
+        assert (IMAGES / im["file_name"]).read_bytes() == (coco_images / im["file_name"]).read_bytes()
+
+
+def test_fallback_to_the_bundle_and_the_overrides(monkeypatch, tmp_path):
+    from demo import compare
+    from review import ui as review_ui
+    for name in OVERRIDES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SQUATPOSE_SHARED_DATA", str(tmp_path / "no-shared-data"))
+    assert compare.example_clips() == [str(CLIP)]
+    assert review_ui.default_paths() == (str(ANN), str(IMAGES))
+
+    mine = tmp_path / "my-clips"
+    mine.mkdir()
+    shutil.copyfile(CLIP, mine / "mine.mp4")
+    monkeypatch.setenv("SQUATPOSE_EXAMPLES", str(mine))
+    assert compare.example_clips() == [str(mine / "mine.mp4")]
+    monkeypatch.setenv("SQUATPOSE_COCO_ANN", str(tmp_path / "a.json"))
+    monkeypatch.setenv("SQUATPOSE_COCO_IMAGES", str(tmp_path / "imgs"))
+    assert review_ui.default_paths() == (str(tmp_path / "a.json"), str(tmp_path / "imgs"))
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout: no tracked files to copy")
+def test_a_fresh_space_offers_the_bundle_in_both_tabs(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    space = spaceenv.copy_tracked(tmp_path / "space" / "squatpose")
+    assert not (space.parent / "shared").exists() and (space / "assets" / "demo" / "README.md").is_file()
+    site = tmp_path / "site"
+    hidden = spaceenv.write_blocker(site)
+    assert "mediapipe" in hidden["modules"] and "pytest" in hidden["modules"]
+    env = {**{name: None for name in OVERRIDES}, "PYTHONPATH": str(site),
+           "SQUATPOSE_SHARED_DATA": str(tmp_path / "no-shared-data")}
+
+    # the emulation holds: what requirements.txt does not install is not importable there
+    check = ("import importlib.util, gradio, torch, cv2, pycocotools, plotly\n"
+             "assert importlib.util.find_spec('mediapipe') is None\n"
+             "for m in ('mediapipe', 'pytest', 'playwright'):\n"
+             "    try:\n        __import__(m)\n    except ImportError:\n        continue\n"
+             "    raise SystemExit(m + ' imported')\n")
+    import os
+    run_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    subprocess.run([sys.executable, "-c", check], cwd=space, env=run_env, check=True)
+
+    with running_app(tmp_path / "data", env, cwd=space, log=SHOTS / "app.log") as (url, _), \
+            sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.set_default_timeout(180_000)
+        page.goto(url)
+
+        # Compare: the bundled clip is offered; the default model alone analyses it
+        page.get_by_role("tab", name="Compare").click()
+        examples = page.locator("#clip-examples")
+        expect(examples).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(SHOTS / "1-compare-examples.png"), full_page=True)
+        examples.locator("button, tr, td").first.click()
+        expect(page.locator("#clip-input video")).to_be_visible(timeout=60_000)
+        default = (space / "weights" / "default.txt").read_text().strip()
+        boxes = page.locator("#model-choice label")
+        names = [n.strip() for n in boxes.all_inner_texts()]
+        assert names[0] == default and "mediapipe" not in names, names
+        for i in range(len(names)):
+            box = boxes.nth(i).locator("input")
+            if (i == 0) != box.is_checked():
+                box.click()
+        page.locator("#analyse-button").click()
+        expect(page.locator("#panel-0 img")).to_be_visible(timeout=300_000)
+        expect(page.locator("#feedback")).to_contain_text(f"{default}", timeout=60_000)
+        expect(page.locator("#feedback")).to_contain_text("reps")
+        assert page.locator("#panel-1 img").count() == 0 or not page.locator("#panel-1 img").is_visible()
+        page.screenshot(path=str(SHOTS / "2-compare-analysed.png"), full_page=True)
+
+        # Review: the bundled sample opens with its flags; accept one person; export
+        page.get_by_role("tab", name="Review").click()
+        page.wait_for_selector("#review-gallery img")
+        summary = page.locator("#review-summary").inner_text()
+        assert ("50 people (2 crowd regions aside): 27 with nothing labelled, 10 with some joints "
+                "missing, 13 complete (11 all visible), 8 with an occluded joint") in summary, summary
+        assert "0 of 42 flagged people reviewed" in page.locator("#review-progress").inner_text()
+        page.locator("#review-filter input").click()
+        page.get_by_role("option", name="Some joint occluded").click()
+        page.wait_for_function("() => document.body.innerText.includes('8 people match')")
+        page.locator("#review-gallery img").first.click()
+        page.wait_for_function("() => document.querySelector('#review-info').innerText.includes('occluded:')")
+        page.screenshot(path=str(SHOTS / "3-review-occluded.png"), full_page=True)
+        page.locator("#review-accept").click()
+        page.wait_for_function("() => document.querySelector('#review-progress').innerText"
+                               ".startsWith('1 of 42 flagged people reviewed (1 accepted')")
+        page.locator("#review-export").click()
+        page.wait_for_function("() => document.querySelector('#review-report').innerText.includes('kept_accepted')")
+        report = page.locator("#review-report").inner_text()
+        assert re.search(r"kept_accepted\W+1\b", report), report
+        assert "curated.json" in page.locator("#review-export-file").inner_text().replace("\n", "")
+        page.screenshot(path=str(SHOTS / "4-review-exported.png"), full_page=True)
+        browser.close()
+    # nothing was written into the copy's bundle (decisions and exports live in the data dir)
+    assert sorted(p.name for p in (space / "assets" / "demo" / "coco" / "images").iterdir()) == \
+        sorted(p.name for p in IMAGES.iterdir())
+    assert not list((space / "assets").rglob("*.sqlite")) and not list((space / "assets").rglob("*curated*"))
