@@ -5,6 +5,7 @@ nothing configured, and only what ``requirements.txt`` installs importable (emul
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -119,15 +120,18 @@ def test_a_fresh_space_offers_the_bundle_in_both_tabs(tmp_path):
     env = {**{name: None for name in OVERRIDES}, "PYTHONPATH": str(site),
            "SQUATPOSE_SHARED_DATA": str(tmp_path / "no-shared-data")}
 
-    # the emulation holds: what requirements.txt does not install is not importable there
-    check = ("import importlib.util, gradio, torch, cv2, pycocotools, plotly\n"
-             "assert importlib.util.find_spec('mediapipe') is None\n"
+    # the emulation holds: what requirements.txt does not install is neither importable nor
+    # listed there, and the project is the copy's (the app importing the rest shows below)
+    check = ("import importlib.util, importlib.metadata as md, engine, sys\n"
+             "assert engine.__file__.startswith(sys.argv[1]), engine.__file__\n"
              "for m in ('mediapipe', 'pytest', 'playwright'):\n"
-             "    try:\n        __import__(m)\n    except ImportError:\n        continue\n"
-             "    raise SystemExit(m + ' imported')\n")
-    import os
+             "    assert importlib.util.find_spec(m) is None, m\n"
+             "    try:\n        __import__(m)\n    except ImportError:\n        pass\n"
+             "    else:\n        raise SystemExit(m + ' imported')\n"
+             "    try:\n        md.version(m)\n    except md.PackageNotFoundError:\n        pass\n"
+             "    else:\n        raise SystemExit(m + ' listed')\n")
     run_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
-    subprocess.run([sys.executable, "-c", check], cwd=space, env=run_env, check=True)
+    subprocess.run([sys.executable, "-c", check, str(space)], cwd=space, env=run_env, check=True)
 
     with running_app(tmp_path / "data", env, cwd=space, log=SHOTS / "app.log") as (url, _), \
             sync_api.sync_playwright() as p:
