@@ -32,11 +32,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
         raise
 
 
-def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> Path:
-    """Write ``obj`` as JSON atomically (fsync'd before the rename)."""
+def write_json(path: str | os.PathLike, obj, indent: int | None = 2, allow_nan: bool = True) -> Path:
+    """Write ``obj`` as JSON atomically (fsync'd before the rename). ``allow_nan=False``:
+    standard JSON only (ValueError, nothing written, on a NaN or an infinity)."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent)
+            json.dump(obj, f, indent=indent, allow_nan=allow_nan)
             f.flush()
             os.fsync(f.fileno())
     return Path(path)

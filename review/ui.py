@@ -16,6 +16,7 @@ from engine.data.coco import CocoFormatError
 from engine.joints import JOINTS, V_OCCLUDED, V_VISIBLE
 
 from . import curation
+from .paths import confine
 from .store import default_store
 from .uploads import UploadError
 
@@ -67,9 +68,25 @@ def _err(e: Exception) -> gr.Error:
     return gr.Error(str(e), duration=None)
 
 
+def _upload_folder() -> list[str]:
+    """Gradio's upload folder: an uploaded .json is opened from there (and typed back by the
+    tab's own events), so it counts as a review root."""
+    from gradio.utils import get_upload_folder
+    return [get_upload_folder()]
+
+
+def _confined(ann, imgs=None) -> tuple[str, str | None]:
+    """Typed paths resolved inside the review roots (``review.paths``); empty ones pass (the
+    loaders say what is missing); CocoFormatError (``PathRefused``) otherwise."""
+    out = []
+    for value, what in ((ann, "annotation files"), (imgs, "image folders")):
+        out.append(str(confine(value, what, _upload_folder())) if str(value or "").strip() else value)
+    return out[0], out[1]
+
+
 def _open(ann, imgs) -> curation.Dataset:
     try:
-        return curation.open_dataset(ann, imgs)
+        return curation.open_dataset(*_confined(ann, imgs))
     except (CocoFormatError, UploadError, ValueError, OSError) as e:
         raise _err(e) from None
 
@@ -87,6 +104,7 @@ def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: 
     'undo' (restore this annotation's previous decision). An empty note keeps the existing one.
     Fixed points must lie inside the image. Returns the current decision."""
     try:
+        annotation_path, _ = _confined(annotation_path)
         return curation.decide(annotation_path, ann_id, decision, fixes_json or None, note or None)
     except (CocoFormatError, ValueError, TypeError, OSError) as e:
         raise _err(e) from None
@@ -206,11 +224,11 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     def load(ann, imgs, jup, zup, f, s, pg):
         try:
             if jup:
-                ds = curation.open_upload(jup, zup, imgs if not zup else None)
+                ds = curation.open_upload(jup, zup, _confined("", imgs)[1] if not zup else None)
             elif zup:
                 raise CocoFormatError("a zip of images needs its COCO .json: upload both")
             else:
-                ds = curation.open_dataset(ann, imgs)
+                ds = curation.open_dataset(*_confined(ann, imgs))
         except (CocoFormatError, UploadError, ValueError, OSError) as e:
             raise _err(e) from None
         summ = curation.summary(ds)

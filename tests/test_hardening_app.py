@@ -2,6 +2,7 @@
 numbered finding of the attack, refused with a message while the app keeps serving."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -60,3 +61,101 @@ def test_the_analyze_api_with_no_model_is_refused_as_the_ui_refuses(app, clips_d
     assert "Choose at least one model" in str(err.value), str(err.value)
 
 
+
+
+# -- 2. the Review side reads only inside its folders ---------------------------------------------
+def typed_dir(data_dir, name):
+    """A folder inside the app's data dir (a review root: typed paths may point there)."""
+    d = data_dir / "typed" / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def write_coco(path, data):
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_a_file_name_that_escapes_the_image_folder_is_refused_naming_the_entries(app, data_dir, coco_ann,
+                                                                                 coco_images):
+    client, _ = app
+    data = json.loads(coco_ann.read_text())
+    data["images"][0]["file_name"] = "../../../../../../etc/hostname"
+    data["images"][1]["file_name"] = "/etc/passwd"
+    ann = write_coco(typed_dir(data_dir, "escape") / "escape.json", data)
+    with pytest.raises(Exception) as err:
+        client.predict(ann, str(coco_images), api_name="/review_summary")
+    msg = str(err.value)
+    assert "leave the image folder" in msg, msg
+    for im in data["images"][:2]:
+        assert f"image {im['id']} {im['file_name']!r}" in msg, msg
+
+
+def test_typed_paths_outside_the_review_roots_are_refused_without_saying_whether_they_exist(
+        app, tmp_path, coco_ann, coco_images):
+    client, proc = app
+    outside = tmp_path / "elsewhere"  # not in the data dir nor the configured data set
+    outside.mkdir()
+    real = outside / "real.json"
+    real.write_text(coco_ann.read_text())  # a valid COCO file the server could read
+    answers = {}
+    for name, path in (("real.json", real), ("ghost.json", outside / "ghost.json"),
+                       ("passwd", "/etc/passwd")):
+        with pytest.raises(Exception) as err:
+            client.predict(str(path), str(coco_images), api_name="/review_summary")
+        answers[name] = str(err.value).replace(name, "NAME")
+        with pytest.raises(Exception, match="only from its own data folder"):
+            client.predict(str(path), str(coco_images), False, api_name="/review_export")
+        with pytest.raises(Exception, match="only from its own data folder"):
+            client.predict(str(path), 1, "accept", "", "", api_name="/review_decide")
+    assert len(set(answers.values())) == 1, answers  # the same words whether the file exists or not
+    assert "only from its own data folder" in answers["real.json"]
+    with pytest.raises(Exception, match="only from its own data folder"):  # an image folder too
+        client.predict(str(coco_ann), str(outside), api_name="/review_summary")
+    # a detour through .. out of a root is followed before the check
+    sneaky = f"{coco_images}/../../../../../../../{real.relative_to('/')}"
+    with pytest.raises(Exception, match="only from its own data folder"):
+        client.predict(sneaky, str(coco_images), api_name="/review_summary")
+    assert proc.poll() is None
+    assert client.predict(str(coco_ann), str(coco_images), api_name="/review_summary")["person_annotations"] == 167
+
+
+# -- 3. one schema check for COCO input -----------------------------------------------------------
+def broken_coco(coco_ann):
+    """coco-mini with one invalid value in each of five annotations; returns (data, {id: needle})."""
+    data = json.loads(coco_ann.read_text())
+    anns = data["annotations"]
+    anns[0]["keypoints"][3 * 13 + 2] = 7          # left knee visibility 7
+    anns[1]["keypoints"][3 * 11 + 2] = -1         # left hip visibility -1
+    anns[2]["keypoints"][3 * 15] = float("nan")   # left ankle x NaN (json writes NaN)
+    anns[3]["keypoints"] = None
+    anns[4]["bbox"] = None
+    anns[6]["id"] = anns[5]["id"]                 # duplicate id
+    anns[7]["keypoints"][0] = "abc"
+    needles = {anns[0]["id"]: "visibility 7", anns[1]["id"]: "visibility -1", anns[2]["id"]: "nan",
+               anns[3]["id"]: "'keypoints' must be a list", anns[4]["id"]: "bbox None",
+               anns[5]["id"]: "appears twice", anns[7]["id"]: "'abc'"}
+    return data, needles
+
+
+def test_invalid_values_are_refused_naming_file_annotation_and_problem(app, data_dir, coco_ann, coco_images):
+    client, _ = app
+    data, needles = broken_coco(coco_ann)
+    ann = write_coco(typed_dir(data_dir, "invalid") / "invalid.json", data)
+    with pytest.raises(Exception) as err:
+        client.predict(ann, str(coco_images), api_name="/review_summary")
+    msg = str(err.value)
+    assert "invalid.json" in msg and "7 problems" in msg, msg
+    for aid, needle in needles.items():
+        assert f"annotation {aid}" in msg and needle in msg, (aid, needle, msg)
+    with pytest.raises(Exception, match="7 problems"):
+        client.predict(ann, needles and next(iter(needles)), "accept", "", "", api_name="/review_decide")
+
+
+def test_json_nested_100000_deep_gets_a_message(app, data_dir, coco_images):
+    client, proc = app
+    path = typed_dir(data_dir, "deep") / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(Exception, match="nested too deeply"):
+        client.predict(str(path), str(coco_images), api_name="/review_summary")
+    assert proc.poll() is None

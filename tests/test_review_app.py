@@ -81,20 +81,22 @@ def test_decisions_survive_an_app_restart(app, data_dir, coco_ann, coco):
     ("missing file", "file not found"),
     ("missing images", "image folder not found"),
 ])
-def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(app, tmp_path, coco_ann, coco_images,
+def test_bad_input_gets_a_clear_error_and_the_app_keeps_serving(app, data_dir, coco_ann, coco_images,
                                                                kind, needle):
     client, proc = app
+    folder = data_dir / "typed" / kind.replace(" ", "-")  # typed paths must lie in a review root
+    folder.mkdir(parents=True, exist_ok=True)
     ann, imgs = str(coco_ann), str(coco_images)
     if kind == "wrong json":
-        (tmp_path / "a.json").write_text("{ this is not json")
-        ann = str(tmp_path / "a.json")
+        (folder / "a.json").write_text("{ this is not json")
+        ann = str(folder / "a.json")
     elif kind == "not coco":
-        (tmp_path / "a.json").write_text(json.dumps({"hello": 1}))
-        ann = str(tmp_path / "a.json")
+        (folder / "a.json").write_text(json.dumps({"hello": 1}))
+        ann = str(folder / "a.json")
     elif kind == "missing file":
-        ann = str(tmp_path / "nope.json")
+        ann = str(folder / "nope.json")
     else:
-        imgs = str(tmp_path / "no-images")
+        imgs = str(folder / "no-images")
     with pytest.raises(Exception, match=needle):
         client.predict(ann, imgs, api_name="/review_summary")
     with pytest.raises(Exception, match="(decision must be|no person annotation)"):

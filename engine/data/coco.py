@@ -20,15 +20,13 @@ import numpy as np
 from engine.fileio import write_json
 from engine.joints import COCO_INDICES, JOINTS, NUM_JOINTS, V_OCCLUDED, V_UNLABELED, V_VISIBLE
 
+from .schema import CocoFormatError, check_coco  # noqa: F401  (CocoFormatError: part of this API)
+
 #: Default minimum shorter side of a person box, in image pixels, below which it is "small".
 MIN_BOX_SIDE = 32.0
 #: Teacher-made files: joints whose stored confidence is below this are flagged low-confidence.
 LOW_CONFIDENCE = 0.5
 FILTERS = ("labeled", "visible")
-
-
-class CocoFormatError(ValueError):
-    """A COCO file that cannot be used; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -120,9 +118,16 @@ class CocoPeople:
     missing_images: list[str] = field(default_factory=list)
 
     def image_path(self, person: Person) -> Path:
+        """The person's image, resolved; it must lie inside the image folder (a symbolic link
+        out of it is refused like a ``../`` name)."""
         if self.images_dir is None:
             raise CocoFormatError(f"{self.path}: no image folder was given")
-        return self.images_dir / person.file_name
+        root = self.images_dir.resolve()
+        p = (root / person.file_name).resolve()
+        if root not in p.parents:
+            raise CocoFormatError(f"{self.path.name}: image {person.file_name!r} of annotation "
+                                  f"{person.ann_id} lies outside the image folder (refused)")
+        return p
 
     @property
     def dataset(self) -> dict:
@@ -133,30 +138,6 @@ def _fail(path, msg) -> CocoFormatError:
     return CocoFormatError(f"{path}: {msg}")
 
 
-def _validate(path: Path, data) -> None:
-    if not isinstance(data, dict):
-        raise _fail(path, "not a COCO file: the top level must be a JSON object")
-    for key in ("images", "annotations", "categories"):
-        if key not in data:
-            raise _fail(path, f"not a COCO keypoints file: missing the '{key}' list")
-        if not isinstance(data[key], list):
-            raise _fail(path, f"'{key}' must be a list")
-    ids = set()
-    for i, im in enumerate(data["images"]):
-        if not isinstance(im, dict) or not {"id", "file_name"} <= im.keys():
-            raise _fail(path, f"images[{i}] needs 'id' and 'file_name'")
-        ids.add(im["id"])
-    for i, a in enumerate(data["annotations"]):
-        if not isinstance(a, dict):
-            raise _fail(path, f"annotations[{i}] is not an object")
-        for key in ("id", "image_id", "category_id"):
-            if key not in a:
-                raise _fail(path, f"annotations[{i}] has no '{key}'")
-        if a["image_id"] not in ids:
-            raise _fail(path, f"annotation {a['id']} refers to image {a['image_id']}, "
-                              "which the file does not list")
-
-
 def person_category_ids(data: dict) -> set[int]:
     """Ids of categories named 'person' that carry keypoints (COCO: {1})."""
     return {c["id"] for c in data.get("categories", [])
@@ -164,7 +145,8 @@ def person_category_ids(data: dict) -> set[int]:
 
 
 def read_json(path: str | Path) -> dict:
-    """Read and validate a COCO keypoints file; raise CocoFormatError with a clear message."""
+    """Read a COCO keypoints file and check it (``engine.data.schema.check_coco``: types,
+    finite numbers, visibility, unique ids, sizes, file names); CocoFormatError in words."""
     path = Path(path)
     if not path.is_file():
         raise CocoFormatError(f"{path}: file not found")
@@ -175,7 +157,9 @@ def read_json(path: str | Path) -> dict:
         raise _fail(path, "not a text file (is it really a COCO .json?)") from None
     except json.JSONDecodeError as e:
         raise _fail(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    _validate(path, data)
+    except RecursionError:
+        raise _fail(path, "JSON nested too deeply to be a COCO file") from None
+    check_coco(data, path)
     return data
 
 
@@ -190,7 +174,10 @@ def load(path: str | Path, images_dir: str | Path | None = None, *,
     from pycocotools.coco import COCO
 
     path = Path(path)
-    data = read_json(path) if data is None else data
+    if data is None:
+        data = read_json(path)
+    else:
+        check_coco(data, path)
     person_ids = person_category_ids(data)
     if not person_ids:
         raise _fail(path, "no 'person' category: not a COCO person-keypoints file")
@@ -342,4 +329,4 @@ def export(data: dict, keep_ann_ids, out_path: str | Path,
         info = dict(out.get("info") or {})
         info["description"] = description
         out["info"] = info
-    return write_json(out_path, out, indent=None)
+    return write_json(out_path, out, indent=None, allow_nan=False)  # standard JSON: no NaN

@@ -1,0 +1,199 @@
+"""The one schema check for COCO person-keypoint input, used by every entry point (the CLIs
+through ``engine.data.coco.read_json`` / ``load``, and the app through the same loader).
+
+It refuses, with a message naming the file, the entry (annotation / image / category id) and
+the problem: wrong types (a keypoint ``"abc"``, a ``null`` box, an id ``"abc"``), numbers that
+are not finite (NaN, Infinity), visibility flags outside {0, 1, 2}, duplicate ids, sizes that
+are not positive (image width / height; box width / height must not be negative), and
+``file_name``s that would leave the image folder (absolute paths, ``..``, backslashes, NUL).
+Up to ``MAX_LISTED`` problems are listed, then how many more there are.
+
+Only what the project reads is checked: images (id, file_name, width, height), categories
+(id), annotations (id, image_id, category_id; for person annotations keypoints, bbox,
+keypoint_scores, iscrowd). Other keys (segmentation, area, licences, ...) pass through.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import PurePosixPath
+
+import numpy as np
+
+#: Problems listed in one message before "... and N more".
+MAX_LISTED = 10
+#: COCO keypoints per person (17 x (x, y, v)).
+COCO_KEYPOINTS = 17
+VISIBILITY = (0, 1, 2)
+
+
+class CocoFormatError(ValueError):
+    """A COCO file that cannot be used; the message names the file and the problem."""
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _show(v) -> str:
+    s = repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def escapes(file_name: str) -> bool:
+    """True when ``file_name`` would leave the folder it is joined to: absolute, ``..``, a
+    drive or UNC prefix, backslashes or NUL characters."""
+    if "\\" in file_name or "\x00" in file_name:
+        return True
+    p = PurePosixPath(file_name)
+    return p.is_absolute() or ".." in p.parts or re.match(r"^[A-Za-z]:", file_name) is not None
+
+
+class _Problems:
+    def __init__(self, path):
+        self.path, self.items, self.count = path, [], 0
+
+    def add(self, msg: str) -> None:
+        self.count += 1
+        if len(self.items) < MAX_LISTED:
+            self.items.append(msg)
+
+    def raise_if_any(self) -> None:
+        if not self.count:
+            return
+        more = self.count - len(self.items)
+        text = "; ".join(self.items) + (f"; and {more} more" if more > 0 else "")
+        raise CocoFormatError(f"{self.path}: {self.count} problem{'s' if self.count > 1 else ''} "
+                              f"in the COCO file: {text}")
+
+
+_NUM_TYPES = {int, float}
+
+
+def _keypoints_shape_ok(kps) -> bool:
+    """A list of 51 plain numbers (types only; values are checked together, vectorised)."""
+    return type(kps) is list and len(kps) == 3 * COCO_KEYPOINTS and set(map(type, kps)) <= _NUM_TYPES
+
+
+def _check_keypoint_values(rows: list, wheres: list, problems: _Problems) -> None:
+    """Finite x, y and v in {0, 1, 2} for many annotations' keypoints at once."""
+    if not rows:
+        return
+    a = np.asarray(rows, dtype=np.float64).reshape(len(rows), COCO_KEYPOINTS, 3)
+    bad_xy = ~np.isfinite(a[:, :, :2]).all(axis=2)
+    v = a[:, :, 2]
+    bad_v = ~((v == 0) | (v == 1) | (v == 2))
+    for r in np.flatnonzero(bad_xy.any(axis=1) | bad_v.any(axis=1)):
+        if bad_v[r].any():
+            k = int(np.flatnonzero(bad_v[r])[0])
+            problems.add(f"{wheres[r]}: keypoint {k} has visibility {_show(rows[r][3 * k + 2])} "
+                         "(must be 0 unlabelled, 1 occluded or 2 visible)")
+        else:
+            k = int(np.flatnonzero(bad_xy[r])[0])
+            problems.add(f"{wheres[r]}: keypoint {k} has x, y = {_show(rows[r][3 * k])}, "
+                         f"{_show(rows[r][3 * k + 1])} (finite numbers needed)")
+
+
+def check_coco(data, path="COCO file") -> None:
+    """Check a parsed COCO keypoints file; raise ``CocoFormatError`` listing every problem
+    found (the first ``MAX_LISTED`` of them). ``path`` names the file in the message."""
+    if not isinstance(data, dict):
+        raise CocoFormatError(f"{path}: not a COCO file: the top level must be a JSON object")
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise CocoFormatError(f"{path}: not a COCO keypoints file: missing the '{key}' list")
+        if not isinstance(data[key], list):
+            raise CocoFormatError(f"{path}: '{key}' must be a list")
+    problems = _Problems(path)
+
+    cat_ids: set = set()
+    person_ids: set = set()
+    for i, c in enumerate(data["categories"]):
+        if not isinstance(c, dict) or not _is_int(c.get("id")):
+            problems.add(f"categories[{i}] needs a whole-number 'id'")
+            continue
+        if c["id"] in cat_ids:
+            problems.add(f"category id {c['id']} appears twice")
+        cat_ids.add(c["id"])
+        if c.get("name") == "person":
+            person_ids.add(c["id"])
+
+    image_ids: set = set()
+    escaping = []
+    for i, im in enumerate(data["images"]):
+        if not isinstance(im, dict):
+            problems.add(f"images[{i}] is not an object")
+            continue
+        iid = im.get("id")
+        where = f"image {_show(iid)}" if _is_int(iid) else f"images[{i}]"
+        if not _is_int(iid):
+            problems.add(f"images[{i}] has id {_show(iid)} (a whole number needed)")
+        elif iid in image_ids:
+            problems.add(f"image id {iid} appears twice")
+        else:
+            image_ids.add(iid)
+        name = im.get("file_name")
+        if not isinstance(name, str) or not name.strip():
+            problems.add(f"{where} has file_name {_show(name)} (a relative file name needed)")
+        elif escapes(name):
+            escaping.append(f"{where} {name!r}")
+        for key in ("width", "height"):
+            if key in im and not (_is_int(im[key]) and im[key] > 0):
+                problems.add(f"{where} has {key} {_show(im[key])} (a positive whole number of pixels needed)")
+    if escaping:
+        shown = ", ".join(escaping[:MAX_LISTED])
+        more = len(escaping) - MAX_LISTED
+        problems.add(f"{len(escaping)} file_name(s) leave the image folder (refused): {shown}"
+                     + (f" and {more} more" if more > 0 else ""))
+
+    ann_ids: set = set()
+    rows: list = []
+    wheres: list = []
+    for i, a in enumerate(data["annotations"]):
+        if not isinstance(a, dict):
+            problems.add(f"annotations[{i}] is not an object")
+            continue
+        aid = a.get("id")
+        if not _is_int(aid):
+            problems.add(f"annotations[{i}] has id {_show(aid)} (a whole number needed)")
+            where = f"annotations[{i}]"
+        else:
+            where = f"annotation {aid}"
+            if aid in ann_ids:
+                problems.add(f"annotation {aid}: its id appears twice (ids must be unique: a decision "
+                             "on one would apply to both)")
+            ann_ids.add(aid)
+        for key in ("image_id", "category_id"):
+            if not _is_int(a.get(key)):
+                problems.add(f"{where} has {key} {_show(a.get(key))} (a whole number needed)")
+        if _is_int(a.get("image_id")) and a["image_id"] not in image_ids:
+            problems.add(f"{where} refers to image {a['image_id']}, which the file does not list")
+        if a.get("category_id") not in person_ids:
+            continue
+        kps = a.get("keypoints")
+        if _keypoints_shape_ok(kps):
+            rows.append(kps)
+            wheres.append(where)
+        elif not (isinstance(kps, list) and len(kps) == 3 * COCO_KEYPOINTS):
+            problems.add(f"{where}: 'keypoints' must be a list of 17 x (x, y, v) = 51 numbers, not "
+                         f"{_show(kps) if not isinstance(kps, list) else f'{len(kps)} values'}")
+        else:
+            bad = next(x for x in kps if type(x) not in _NUM_TYPES)
+            problems.add(f"{where}: 'keypoints' holds {_show(bad)}, not a number")
+        bbox = a.get("bbox")
+        if not (type(bbox) is list and len(bbox) == 4 and set(map(type, bbox)) <= _NUM_TYPES
+                and all(map(math.isfinite, bbox))):
+            problems.add(f"{where} has bbox {_show(bbox)} (needs [x, y, w, h], finite numbers)")
+        elif bbox[2] < 0 or bbox[3] < 0:
+            problems.add(f"{where} has a box of negative size {bbox[2]} x {bbox[3]}")
+        scores = a.get("keypoint_scores")
+        if scores is not None and not (isinstance(scores, list) and all(_is_num(s) for s in scores)):
+            problems.add(f"{where} has keypoint_scores that are not all finite numbers")
+        if "iscrowd" in a and a["iscrowd"] not in (0, 1):  # True/False compare equal to 1/0
+            problems.add(f"{where} has iscrowd {_show(a['iscrowd'])} (0 or 1)")
+    _check_keypoint_values(rows, wheres, problems)
+    problems.raise_if_any()
