@@ -1,7 +1,24 @@
-"""Where to look for the athlete in each frame, without a person detector.
+"""Where to look for the athlete in each frame: a person detector's box, then the joints.
 
-A heatmap model needs a crop around the person. With no detector available, the crop comes
-from the model itself:
+A heatmap model needs a crop around the person. With the person detector
+(``engine.video.detect``, YOLOX-Nano; the default whenever it can be loaded):
+
+1. **Detect** on the first frame (and again after ``redetect_s`` while nobody is found),
+   whenever the tracked person's joint confidence drops below ``min_confidence``, whenever the
+   joints wander out of the athlete's last box, and every ``detect_interval_s`` of video as a
+   cheap check (every batch while another person overlaps the athlete).
+2. **Choose the athlete** (``choose_athlete``): the first time (and after a cut, when nobody
+   matches for ``lost_s``), the largest person whose legs move: box area x how much the
+   lower half of the box moves over the clip's first seconds (``MotionMap``), among people
+   scored at least ``min_person_score``; afterwards, the person whose box overlaps the
+   athlete's last box most (IoU at least ``keep_iou``), never a newcomer: a passer-by who
+   walks across does not overlap the athlete's box for long, and never takes over the track.
+3. **Track** between detections as without a detector (below): the crop comes from the joints
+   of the frames just before; the crop is reset to the athlete's box (``Crop.from_box``) when
+   the athlete is (re-)found while the joints were unsure or outside the box.
+
+Without a detector (onnxruntime or the model file missing, or ``finder="search"``), the crop
+comes from the model itself:
 
 1. **Search** (first frame, and whenever the track is lost): run the model on the whole frame
    fitted to the input's aspect ratio, and, when that finds no confident lower body or only a
@@ -79,6 +96,22 @@ class TrackerConfig:
     #: The search weighs each candidate's confidence by how much its lower body moves in the
     #: clip's first this many seconds (``MotionMap``; 0 = no motion weighting).
     motion_seconds: float = 5.0
+    # -- with the person detector ----------------------------------------------------------------
+    #: Detect at least this often (video seconds) as a cheap check while tracking.
+    detect_interval_s: float = 1.0
+    #: While nobody (or not the athlete) is found, detect again after this long.
+    redetect_s: float = 0.3
+    #: People the detector scores below this are ignored.
+    min_person_score: float = 0.4
+    #: A detection is the athlete seen before when its box overlaps the athlete's last box by at
+    #: least this intersection over union.
+    keep_iou: float = 0.3
+    #: When no detection has matched the athlete for this long (a cut, the athlete walked
+    #: off and back), the athlete is chosen afresh by the largest-moving-person rule.
+    lost_s: float = 2.0
+    #: The joints' centre may leave the athlete's last box (grown by this fraction of its size
+    #: on each side) only by a detection's say-so: outside it, detect at once.
+    box_margin: float = 0.25
 
 
 def whole_frame_crop(frame_size: tuple[int, int], input_size: tuple[int, int]) -> Crop:
@@ -191,3 +224,58 @@ def person_height_in_crop(keypoints: np.ndarray, confidence: np.ndarray, crop: C
     (0 when fewer than two joints are confident)."""
     box = confident_region(keypoints, confidence, config)
     return 0.0 if box is None else float(box[3] / crop.size[1])
+
+
+# -- the athlete among detected people ----------------------------------------------------------
+def box_iou(boxes, box) -> np.ndarray:
+    """IoU of each of ``boxes`` (N, 4) with ``box`` (4,), all (x0, y0, x1, y1)
+    (``torchvision.ops.box_iou``)."""
+    import torch
+    from torchvision.ops import box_iou as tv_box_iou
+    a = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    b = torch.as_tensor(np.asarray(box, dtype=np.float64).reshape(1, 4))
+    return tv_box_iou(a, b)[:, 0].numpy()
+
+
+def leg_motion(box, motion: MotionMap | None) -> float:
+    """How much the lower half of a person box (x0, y0, x1, y1) moves (``MotionMap.support``);
+    1 without a motion map."""
+    if motion is None:
+        return 1.0
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return motion.support((x0, (y0 + y1) / 2.0, x1 - x0, (y1 - y0) / 2.0))
+
+
+def choose_athlete(people: list, last_box=None, motion: MotionMap | None = None,
+                   config: TrackerConfig = TrackerConfig()):
+    """The athlete among detected ``people`` (``engine.video.detect.Person``, best first), or
+    None. With ``last_box`` (the athlete's box at the last detection that found them): the
+    person overlapping it most, if by at least ``keep_iou`` IoU (else None: hidden, or gone).
+    Without: the largest person whose legs move (area x ``leg_motion``), among those scored at
+    least ``min_person_score``."""
+    people = [p for p in people if p.score >= config.min_person_score]
+    if not people:
+        return None
+    if last_box is not None:
+        iou = box_iou([p.box for p in people], last_box)
+        i = int(np.argmax(iou))
+        return people[i] if iou[i] >= config.keep_iou else None
+    return max(people, key=lambda p: p.area * leg_motion(p.box, motion))
+
+
+def crowded(people: list, athlete, config: TrackerConfig = TrackerConfig()) -> bool:
+    """Whether another detected person's box overlaps the athlete's (then detect every batch)."""
+    others = [p.box for p in people if p is not athlete and p.score >= config.min_person_score]
+    return bool(others) and bool((box_iou(others, athlete.box) > 0).any())
+
+
+def inside_box(region_xywh, box, config: TrackerConfig = TrackerConfig()) -> bool:
+    """Whether the centre of a joints' region (x, y, w, h) lies in ``box`` (x0, y0, x1, y1)
+    grown by ``box_margin`` of its size on each side."""
+    if region_xywh is None or box is None:
+        return False
+    x, y, w, h = (float(v) for v in region_xywh)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    x0, y0, x1, y1 = (float(v) for v in box)
+    mx, my = config.box_margin * (x1 - x0), config.box_margin * (y1 - y0)
+    return x0 - mx <= cx <= x1 + mx and y0 - my <= cy <= y1 + my
