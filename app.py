@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import os
 
-import gradio as gr
+from engine import storage
+
+# Gradio's upload / download cache lives in the data dir too, inside its disk budget (set before
+# gradio is imported: it reads GRADIO_TEMP_DIR once).
+os.environ.setdefault("GRADIO_TEMP_DIR", str(storage.data_dir() / "gradio"))
+
+import gradio as gr  # noqa: E402
 
 #: Visitors served at once per heavy event (two CPUs on a free Space: one analysis at a time).
 CONCURRENCY = int(os.environ.get("SQUATPOSE_CONCURRENCY", "1"))
@@ -19,7 +25,10 @@ MAX_FILE_SIZE = os.environ.get("SQUATPOSE_MAX_FILE_SIZE", "200mb")
 
 def build_app() -> gr.Blocks:
     """The whole app as one Blocks."""
-    with gr.Blocks(title="SquatPose") as app:
+    # Gradio deletes the files it cached (uploads, results) once older than the data dir's
+    # max age, checking as often as that age allows (at least hourly)
+    age = max(1, int(storage.max_age_s()))
+    with gr.Blocks(title="SquatPose", delete_cache=(min(age, 3600), age)) as app:
         gr.Markdown("# SquatPose\nLower-body pose and squat analysis: hips, knees and ankles "
                     "found by heatmap models, turned into reps, angles and feedback.")
         with gr.Tab("Compare"):
@@ -46,10 +55,18 @@ def _head() -> str | None:
 
 
 def main() -> None:
+    cleaned = storage.clean_start()  # leftovers of interrupted writes, expired files, quota
+    print(f"data dir {storage.data_dir()}: {cleaned['used'] / 2**20:.1f} MB of "
+          f"{cleaned['quota'] / 2**20:.0f} MB in use ({cleaned['removed']} old entries and "
+          f"{cleaned['stale_removed']} stale temporary files removed)", flush=True)
     app = build_app()
+    print(f"Gradio's cache: files older than {app.delete_cache[1]} s deleted every "
+          f"{app.delete_cache[0]} s", flush=True)
     app.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-               max_file_size=MAX_FILE_SIZE, show_error=True, head=_head())
+               max_file_size=MAX_FILE_SIZE, show_error=True, head=_head(),
+               # analysis results and curated exports are handed to Gradio from the data dir
+               allowed_paths=[str(storage.area("analyses")), str(storage.area("exports"))])
 
 
 if __name__ == "__main__":

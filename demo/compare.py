@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine import storage
 from engine.video.pipeline import MEDIAPIPE, make_predictor, mediapipe_available, run_analysis
 from engine.video.render import annotate, heatmap_overlay
 from engine.video.reader import (DecodeLimits, LimitExceeded, VideoError, count_frames, decode_limits,
@@ -142,7 +143,14 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
     if unknown:
         raise InputProblem(f"Unknown or unavailable model(s): {', '.join(unknown)}. "
                            f"Available: {', '.join(available_models())}.")
-    out_root = Path(out_root or tempfile.mkdtemp(prefix="squatpose-"))
+    if out_root is None:  # under the data dir, within its disk budget (engine.storage)
+        clip_bytes = Path(clip).stat().st_size if Path(clip).is_file() else 0
+        try:
+            storage.make_room(len(models) * (clip_bytes + 2**20), "this analysis")
+        except storage.DiskBudgetError as e:
+            raise InputProblem(str(e)) from None
+        out_root = tempfile.mkdtemp(prefix="run-", dir=storage.area("analyses"))
+    out_root = Path(out_root)
     runs = []
     for k, name in enumerate(models):
         def sub(frac, msg, k=k):

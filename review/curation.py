@@ -376,6 +376,9 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
 
     The report lists kept / fixed / dropped counts and ids; the source file is untouched.
     """
+    if out_path is None:  # the app's exports folder: within the data dir's budget
+        from engine import storage
+        storage.make_room(ds.ann_path.stat().st_size, "the curated file")  # DiskBudgetError: OSError
     decisions = (store or default_store()).all(ds.sha)
     keep, fixes = [], {}
     dropped_rejected, dropped_incomplete, kept_unreviewed, kept_accepted = [], [], [], []

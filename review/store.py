@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.joints import JOINTS, V_OCCLUDED, V_UNLABELED, V_VISIBLE
+from engine.storage import data_dir  # noqa: F401  (the one definition of the data dir)
 
 DECISIONS = ("accept", "reject", "fix")
 DB_NAME = "review.sqlite"
@@ -61,9 +62,19 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
-def data_dir() -> Path:
-    """The app's data directory: ``$SQUATPOSE_DATA_DIR`` or ``~/.squatpose``."""
-    return Path(os.environ.get("SQUATPOSE_DATA_DIR") or Path.home() / ".squatpose").expanduser()
+#: Longest note kept with a decision (characters); a longer one is refused in words.
+MAX_NOTE_CHARS = 2000
+
+
+def check_note(note) -> str | None:
+    """``note`` as text (None stays None: keep the existing note); ValueError when too long."""
+    if note is None:
+        return None
+    note = str(note)
+    if len(note) > MAX_NOTE_CHARS:
+        raise ValueError(f"the note is {len(note):,} characters; notes are kept to "
+                         f"{MAX_NOTE_CHARS:,} characters")
+    return note
 
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
@@ -197,6 +208,7 @@ class ReviewStore:
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
         fixes = validate_fixes(fixes)
+        note = check_note(note)
         if decision == "fix" and not fixes:
             raise ValueError("a 'fix' decision needs at least one joint fix")
         if decision != "fix" and fixes:
@@ -217,6 +229,7 @@ class ReviewStore:
 
     def set_note(self, file_sha: str, ann_id: int, note: str) -> Decision | None:
         """Change the note of an existing decision (undoable); None when there is no decision."""
+        note = check_note(note) or ""
         ann_id = int(ann_id)
         now = time.time()
         with self._tx() as con:

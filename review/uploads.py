@@ -108,7 +108,18 @@ def extract_zip_cached(zip_path: str | os.PathLike, cache_dir: str | os.PathLike
             h.update(chunk)
     final = cache_dir / h.hexdigest()[:16]
     if final.is_dir():
+        os.utime(final)  # used again: its age (for the data dir's clean-up) starts afresh
         return final
+    from engine import storage
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            expanded = sum(i.file_size for i in zf.infolist())
+    except zipfile.BadZipFile:
+        expanded = 0  # extract_zip says what is wrong with it
+    try:
+        storage.make_room(expanded, f"{zip_path.name} (unpacked)")
+    except storage.DiskBudgetError as e:
+        raise UploadError(str(e)) from None
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
     try:

@@ -3,23 +3,41 @@ numbered finding of the attack, refused with a message while the app keeps servi
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
 from gradio_client import Client, handle_file
 
 from tests.apphelpers import running_app
+from tests.conftest import needs_mediapipe
 from tests.test_hardening_clips import make_raw_stream, make_tiny_clip
+
+
+#: The app's disk quota in these tests (MB): small, so that a test can fill it.
+QUOTA_MB = 40
+#: Left in the data dir before the app starts: what an interrupted write or an old visit left.
+STALE = ["exports/.curated.json.k2j3.json.tmp", "analyses/run-x/mediapipe/.annotated.mp4.a1.tmp.mp4",
+         "uploads/.partial-9f8e/imgs/a.jpg", "analyses/run-y/.mediapipe.q8w7/report.json"]
+EXPIRED = "exports/old.curated.json"  # three days old: past the 24 h age limit
+KEPT = "exports/recent.curated.json"
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("app-hardening")
+    d = tmp_path_factory.mktemp("app-hardening")
+    for rel in STALE + [EXPIRED, KEPT]:
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text("{}")
+    old = time.time() - 3 * 86400
+    os.utime(d / EXPIRED, (old, old))
+    return d
 
 
 @pytest.fixture(scope="module")
 def app(data_dir):
-    env = {"SQUATPOSE_MAX_SECONDS": "15", "SQUATPOSE_MAX_SIDE": "1400"}
+    env = {"SQUATPOSE_MAX_SECONDS": "15", "SQUATPOSE_MAX_SIDE": "1400",
+           "SQUATPOSE_DISK_QUOTA_MB": str(QUOTA_MB)}
     with running_app(data_dir, env) as (url, proc):
         yield Client(url, verbose=False), proc
 
@@ -159,3 +177,47 @@ def test_json_nested_100000_deep_gets_a_message(app, data_dir, coco_images):
     with pytest.raises(Exception, match="nested too deeply"):
         client.predict(str(path), str(coco_images), api_name="/review_summary")
     assert proc.poll() is None
+
+
+# -- 4. a disk budget -----------------------------------------------------------------------------
+def test_at_start_stale_temporary_files_and_expired_entries_are_gone(app, data_dir):
+    for rel in STALE + [EXPIRED]:
+        assert not (data_dir / rel).exists(), rel
+    assert (data_dir / KEPT).exists()
+    log = (data_dir / "app.log").read_text()
+    assert f"of {QUOTA_MB} MB in use" in log and "4 stale temporary files removed" in log, log
+    # Gradio's cache lives in the data dir and its deletion is configured (the 24 h default)
+    assert "Gradio's cache: files older than 86400 s deleted every 3600 s" in log, log
+
+
+def test_notes_are_capped(app, coco_ann):
+    client, _ = app
+    people = [a["id"] for a in json.loads(coco_ann.read_text())["annotations"] if not a["iscrowd"]]
+    with pytest.raises(Exception, match="notes are kept to 2,000 characters"):
+        client.predict(str(coco_ann), people[-1], "accept", "", "x" * 200_000, api_name="/review_decide")
+    d = client.predict(str(coco_ann), people[-1], "accept", "", "fine: " + "y" * 1990, api_name="/review_decide")
+    assert d["decision"] == "accept" and len(d["note"]) == 1996
+
+
+@needs_mediapipe
+def test_the_quota_is_enforced_and_old_files_make_room(app, data_dir, clips_dir, monkeypatch):
+    """A young file that fills the quota: the analysis is refused in words. The same file two
+    hours old (past the in-use grace, not yet expired): it is removed to make room, and the
+    analysis runs, its results under the data dir."""
+    client, proc = app
+    filler = data_dir / "exports" / "filler.bin"
+    filler.write_bytes(b"\0" * (QUOTA_MB + 1) * 2**20)
+    clip = handle_file(str(clips_dir / "oblique-single.mp4"))
+    with pytest.raises(Exception, match=r"storage for uploads and results is full \(\d+ MB of 40 MB"):
+        client.predict(clip, ["mediapipe"], api_name="/analyze")
+    assert proc.poll() is None and filler.exists()
+    two_hours = time.time() - 7200
+    os.utime(filler, (two_hours, two_hours))
+    report = client.predict(clip, ["mediapipe"], api_name="/analyze")["mediapipe"]
+    assert report["reps"] == 1
+    assert not filler.exists()
+    runs = list((data_dir / "analyses").glob("run-*/mediapipe/report.json"))
+    assert runs, "the analysis wrote its files under the data dir"
+    from engine import storage
+    monkeypatch.setenv("SQUATPOSE_DATA_DIR", str(data_dir))
+    assert storage.usage() <= QUOTA_MB * 2**20

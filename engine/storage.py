@@ -1,0 +1,190 @@
+"""The app's data directory and its disk budget.
+
+Everything the app writes lives under one folder, ``$SQUATPOSE_DATA_DIR`` (default
+``~/.squatpose``)::
+
+    review.sqlite      review decisions (never cleaned up: they are the curators' work)
+    uploads/           extracted image archives (one folder per archive content)
+    analyses/          one folder per analysis (keypoints.csv, report.json, annotated.mp4)
+    exports/           curated COCO files
+    gradio/            Gradio's upload / download cache (the app points GRADIO_TEMP_DIR here)
+
+The budget: the cleanable folders together may hold at most ``quota_bytes()``
+(``SQUATPOSE_DISK_QUOTA_MB``, default 2048); an entry (a file or a top-level folder in one
+of them) older than ``max_age_s()`` (``SQUATPOSE_MAX_AGE_HOURS``, default 24) is removed, and
+when the total is still over the quota the oldest entries go first, never one younger than
+``IN_USE_S`` (it may be in use by a request). ``make_room(n)`` does that before a new write
+of about ``n`` bytes and raises ``DiskBudgetError`` when the room cannot be made. At start,
+``clean_start`` also removes the hidden temporary files and folders an interrupted write
+left behind (``.NAME.*.tmp``, ``.partial-*``; see ``engine.fileio``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The cleanable sub-folders of the data dir.
+AREAS = ("uploads", "analyses", "exports", "gradio")
+#: An entry younger than this (seconds) is never removed to make room: a request may be using it.
+IN_USE_S = 600.0
+
+
+class DiskBudgetError(OSError):
+    """No room for a new write within the data dir's quota; the message says so in words."""
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return v if v == v and v >= 0 else default
+
+
+def data_dir() -> Path:
+    """The app's data directory: ``$SQUATPOSE_DATA_DIR`` or ``~/.squatpose``."""
+    return Path(os.environ.get("SQUATPOSE_DATA_DIR") or Path.home() / ".squatpose").expanduser()
+
+
+def area(name: str) -> Path:
+    """``<data dir>/<name>`` for one of ``AREAS`` (created)."""
+    if name not in AREAS:
+        raise ValueError(f"unknown data area {name!r}")
+    p = data_dir() / name
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def quota_bytes() -> int:
+    return int(_env_float("SQUATPOSE_DISK_QUOTA_MB", 2048) * 2**20)
+
+
+def max_age_s() -> float:
+    return _env_float("SQUATPOSE_MAX_AGE_HOURS", 24) * 3600
+
+
+def _size(p: Path) -> int:
+    try:
+        if p.is_symlink() or p.is_file():
+            return p.lstat().st_size
+        total = 0
+        for root, _dirs, files in os.walk(p):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(root, f)).st_size
+                except OSError:
+                    pass
+        return total
+    except OSError:
+        return 0
+
+
+def _mtime(p: Path) -> float:
+    """Newest modification time of the entry (a folder: of anything inside it)."""
+    try:
+        t = p.lstat().st_mtime
+        if p.is_dir() and not p.is_symlink():
+            for root, dirs, files in os.walk(p):
+                for f in files + dirs:
+                    try:
+                        t = max(t, os.lstat(os.path.join(root, f)).st_mtime)
+                    except OSError:
+                        pass
+        return t
+    except OSError:
+        return 0.0
+
+
+@dataclass
+class Entry:
+    path: Path
+    size: int
+    mtime: float
+
+
+def entries() -> list[Entry]:
+    """Every top-level entry of the cleanable areas, oldest first."""
+    out = []
+    root = data_dir()
+    for name in AREAS:
+        d = root / name
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            out.append(Entry(p, _size(p), _mtime(p)))
+    return sorted(out, key=lambda e: e.mtime)
+
+
+def usage() -> int:
+    """Bytes held by the cleanable areas."""
+    return sum(e.size for e in entries())
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+_LOCK = threading.Lock()
+
+
+def clean(now: float | None = None, extra_bytes: int = 0) -> dict:
+    """Remove expired entries, then the oldest ones not in use while the total plus
+    ``extra_bytes`` is over the quota. Returns {'removed', 'freed', 'used', 'quota'}."""
+    now = time.time() if now is None else now
+    age, quota = max_age_s(), quota_bytes()
+    removed = freed = 0
+    with _LOCK:
+        es = entries()
+        used = sum(e.size for e in es)
+        for e in es:
+            expired = now - e.mtime > age
+            over = used + extra_bytes > quota and now - e.mtime > IN_USE_S
+            if expired or over:
+                _remove(e.path)
+                removed += 1
+                freed += e.size
+                used -= e.size
+    return {"removed": removed, "freed": freed, "used": used, "quota": quota}
+
+
+def make_room(nbytes: int, what: str = "this upload") -> None:
+    """Clean up so that ``nbytes`` more fit within the quota; DiskBudgetError when they cannot."""
+    state = clean(extra_bytes=int(nbytes))
+    if state["used"] + nbytes > state["quota"]:
+        raise DiskBudgetError(
+            f"The server's storage for uploads and results is full ({state['used'] / 2**20:.0f} MB of "
+            f"{state['quota'] / 2**20:.0f} MB in use; {what} needs {nbytes / 2**20:.0f} MB more). "
+            "Older files are cleared as they age: try again later, or with a smaller file.")
+
+
+def _stale(p: Path) -> bool:
+    """A leftover of an interrupted write: ``engine.fileio.atomic_path``'s hidden ``.NAME.*.tmp``
+    (or ``.tmp.mp4``) files, ``.partial-*`` extraction folders, hidden analysis work folders."""
+    n = p.name
+    if not n.startswith("."):
+        return False
+    return (n.endswith(".tmp") or ".tmp." in n or n.startswith(".partial-")
+            or (p.is_dir() and "analyses" in p.parts[len(data_dir().parts):]))
+
+
+def clean_start() -> dict:
+    """At app start (nothing of this app is writing yet): remove the leftovers of interrupted
+    writes anywhere in the data dir, then ``clean()``. Returns clean()'s dict plus
+    'stale_removed'."""
+    root = data_dir()
+    stale = [p for p in root.rglob(".*") if _stale(p)] if root.is_dir() else []
+    for p in sorted(stale, key=lambda q: len(q.parts)):
+        _remove(p)
+    out = clean()
+    out["stale_removed"] = len(stale)
+    return out
