@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 
+from engine.argtypes import non_negative_float, positive_int
 from . import coco as cocolib
 from engine.joints import JOINTS
 
@@ -23,12 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ann", help="COCO person-keypoints JSON file (never modified)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--images", help="image folder: also check that every image exists")
-    p.add_argument("--min-box-side", type=float, default=cocolib.MIN_BOX_SIDE,
+    p.add_argument("--min-box-side", type=non_negative_float, default=cocolib.MIN_BOX_SIDE,
                    help="flag boxes whose shorter side is below this many pixels (default 32)")
     p.add_argument("--filter", choices=cocolib.FILTERS, default=None,
                    help="for --export: labeled = all six labelled, visible = all six visible "
                         "(default: at least one labelled)")
-    p.add_argument("--subset", type=int, help="for --export: people of a seeded random N images")
+    p.add_argument("--subset", type=positive_int, help="for --export: people of a seeded random N images")
     p.add_argument("--seed", type=int, default=0, help="seed for --subset")
     p.add_argument("--export", metavar="OUT.json", help="write the selected people as a new COCO JSON")
     return p

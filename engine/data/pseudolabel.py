@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from engine.argtypes import positive_float, positive_int
 from engine.fileio import atomic_path, write_json
 from engine.joints import COCO_KEYPOINT_NAMES
 from engine.video.blazepose_models import TEACHERS
@@ -173,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the labelling model: mediapipe (BlazePose full, default), mediapipe-heavy "
                         "(needs python -m engine.teacher install), mediapipe-lite")
     p.add_argument("--out", required=True, help="output folder (images/ and annotations.json)")
-    p.add_argument("--stride", type=int, default=2, help="label every K-th frame (default 2)")
-    p.add_argument("--max-seconds", type=float, help="only the first S seconds of each video")
-    p.add_argument("--quality", type=int, default=90, help="JPEG quality of the saved frames")
+    p.add_argument("--stride", type=positive_int, default=2, help="label every K-th frame (default 2)")
+    p.add_argument("--max-seconds", type=positive_float, help="only the first S seconds of each video")
+    p.add_argument("--quality", type=positive_int, default=90, help="JPEG quality of the saved frames")
     p.add_argument("--no-masks", action="store_true",
                    help="do not store the teacher's person masks as segmentations")
     return p

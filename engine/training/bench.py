@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from engine.argtypes import device_name, positive_float, positive_int
 from engine.fileio import write_json, write_text
 
 
@@ -95,20 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--models", nargs="+", default=list_models(), help="models to measure (default all)")
     t.add_argument("--input-size", type=parse_size, default=(96, 128), metavar="HxW",
                    help="model input height x width (default 128x96)")
-    t.add_argument("--batch-size", type=int, default=16, help="images per step")
-    t.add_argument("--steps", type=int, default=5, help="steps per timed run")
-    t.add_argument("--repeats", type=int, default=3, help="timed runs; the median is reported")
-    t.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--batch-size", type=positive_int, default=16, help="images per step")
+    t.add_argument("--steps", type=positive_int, default=5, help="steps per timed run")
+    t.add_argument("--repeats", type=positive_int, default=3, help="timed runs; the median is reported")
+    t.add_argument("--threads", type=positive_int, default=2, help="CPU threads (torch.set_num_threads)")
+    t.add_argument("--device", type=device_name, default="auto", help="auto, cpu or cuda")
     t.add_argument("--out", default="bench", help="folder for bench-train.json / .md")
     v = sub.add_parser("video", help="frames per second per model on one clip, split by stage")
     v.add_argument("clip", help="video file")
     v.add_argument("--models", nargs="+", help="models to run (default: every shipped model + mediapipe)")
-    v.add_argument("--stride", type=int, default=1, help="process every K-th frame")
-    v.add_argument("--max-seconds", type=float, help="only the first S seconds of the clip")
-    v.add_argument("--repeats", type=int, default=3, help="runs per model; the median is reported")
-    v.add_argument("--threads", type=int, default=2, help="CPU threads for every model")
-    v.add_argument("--device", default="cpu", help="cpu (default, as on a free Space) or cuda")
+    v.add_argument("--stride", type=positive_int, default=1, help="process every K-th frame")
+    v.add_argument("--max-seconds", type=positive_float, help="only the first S seconds of the clip")
+    v.add_argument("--repeats", type=positive_int, default=3, help="runs per model; the median is reported")
+    v.add_argument("--threads", type=positive_int, default=2, help="CPU threads for every model")
+    v.add_argument("--device", type=device_name, default="cpu", help="cpu (default, as on a free Space) or cuda")
     v.add_argument("--out", default="bench", help="folder for bench-video.json / .md")
     return p
 

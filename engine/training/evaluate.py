@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from engine.argtypes import device_name, positive_int
 from engine.data import coco as cocolib
 from engine.codec import HeatmapCodec
 from engine.data.dataset import Augment, PoseDataset
@@ -114,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: everyone with at least one labelled)")
     p.add_argument("--flip-test", action="store_true",
                    help="average with the horizontally mirrored crop's heatmaps")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--batch-size", type=int, default=32, help="crops per forward pass")
+    p.add_argument("--device", type=device_name, default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="crops per forward pass")
     p.add_argument("--out", help="write the report JSON here (atomically)")
     p.add_argument("--compare", nargs="+", metavar="REPORT",
                    help="print a markdown table of these report.json files side by side and exit")
@@ -128,10 +129,16 @@ def main(argv=None) -> int:
         reps = []
         for r in args.compare:
             try:
-                reps.append((Path(r).stem, json.loads(Path(r).read_text())))
-            except (OSError, json.JSONDecodeError) as e:
+                rep = json.loads(Path(r).read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
                 print(f"error: cannot read report {r}: {e}", file=sys.stderr)
                 return 2
+            if not (isinstance(rep, dict) and isinstance(rep.get("pck@0.05"), (int, float))
+                    and isinstance(rep.get("per_joint"), dict)):
+                print(f"error: {r} is not a report of python -m engine.evaluate (no 'pck@0.05' "
+                      "and 'per_joint')", file=sys.stderr)
+                return 2
+            reps.append((Path(r).stem, rep))
         print(compare_table(reps))
         return 0
     if not (args.weights and args.ann and args.images):

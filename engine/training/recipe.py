@@ -24,6 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from engine.argtypes import positive_int, probability
 from engine.data import coco as cocolib
 from engine.fileio import write_json
 from engine.video.blazepose_models import TEACHERS, ModelMissing
@@ -287,23 +288,23 @@ def main(argv=None) -> int:
     d = sub.add_parser("data", help="build the training and held-out sets")
     d.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the real data folder")
     d.add_argument("--extra-videos", nargs="*", default=[], help="more videos of people to pseudo-label")
-    d.add_argument("--stride", type=int, default=2, help="pseudo-label every K-th frame")
+    d.add_argument("--stride", type=positive_int, default=2, help="pseudo-label every K-th frame")
     d.add_argument("--teacher", default=TEACHER, choices=list(TEACHERS),
                    help=f"pseudo-labelling teacher (default {TEACHER})")
     d.add_argument("--work", default="data/recipe", help="working folder (not committed)")
     t = sub.add_parser("train", help="train one model with the recipe's settings")
     t.add_argument("model", help="registered model name")
     t.add_argument("--work", default="data/recipe", help="working folder from the data step")
-    t.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    t.add_argument("--threads", type=int, help="CPU threads")
+    t.add_argument("--epochs", type=positive_int, help="override the recipe's epochs")
+    t.add_argument("--threads", type=positive_int, help="CPU threads")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     sh = sub.add_parser("ship", help="copy finished weights to weights/ (fp16) with sidecar and card")
     sh.add_argument("model", help="registered model name")
     sh.add_argument("--work", default="data/recipe", help="working folder from the data step")
     for q in (t, sh):
         q.add_argument("--run", help="run folder under WORK/runs (default: the model's name)")
-    t.add_argument("--paste", type=float, help="override the recipe's paste probability")
-    t.add_argument("--part", type=float, help="override the close-up probability (engine.train --part)")
+    t.add_argument("--paste", type=probability, help="override the recipe's paste probability")
+    t.add_argument("--part", type=probability, help="override the close-up probability (engine.train --part)")
     t.add_argument("--balance-pose", action="store_true", help="pose-balanced sampling (engine.train --balance-pose)")
     args = p.parse_args(argv)
     work = Path(args.work)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.argtypes import positive_int
 from engine.data import coco as cocolib
 from engine.video.pipeline import MEDIAPIPE, make_predictor, mediapipe_available, predict
 from engine.fileio import write_json, write_text
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", help="models to score (default: every shipped model)")
     p.add_argument("--work", default="data/recipe", help="the recipe's working folder (held-out sets)")
     p.add_argument("--clips", default=str(ROOT.parent / "shared" / "data" / "clips"), help="clips folder with clips.json")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads")
+    p.add_argument("--threads", type=positive_int, default=2, help="CPU threads")
     p.add_argument("--out", default="weights/scorecard.json", help="JSON output (and .md beside it)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -25,6 +25,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from engine.argtypes import (device_name, non_negative_float, non_negative_int, positive_float,
+                            positive_int, probability)
 from engine.data import coco as cocolib
 from engine.codec import HeatmapCodec
 from engine.device import pick_device
@@ -68,24 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-images", required=True, help="folder with the training images")
     p.add_argument("--val-ann", help="COCO JSON for validation PCK after each epoch")
     p.add_argument("--val-images", help="folder with the validation images")
-    p.add_argument("--epochs", type=int, required=True, help="number of passes over the data")
+    p.add_argument("--epochs", type=positive_int, required=True, help="number of passes over the data")
     p.add_argument("--out", required=True, help="output folder (checkpoints, metrics, weights)")
     p.add_argument("--filter", choices=cocolib.FILTERS, default=None,
                    help="labeled: only people with all six joints labelled; visible: all six "
                         "visible (default: everyone with at least one; unlabelled joints weigh 0)")
-    p.add_argument("--subset", type=int, help="train on the people of a seeded random N images")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--batch-size", type=int, default=32, help="per process")
+    p.add_argument("--subset", type=positive_int, help="train on the people of a seeded random N images")
+    p.add_argument("--device", type=device_name, default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="per process")
     p.add_argument("--input-size", type=parse_size, default=(192, 256), metavar="HxW",
                    help="model input, height x width, multiples of 32 (default 256x192)")
-    p.add_argument("--sigma", type=float, default=2.0, help="target Gaussian sigma, heatmap pixels")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak Adam learning rate (cosine decay)")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--sigma", type=positive_float, default=2.0, help="target Gaussian sigma, heatmap pixels")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="peak Adam learning rate (cosine decay)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--no-augment", action="store_true", help="train on plain crops")
-    p.add_argument("--paste", type=float, default=0.0, metavar="P",
+    p.add_argument("--paste", type=probability, default=0.0, metavar="P",
                    help="probability of pasting a person (by its segmentation) onto a backdrop "
                         "cut from a training image drawn at random (default 0: never)")
-    p.add_argument("--part", type=float, default=Augment.part, metavar="P",
+    p.add_argument("--part", type=probability, default=Augment.part, metavar="P",
                    help="probability of a close-up on part of the person, the joints it leaves "
                         f"out trained as absent (default {Augment.part})")
     p.add_argument("--balance-pose", action="store_true",
@@ -93,11 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(deep, bent, slightly bent, straight, no full leg: an equal share of the "
                         "draws for each bin that holds anybody), so deep squats are seen as often "
                         "as standing")
-    p.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
+    p.add_argument("--workers", type=non_negative_int, default=0, help="data-loading worker processes")
     p.add_argument("--seed", type=int, default=0, help="seed for shuffling, augmentation, init")
-    p.add_argument("--threads", type=int, help="CPU threads per process (torch.set_num_threads)")
-    p.add_argument("--min-labeled", type=int, default=1, help="without --filter: least joints labelled")
-    p.add_argument("--min-box-side", type=float, default=cocolib.MIN_BOX_SIDE,
+    p.add_argument("--threads", type=positive_int, help="CPU threads per process (torch.set_num_threads)")
+    p.add_argument("--min-labeled", type=non_negative_int, default=1, help="without --filter: least joints labelled")
+    p.add_argument("--min-box-side", type=non_negative_float, default=cocolib.MIN_BOX_SIDE,
                    help="boxes with a shorter side below this (pixels) are flagged small")
     p.add_argument("--skip-small", action="store_true", help="leave out people with small boxes")
     p.add_argument("--flip-test", action="store_true", help="validate with flip test")
@@ -170,7 +172,9 @@ def main(argv=None) -> int:
         return 2
     main_proc = rank == 0
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is a file, not a folder", file=sys.stderr)
+        return 2
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     try:
@@ -182,6 +186,7 @@ def main(argv=None) -> int:
     if not people:
         print(f"error: {args.train_ann}: no person matches the filter", file=sys.stderr)
         return 2
+    out.mkdir(parents=True, exist_ok=True)  # only now: a run refused above leaves nothing behind
     w, h = args.input_size
     codec = HeatmapCodec((w, h), (w // 4, h // 4), args.sigma)
     aug = Augment.none() if args.no_augment else Augment(paste=args.paste, part=args.part)

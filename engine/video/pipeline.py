@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from engine.argtypes import device_name, positive_float, positive_int
 from engine.pose import PoseSeries
 from .reader import VideoError, VideoWriter, open_video
 
@@ -217,11 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "existing files of those names are replaced only once all three are ready)")
     p.add_argument("--no-smooth", action="store_true",
                    help="turn the One Euro temporal filter of the joints off (on by default)")
-    p.add_argument("--stride", type=int, default=1, metavar="K",
+    p.add_argument("--stride", type=positive_int, default=1, metavar="K",
                    help="process every K-th decoded frame (default 1: all); faster, coarser timing")
-    p.add_argument("--max-seconds", type=float, metavar="S",
+    p.add_argument("--max-seconds", type=positive_float, metavar="S",
                    help="only analyse the first S seconds of the clip (default: all of it)")
-    p.add_argument("--device", default="auto", help="where a heatmap model runs: auto (CUDA when "
+    p.add_argument("--device", type=device_name, default="auto", help="where a heatmap model runs: auto (CUDA when "
                                                      "present, else CPU), cpu or cuda (MediaPipe: CPU)")
     p.add_argument("--heatmaps", action="store_true", help="draw the model's heatmaps under the "
                                                            "skeleton in annotated.mp4 (heatmap models only)")
