@@ -75,3 +75,17 @@ def test_a_one_pixel_video_stops_the_cli_with_a_message(tiny_clip, tmp_path, cap
 def test_an_unreadable_stream_is_a_video_error():
     with pytest.raises(VideoError):
         count_frames(Path(__file__))
+
+
+def test_a_clip_that_is_not_judged_reports_no_view():
+    """Finding 6: the legs seen in a fifth of the frames (side-on): not judged, so no view."""
+    import numpy as np
+
+    from engine.analysis import analyze_series
+    from tests.test_analysis import clip, series_of
+    s = clip(2, "side")
+    conf = np.full((len(s), 6), 0.9)
+    conf[: int(len(s) * 0.8)] = 0.0
+    report = analyze_series(series_of(s.keypoints, s.times, conf))
+    assert not report.judged and report.view == "unknown"
+    assert analyze_series(s).view == "side"  # a judged clip keeps its view

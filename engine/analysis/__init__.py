@@ -126,7 +126,9 @@ def _analyze(series: PoseSeries) -> SquatReport:
     partials = [] if result is None else [
         {"kind": p.kind, "start_s": float(times[p.start]), "end_s": float(times[p.end]),
          "max_depth": round(float(p.max_depth), 3)} for p in result.partials]
-    return SquatReport(reps=len(details), view=describe(segments), view_segments=seg_json,
+    # an unjudged clip reports no view: what could not be judged is not described either
+    return SquatReport(reps=len(details), view=describe(segments) if judged else "unknown",
+                       view_segments=seg_json,
                        rep_details=details, feedback=feedback, unreliable_frames=unreliable,
                        judged=judged, times=times, knee_angle=knee, hip_angle=hip, depth=depth,
                        frame_views=views, partials=partials)
