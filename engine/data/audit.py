@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from engine.argtypes import positive_int
 from engine.fileio import atomic_path, write_json
 from engine.geometry import BOX_PADDING, Crop
 from engine.joints import COCO_INDICES, FLIP_INDEX, JOINTS, NUM_JOINTS
@@ -333,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default="mediapipe-heavy", choices=list(TEACHERS),
                    help="the model that checks the labels (default mediapipe-heavy)")
     p.add_argument("--out", required=True, metavar="AUDITED.json", help="the audited copy to write")
-    p.add_argument("--limit", type=int, help="audit only the first N person annotations "
+    p.add_argument("--limit", type=positive_int, help="audit only the first N person annotations "
                                              "(the others are copied without an 'audit')")
     p.add_argument("--restart", action="store_true", help="ignore the teacher's landmarks of an earlier run")
     p.add_argument("--cache", metavar="FILE.jsonl",
