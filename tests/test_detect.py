@@ -146,3 +146,85 @@ def test_cli_json(clips_dir, tmp_path):
                         "--json", "--frame", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "missing.mp4: file not found" in r.stderr
     assert json.loads(r.stdout.splitlines()[0])["source"] == str(image)
+# -- the video path with the detector ------------------------------------------------------------
+ATHLETE_CLIP, PASSER_CLIP = "side-studio.mp4", "side-single-text.mp4"
+PASSER_BOX = (380, 0, 490, 355)  # around the person of PASSER_CLIP's first frames (x0, y0, x1, y1)
+
+
+@pytest.fixture(scope="module")
+def two_person_clip(clips_dir, tmp_path_factory):
+    """ATHLETE_CLIP's first 4 s with a second person (crops of PASSER_CLIP's person, frame by
+    frame, so the limbs move) pasted walking across the frame from left to right, in front of
+    the athlete for a moment. Returns (path, passer's x range per frame)."""
+    from engine.video.reader import VideoWriter, open_video
+    x0, y0, x1, y1 = PASSER_BOX
+    with open_video(clips_dir / PASSER_CLIP, max_seconds=4) as v:
+        patches = [f[y0:y1, x0:x1] for _, f in v.frames()]
+    path = tmp_path_factory.mktemp("two-people") / "two-people.mp4"
+    spans = []
+    with open_video(clips_dir / ATHLETE_CLIP, max_seconds=4) as v:
+        n = int(4 * v.fps)
+        w, h = v.frame_size
+        with VideoWriter(path, v.fps, (w, h)) as out:
+            for i, frame in v.frames():
+                patch = patches[min(i, len(patches) - 1)]
+                ph, pw = min(patch.shape[0], h), patch.shape[1]
+                left = int(round(-pw + (w + pw) * i / max(n - 1, 1)))
+                a, b = max(left, 0), min(left + pw, w)
+                frame = frame.copy()
+                if b > a:
+                    frame[h - ph:h, a:b] = patch[:ph, a - left:b - left]
+                spans.append((left, left + pw))
+                out.write(frame)
+    return path, spans
+
+
+def test_two_people_keeps_the_athlete(two_person_clip):
+    """The passer-by walks right across the frame; the joints stay on the athlete from start to
+    end (every frame where the athlete is not hidden behind the passer)."""
+    from engine.video.pipeline import make_predictor, predict
+    path, spans = two_person_clip
+    series = predict(path, make_predictor("resnet18_fpn", device="cpu"))
+    assert series.meta["person_finder"] == "detector" and series.meta["detector_calls"] >= 2
+    ax0, _, ax1, _ = FIRST[ATHLETE_CLIP][1]
+    margin = 0.5 * (ax1 - ax0)  # arms forward and hips back in a side squat
+    checked = 0
+    for t, f in enumerate(series.frame_indices):
+        left, right = spans[int(f)]
+        if right > ax0 and left < ax1:
+            continue  # the passer is in front of the athlete
+        ok = series.confidence[t] >= 0.5
+        assert ok.sum() >= 3, f"frame {f}: the athlete's joints were lost ({series.confidence[t]})"
+        cx = np.nanmean(series.keypoints[t, ok, 0])
+        assert ax0 - margin <= cx <= ax1 + margin, f"frame {f}: joints at x={cx:.0f}, passer at {left}..{right}"
+        checked += 1
+    assert checked >= 0.7 * len(series)
+
+
+def test_search_fallback_when_the_detector_is_missing(clips_dir, tmp_path, monkeypatch):
+    """Without the model file the video path falls back to the detector-free search and says so."""
+    from engine.video.pipeline import make_predictor, predict
+    monkeypatch.setattr(detect, "MODEL_PATH", tmp_path / "gone.onnx")
+    series = predict(clips_dir / ATHLETE_CLIP, make_predictor("resnet18_fpn", device="cpu"), max_seconds=0.5)
+    assert series.meta["person_finder"] == "search" and series.meta["searches"] >= 1
+    assert series.meta["detector_calls"] == 0 and "gone.onnx" in series.meta["person_finder_note"]
+    with pytest.raises(detect.DetectorError):
+        make_predictor("resnet18_fpn", device="cpu", finder="detector").person_detector()
+
+
+def test_evaluate_with_detector_boxes(coco_ann, coco_images):
+    """engine.evaluate --boxes detector: every GT person matched to a detection (IoU >= 0.5) or
+    missed; the same people scored with their GT boxes give the figure beside it."""
+    from engine.data import coco as cocolib
+    from engine.models.weights import codec_for, load_model, shipped_weights
+    from engine.training.evaluate import MATCH_IOU, evaluate_people, evaluate_with_detector
+    data = cocolib.load(coco_ann, coco_images)
+    people = [p for p in data.people if p.flags.n_labeled > 0][:12]
+    model, meta = load_model(shipped_weights()["resnet18_fpn"])
+    det = evaluate_with_detector(model, people, coco_images, codec_for(meta), data.dataset, progress=False)
+    gt = evaluate_people(model, people, coco_images, codec_for(meta), data.dataset, progress=False)
+    d = det["detection"]
+    assert d["found"] + d["missed"] == len(people) == det["instances"] == gt["instances"]
+    assert d["found"] >= len(people) // 2 and d["mean_iou_found"] >= MATCH_IOU
+    assert det["joints_counted"] == gt["joints_counted"] and 0 <= det["pck@0.05"] <= 1
+    assert det["oks_ap"] is not None and det["boxes"] == "detector"

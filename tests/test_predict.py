@@ -234,7 +234,7 @@ def write_clip(path, size=(1280, 720), fps=30, n=90, cut=45) -> np.ndarray:
 
 def test_predict_video_tracks_the_athlete_and_reacquires_after_a_cut(tmp_path):
     truth = write_clip(tmp_path / "squat.mp4")
-    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours", smooth=False)
+    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours", smooth=False, finder="search")
     seen = []
     series = pred.predict_video(str(tmp_path / "squat.mp4"), progress=lambda f, m: seen.append(f))
     assert len(series) == 90 and series.fps == pytest.approx(30, rel=1e-3)
@@ -292,7 +292,7 @@ def test_a_short_dip_in_confidence_keeps_the_crop_a_long_one_searches_again(tmp_
                     frame = (0.6 * frame.astype(np.float32) + 0.4 * 128).astype(np.uint8)
                 writer.write(frame)
 
-    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours", smooth=False)
+    pred = HeatmapPredictor(ColourJoints(), INPUT, "colours", smooth=False, finder="search")
     clip(tmp_path / "short.mp4", range(24, 33))
     series = pred.predict_video(str(tmp_path / "short.mp4"))
     dip = (series.frame_indices >= 24) & (series.frame_indices < 33)

@@ -1,6 +1,8 @@
 """``python -m engine.bench video``: every model on the same clip, side by side, in one run.
 
-Each model runs in its own child process (so that its peak memory is its own) on the same
+Heatmap models find the athlete with the person detector (when it loads; its time is the
+"detector" stage, and the table gives its calls per clip and milliseconds per call) or else the
+detector-free search. Each model runs in its own child process (so that its peak memory is its own) on the same
 number of CPU threads; a model without shipped weights is timed with random weights at the
 recipe's input size (speed does not depend on the weights) and marked untrained.
 """
@@ -15,7 +17,7 @@ import time
 
 from engine.fileio import write_json  # noqa: F401  (re-exported for the CLI's callers)
 
-STAGES = ("decode", "preprocess", "model", "postprocess")
+STAGES = ("decode", "preprocess", "model", "postprocess", "detector")
 
 
 def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: str, threads: int) -> dict:
@@ -43,7 +45,10 @@ def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: 
         t0 = time.perf_counter()
         s = predictor.predict_video(clip, stride=stride, max_seconds=max_seconds, keep_heatmaps=False)
         wall = time.perf_counter() - t0
-        runs.append({"frames": len(s), "seconds": wall, "timings_s": s.meta.get("timings_s", {})})
+        runs.append({"frames": len(s), "seconds": wall, "timings_s": s.meta.get("timings_s", {}),
+                     "detector_calls": s.meta.get("detector_calls"), "searches": s.meta.get("searches"),
+                     "detector_ms_per_call": s.meta.get("detector_ms_per_call"),
+                     "person_finder": s.meta.get("person_finder")})
     frames = runs[0]["frames"]
     med = lambda xs: statistics.median(xs)  # noqa: E731
     per_stage = {k: round(1000 * med([r["timings_s"].get(k, 0.0) for r in runs]) / max(frames, 1), 3)
@@ -52,6 +57,10 @@ def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: 
             "fps": round(frames / med([r["seconds"] for r in runs]), 2),
             "fps_runs": [round(frames / r["seconds"], 2) for r in runs],
             "ms_per_frame": per_stage,
+            "person_finder": runs[0]["person_finder"], "searches": runs[0]["searches"],
+            "detector_calls": runs[0]["detector_calls"],
+            "detector_ms_per_call": (med([r["detector_ms_per_call"] for r in runs])
+                                     if runs[0]["detector_ms_per_call"] is not None else None),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
@@ -78,17 +87,22 @@ def video_table(rows: list[dict], env: dict, clip) -> str:
     base = next((r for r in rows if r.get("model") == "mediapipe" and "fps" in r), None)
     lines = [f"Video inference on `{Path(clip).name}`, {env['device']}, {env['threads']} threads, "
              f"torch {env['torch']} ({env['date']}); medians of repeated runs, one process per model", "",
-             "| model | frames/s | vs MediaPipe | decode ms | preprocess ms | model ms | postprocess ms | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| model | frames/s | vs MediaPipe | decode ms | preprocess ms | model ms | postprocess ms "
+             "| detector ms | finder: searches / detector calls | ms per detector call | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | error: {r['error']} | | | | | | |")
+            lines.append(f"| {r['model']} | error: {r['error']} | | | | | | | | | |")
             continue
         ms = r["ms_per_frame"]
         ratio = f"{r['fps'] / base['fps']:.2f}x" if base else "–"
         name = r["model"] + (" (untrained weights)" if r.get("untrained") else "")
+        finder = "–" if not r.get("person_finder") else \
+            f"{r['person_finder']}: {r.get('searches') or 0} / {r.get('detector_calls') or 0}"
+        per_call = r.get("detector_ms_per_call")
         lines.append(f"| {name} | {r['fps']} | {ratio} | {ms['decode']} | {ms['preprocess']} | "
-                     f"{ms['model']} | {ms['postprocess']} | {r['peak_rss_mb']} |")
+                     f"{ms['model']} | {ms['postprocess']} | {ms.get('detector', 0)} | {finder} | "
+                     f"{'–' if per_call is None else per_call} | {r['peak_rss_mb']} |")
     return "\n".join(lines)
 
 

@@ -71,13 +71,15 @@ def lower_body_gt(dataset: dict) -> dict:
     return out
 
 
-def oks_ap(dataset: dict, results: list[dict]) -> dict:
+def oks_ap(dataset: dict, results: list[dict], image_ids=None) -> dict:
     """OKS AP over the six joints with pycocotools' COCOeval.
 
     dataset: a COCO keypoints dict (ground truth); results: [{'image_id', 'ann_id',
     'keypoints': (6, 2) image pixels, 'scores': (6,), 'score': float}]. Returns
     {'ap', 'ap50', 'ap75'} (None when there is nothing to score). COCO's sigmas are used;
     since only the six joints are labelled in the GT copy, only they enter the OKS.
+    ``image_ids``: the images scored (default: those with a result; give them all when some
+    image's people may have no result at all, e.g. missed by a detector).
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -99,7 +101,7 @@ def oks_ap(dataset: dict, results: list[dict]) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes(dets)
         ev = COCOeval(gt, dt, "keypoints")
-        ev.params.imgIds = sorted({r["image_id"] for r in results})
+        ev.params.imgIds = sorted(image_ids if image_ids is not None else {r["image_id"] for r in results})
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

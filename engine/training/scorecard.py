@@ -1,7 +1,7 @@
 """The shipped models' report card, measured side by side with MediaPipe in one run.
 
     python -m engine.scorecard [--models ...] [--work data/recipe] [--clips ../shared/data/clips]
-                               --out weights/scorecard.json
+                               [--finders auto|detector|search ...] --out weights/scorecard.json
 
 For each model (and MediaPipe, the teacher):
 - ``clip_pck@0.05``: agreement with the teacher on the held-out clips (``engine.recipe``'s
@@ -18,7 +18,11 @@ For each model (and MediaPipe, the teacher):
 - ``reps``: the repetition count on every clip of ``clips.json`` beside the person's count;
 - ``reps_in_time``: how many of MediaPipe's repetitions (right on every clip) a model's
   coincide with in time (``matched_reps``): a count can be right by chance, with one rep split
-  in two and another missed.
+  in two and another missed;
+- ``searches`` / ``detector_calls``: per clip, how often the video path searched the frame with
+  the model (no detector) or ran the person detector.
+With several ``--finders`` each model is scored once per way of finding the athlete (named
+"MODEL (FINDER)"): the before/after of the person detector with the same weights, in one run.
 Writes JSON and a markdown table (same name, ``.md``).
 """
 from __future__ import annotations
@@ -35,6 +39,7 @@ import torch
 from engine.argtypes import positive_int
 from engine.data import coco as cocolib
 from engine.video.pipeline import MEDIAPIPE, make_predictor, mediapipe_available, predict
+from engine.video.predict import FINDERS
 from engine.fileio import write_json, write_text
 from engine.geometry import BOX_PADDING, Crop
 from .metrics import pck
@@ -127,12 +132,17 @@ def main(argv=None) -> int:
     p.add_argument("--work", default="data/recipe", help="the recipe's working folder (held-out sets)")
     p.add_argument("--clips", default=str(ROOT.parent / "shared" / "data" / "clips"), help="clips folder with clips.json")
     p.add_argument("--threads", type=positive_int, default=2, help="CPU threads")
+    p.add_argument("--finders", nargs="+", choices=FINDERS, default=["auto"],
+                   help="how the heatmap models find the athlete: auto (the person detector when "
+                        "available, else the search), detector, search (no detector); several: "
+                        "each model is scored with each, side by side (default: auto)")
     p.add_argument("--out", default="weights/scorecard.json", help="JSON output (and .md beside it)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    models = args.models or list(shipped_weights())
+    finders = list(dict.fromkeys(args.finders))
+    models = [(m, f) for m in (args.models or list(shipped_weights())) for f in finders]
     if mediapipe_available():
-        models = models + [MEDIAPIPE]
+        models = models + [(MEDIAPIPE, None)]
     clips = Path(args.clips)
     manifest = json.loads((clips / "clips.json").read_text())["clips"]
     work = Path(args.work)
@@ -147,9 +157,9 @@ def main(argv=None) -> int:
                    for q in clip_val.people if (q.visibility >= 2).any()]
     teacher = {}
     card = {"held_out_clips": list(HELD_OUT_CLIPS), "coco_people": len(people), "models": {}}
-    for name in models:
-        pred = make_predictor(name, device="cpu")
-        row = {"reps": {}, "rep_times": {}, "fps": {}}
+    for name, finder in models:
+        pred = make_predictor(name, device="cpu", finder=finder or "auto")
+        row = {"reps": {}, "rep_times": {}, "fps": {}, "searches": {}, "detector_calls": {}}
         agree = {"correct": 0, "counted": 0}
         for c in manifest:
             s = predict(clips / c["file"], pred)
@@ -159,6 +169,9 @@ def main(argv=None) -> int:
             row["rep_times"][c["file"]] = [[round(r["start_s"], 2), round(r["end_s"], 2)]
                                            for r in report.rep_details]
             row["fps"][c["file"]] = s.meta.get("fps_processed")
+            row["searches"][c["file"]] = s.meta.get("searches")
+            row["detector_calls"][c["file"]] = s.meta.get("detector_calls")
+            row["person_finder"] = s.meta.get("person_finder")
             if c["file"] in HELD_OUT_CLIPS:
                 if c["file"] not in teacher:
                     teacher[c["file"]] = predict(clips / c["file"], make_predictor(MEDIAPIPE, smooth=False))
@@ -184,8 +197,10 @@ def main(argv=None) -> int:
             row["clip_box_pck@0.05_by_knee"] = pck_by_knee(r["predictions"], clip_people)
         if xy is not None:
             row["coco_pck@0.05"] = pck(xy, gt, lab, boxes, 0.05)["pck"]
-        card["models"][name] = row
-        print(name, json.dumps({k: v for k, v in row.items() if k not in ("reps", "rep_times", "fps")}),
+        label = name if len(finders) == 1 or finder is None else f"{name} ({finder})"
+        card["models"][label] = row
+        print(label, json.dumps({k: v for k, v in row.items()
+                                 if k not in ("reps", "rep_times", "fps", "searches", "detector_calls")}),
               flush=True)
     card["clips"] = {c["file"]: c["reps"] for c in manifest}
     if MEDIAPIPE in card["models"]:
@@ -196,11 +211,12 @@ def main(argv=None) -> int:
             row["reps_in_time"] = sum(row["reps_in_time_by_clip"].values())
             row["teacher_reps"] = card["teacher_reps"]
     scored = {n: r for n, r in card["models"].items() if n != MEDIAPIPE}
-    if scored and not args.models:  # every shipped model scored: name the best the default
+    shipping = not args.models and len(finders) == 1  # every shipped model, the shipped way
+    if scored and shipping:  # every shipped model scored: name the best the default
         card["default"] = best_model(scored)
         write_text(weights_dir() / "default.txt", card["default"] + "\n")
     write_json(args.out, card)
-    if not args.models:
+    if shipping:
         from .recipe import write_card
         from engine.models.weights import read_sidecar
         for name, row in scored.items():
@@ -244,6 +260,14 @@ def table(card: dict) -> str:
     for clip, expected in card["clips"].items():
         tag = ", held out" if clip in held_out else ""  # the others were trained on (pseudo-labels)
         lines.append(f"| reps `{clip}` (person: {expected}{tag}) | " + " | ".join(str(card["models"][n]["reps"][clip]) for n in names) + " |")
+    for clip in card["clips"]:
+        cells = []
+        for n in names:
+            row = card["models"][n]
+            srch, det = (row.get(k, {}).get(clip) for k in ("searches", "detector_calls"))
+            cells.append("–" if srch is None and det is None else f"{srch or 0} / {det or 0}")
+        if any(c != "–" for c in cells):
+            lines.append(f"| searches / detector calls `{clip}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

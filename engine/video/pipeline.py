@@ -2,6 +2,7 @@
 
     python -m engine.analyze CLIP [--model NAME] [--weights W] --out DIR [--no-smooth]
                              [--stride K] [--max-seconds S] [--device auto|cpu|cuda] [--heatmaps]
+                             [--finder auto|detector|search]
 
 Writes ``DIR/keypoints.csv`` (frame, time_s, joint, x, y, confidence; frame pixels),
 ``DIR/report.json`` (reps, view, rep_details, feedback, fps_processed, ...) and
@@ -60,8 +61,10 @@ def default_model_name() -> str:
                        "--weights, or pip install -r requirements-mediapipe.txt")
 
 
-def make_predictor(model: str | None, weights: str | None = None, device: str = "auto", smooth: bool = True):
-    """A Predictor for a registered model with weights, or MediaPipe's reference adapter.
+def make_predictor(model: str | None, weights: str | None = None, device: str = "auto", smooth: bool = True,
+                   finder: str = "auto"):
+    """A Predictor for a registered model with weights, or MediaPipe's reference adapter;
+    ``finder`` says how a heatmap model finds the athlete (``engine.video.predict.FINDERS``).
     Raises ``engine.models.weights.WeightsError`` (no usable weights), ``ImportError`` (MediaPipe
     missing) or ``ValueError`` (unknown device), each with a readable message."""
     name = model or (None if weights else default_model_name())
@@ -77,11 +80,11 @@ def make_predictor(model: str | None, weights: str | None = None, device: str = 
     name, path = resolve(name, weights)
     if path is None:
         raise WeightsError(f"no weights for model '{name}' in weights/; pass --weights")
-    return load_predictor(name, str(path), device=device, smooth=smooth)
+    return load_predictor(name, str(path), device=device, smooth=smooth, finder=finder)
 
 
 def choose_predictor(model: str | None = None, weights: str | None = None, device: str = "auto",
-                     smooth: bool = True):
+                     smooth: bool = True, finder: str = "auto"):
     """(predictor, note): ``make_predictor`` for the CLI's options, with the default model
     resolved; ``note`` says when that default is the MediaPipe fallback (else None)."""
     note = None
@@ -89,7 +92,7 @@ def choose_predictor(model: str | None = None, weights: str | None = None, devic
         model = default_model_name()
         if model == MEDIAPIPE:
             note = MEDIAPIPE_FALLBACK_NOTE
-    return make_predictor(model, weights, device, smooth), note
+    return make_predictor(model, weights, device, smooth, finder), note
 
 
 def predict(clip: str | Path, predictor, stride: int = 1, max_seconds: float | None = None,
@@ -179,6 +182,9 @@ def run_analysis(clip: str | Path, out_dir: str | Path | None = None, model: str
                    "fps_processed": series.meta.get("fps_processed"),
                    "timings_s": series.meta.get("timings_s"), "frames": len(series),
                    "searches": series.meta.get("searches")})
+    for key in ("person_finder", "person_finder_note", "detector", "detector_calls", "detector_ms_per_call"):
+        if key in series.meta:  # heatmap models: how the athlete was found
+            report[key] = series.meta[key]
     if note:
         report["model_note"] = note
     if out_dir is not None:
@@ -224,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only analyse the first S seconds of the clip (default: all of it)")
     p.add_argument("--device", type=device_name, default="auto", help="where a heatmap model runs: auto (CUDA when "
                                                      "present, else CPU), cpu or cuda (MediaPipe: CPU)")
+    p.add_argument("--finder", choices=("auto", "detector", "search"), default="auto",
+                   help="how a heatmap model finds the athlete: auto (the person detector, or the "
+                        "detector-free search when it cannot be loaded; the default), detector, or "
+                        "search (no detector); report.json says which was used")
     p.add_argument("--heatmaps", action="store_true", help="draw the model's heatmaps under the "
                                                            "skeleton in annotated.mp4 (heatmap models only)")
     return p
@@ -242,8 +252,11 @@ def main(argv=None) -> int:
     try:
         with open_video(args.clip):  # a clip that cannot be read stops here, before any model loads
             pass
-        predictor, note = choose_predictor(args.model, args.weights, args.device, not args.no_smooth)
-    except (VideoError, WeightsError, ImportError, ValueError) as e:
+        predictor, note = choose_predictor(args.model, args.weights, args.device, not args.no_smooth,
+                                           args.finder)
+        if args.finder == "detector" and hasattr(predictor, "person_detector"):
+            predictor.person_detector()  # a clear message now when the detector cannot be loaded
+    except (VideoError, WeightsError, ImportError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if note:

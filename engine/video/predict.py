@@ -4,8 +4,9 @@ model -> heatmaps -> keypoints (frame pixels) with confidences -> temporal smoot
     predictor = load_predictor("dilated")              # shipped weights, or weights=PATH
     series = predictor.predict_video("squat.mp4", stride=2)
 
-Where to crop each frame is decided by ``engine.video.tracking`` (search the whole frame, then
-track the lower body from the joints found). Frames are run through the model in batches
+Where to crop each frame is decided by ``engine.video.tracking``: the person detector
+(``engine.video.detect``) finds the athlete, the joints found then track the lower body; without
+the detector, a search of the whole frame with the model itself. Frames are run through the model in batches
 that share one crop. Decoding is ``HeatmapCodec.decode`` (arg-max + DARK) then
 ``Crop.to_image``. A joint's confidence is its heatmap peak clipped to [0, 1]; a joint whose
 peak lies outside the frame (in the crop's padding) counts as not found (NaN, confidence 0).
@@ -25,8 +26,12 @@ from engine.joints import NUM_JOINTS
 from engine.models import preprocess
 from engine.models.common import fuse_conv_bn
 from engine.pose import PoseSeries
-from .tracking import (MotionMap, TrackerConfig, confident_region, crop_from_joints,
-                       person_height_in_crop, search_levels, whole_frame_crop)
+from .tracking import (MotionMap, TrackerConfig, choose_athlete, confident_region, crop_from_joints,
+                       crowded, inside_box, person_height_in_crop, search_levels, whole_frame_crop)
+
+#: How a predictor finds the athlete: "auto" = the person detector when it can be loaded, else
+#: the detector-free search; "detector" = the detector or an error; "search" = no detector.
+FINDERS = ("auto", "detector", "search")
 
 #: progress(fraction_done in 0..1, message)
 Progress = Callable[[float, str], None]
@@ -64,7 +69,7 @@ class HeatmapPredictor:
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int] = (96, 128), name: str = "",
                  *, sigma: float = 2.0, device: str | torch.device = "cpu", batch_size: int = 8,
                  smooth: bool = True, tracker: TrackerConfig = TrackerConfig(),
-                 confidence_scale: float = 1.0):
+                 confidence_scale: float = 1.0, finder: str = "auto"):
         w, h = (int(v) for v in input_size)
         s = int(getattr(model, "stride", 4))
         if w % 32 or h % 32:
@@ -80,6 +85,10 @@ class HeatmapPredictor:
         #: can say how to bring them to the scale the analysis trusts (0.5 = usable). The
         #: tracker works on the raw peaks.
         self.confidence_scale = float(confidence_scale)
+        if finder not in FINDERS:
+            raise ValueError(f"finder must be one of {', '.join(FINDERS)}, not {finder!r}")
+        #: "auto", "detector" or "search" (see ``FINDERS``); the detector loads at the first clip
+        self.finder = finder
         model = copy.deepcopy(model).eval().to(self.device)
         if self.device.type == "cpu":
             model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
@@ -160,6 +169,18 @@ class HeatmapPredictor:
         return best
 
     # -- a whole clip --------------------------------------------------------------------------
+    def person_detector(self):
+        """(detector, None) when this predictor finds people with the detector, else (None,
+        why not: None for ``finder="search"``). Raises ``DetectorError`` for
+        ``finder="detector"`` when it cannot be loaded."""
+        if self.finder == "search":
+            return None, None
+        from .detect import detector_or_reason, load_detector
+        if self.finder == "detector":
+            return load_detector(torch.get_num_threads()), None
+        det, why = detector_or_reason(torch.get_num_threads())
+        return det, (None if det else f"no person detector ({why}); used the detector-free search")
+
     def motion_map(self, video_path: str, max_seconds: float | None = None) -> MotionMap | None:
         """The clip's ``MotionMap`` over its first ``tracker.motion_seconds`` (about ten frames
         a second of them), for the search; None when the tracker does not weigh motion."""
@@ -183,10 +204,14 @@ class HeatmapPredictor:
         from .reader import open_video
 
         self.timings = dict.fromkeys(self.timings, 0.0)
+        detector, why = self.person_detector()
         cfg = self.tracker
         idx, kps, confs, hms, crops = [], [], [], [], []
         searches, tracking, next_search, floor, dip_since = 0, False, -np.inf, 0.0, None
         roi: Crop | None = None
+        # with the detector: the athlete's last box, when it was seen, when to detect next
+        athlete, seen_at, next_detect, last_detect, close = None, -np.inf, -np.inf, -np.inf, False
+        calls0, det_s0, detections = (detector.calls, detector.seconds, 0) if detector else (0, 0.0, 0)
         motion = self.motion_map(video_path, max_seconds)
         with open_video(video_path, stride=stride, max_seconds=max_seconds) as video:
             fps, size = float(video.fps), tuple(video.frame_size)
@@ -194,10 +219,35 @@ class HeatmapPredictor:
             clock = fps or 30.0  # for the tracker's timing only, when a clip reports no rate
             per_batch = int(np.clip(round(cfg.max_batch_seconds * clock / stride), 1, self.batch_size))
             frames_iter = _timed(video.frames(), self.timings)
+            last = None  # (keypoints, confidences) of the latest frame
             for batch in _batches(frames_iter, per_batch):
                 t = batch[0][0] / clock
                 frames = [f for _, f in batch]
-                if not tracking and t >= next_search:
+                if detector is not None:
+                    region = None if last is None else confident_region(*last, cfg)
+                    lost = last is None or last[1].mean() < cfg.min_confidence
+                    strayed = athlete is not None and not lost and not inside_box(region, athlete, cfg)
+                    due = close or t - last_detect >= cfg.detect_interval_s
+                    if (lost and t >= next_detect) or strayed or due:
+                        people = detector.detect(frames[0])
+                        detections += 1
+                        last_detect = t
+                        if athlete is not None and t - seen_at > cfg.lost_s:
+                            athlete = None  # gone too long (a cut): choose afresh
+                        found = choose_athlete(people, athlete, motion, cfg)
+                        if found is not None:
+                            athlete, seen_at = found.box, t
+                            close = crowded(people, found, cfg)
+                            box_crop = Crop.from_box(found.xywh, self.input_size)
+                            floor, dip_since = cfg.min_search_fraction * box_crop.size[1], None
+                            if roi is None or lost or not inside_box(region, athlete, cfg):
+                                roi = box_crop
+                        else:
+                            close = False
+                            next_detect = t + cfg.redetect_s
+                            if roi is None:
+                                roi = whole_frame_crop(size, self.input_size)
+                elif not tracking and t >= next_search:
                     roi, kp0, conf0 = self.search(frames[0], motion)
                     searches += 1
                     if conf0.mean() >= cfg.min_confidence:
@@ -207,6 +257,7 @@ class HeatmapPredictor:
                     floor, dip_since = cfg.min_search_fraction * roi.size[1], None
                 used = roi
                 kp, conf, hm = self.infer(frames, [used] * len(frames))
+                last = (kp[-1], conf[-1])
                 # keep tracking while the latest frame is confident; the next crop covers the
                 # joints of all the batch's confident frames (and so the motion between them)
                 good = conf.mean(axis=1) >= cfg.min_confidence
@@ -229,8 +280,17 @@ class HeatmapPredictor:
                     done = len(idx) / total if total else 0.0
                     progress(min(done, 1.0), f"{self.name}: frame {idx[-1] + 1}")
         series = self._series(idx, kps, confs, hms if keep_heatmaps else None, crops, fps, size, stride)
+        finder = {"person_finder": "detector" if detector else "search", "searches": searches,
+                  "detector_calls": detections}
+        if detector is not None:
+            finder["detector"] = detector.name
+            finder["detector_ms_per_call"] = round(1000 * (detector.seconds - det_s0)
+                                                   / max(detector.calls - calls0, 1), 1)
+            self.timings["detector"] = detector.seconds - det_s0
+        elif why:
+            finder["person_finder_note"] = why
         series.meta.update({"input_size": list(self.input_size), "device": str(self.device),
-                            "searches": searches, "timings_s": dict(self.timings)})
+                            **finder, "timings_s": dict(self.timings)})
         if self.smooth:
             series = _smooth(series)
         if progress is not None:
@@ -282,10 +342,10 @@ def _expected_frames(video, stride: int, max_seconds: float | None) -> int | Non
 
 
 def load_predictor(model: str, weights: str | None = None, device: str = "auto",
-                   smooth: bool = True) -> Predictor:
+                   smooth: bool = True, finder: str = "auto") -> Predictor:
     """A predictor for registry model ``model`` with trained weights: the file ``weights``
     (its sidecar must name the same model), else the weights shipped in ``weights/`` for it.
-    ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'. Raises
+    ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'; ``finder``: see ``FINDERS``. Raises
     ``engine.models.weights.WeightsError`` with a readable message when no usable weights exist."""
     from engine.models import weights as weightslib
     from engine.device import pick_device
@@ -301,4 +361,4 @@ def load_predictor(model: str, weights: str | None = None, device: str = "auto",
     net, meta = weightslib.load_model(path, dev)
     codec = weightslib.codec_for(meta)
     return HeatmapPredictor(net, codec.input_size, name, sigma=codec.sigma, device=dev, smooth=smooth,
-                            confidence_scale=float(meta.get("confidence_scale", 1.0)))
+                            confidence_scale=float(meta.get("confidence_scale", 1.0)), finder=finder)
