@@ -25,10 +25,10 @@ MAX_FILE_SIZE = os.environ.get("SQUATPOSE_MAX_FILE_SIZE", "200mb")
 
 def build_app() -> gr.Blocks:
     """The whole app as one Blocks."""
-    # Gradio deletes the files it cached (uploads, results) once older than the data dir's
-    # max age, checking as often as that age allows (at least hourly)
-    age = max(1, int(storage.max_age_s()))
-    with gr.Blocks(title="SquatPose", delete_cache=(min(age, 3600), age)) as app:
+    # Gradio deletes the files it cached (uploads, results) once older than the cache age
+    # (SQUATPOSE_CACHE_HOURS, 2 h), checking every quarter of an hour (sooner for shorter ages)
+    age = max(1, int(storage.cache_age_s()))
+    with gr.Blocks(title="SquatPose", delete_cache=(min(age, 900), age)) as app:
         gr.Markdown("# SquatPose\nLower-body pose and squat analysis: hips, knees and ankles "
                     "found by heatmap models, turned into reps, angles and feedback.")
         with gr.Tab("Compare"):

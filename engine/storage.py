@@ -7,11 +7,13 @@ Everything the app writes lives under one folder, ``$SQUATPOSE_DATA_DIR`` (defau
     uploads/           extracted image archives (one folder per archive content)
     analyses/          one folder per analysis (keypoints.csv, report.json, annotated.mp4)
     exports/           curated COCO files
-    gradio/            Gradio's upload / download cache (the app points GRADIO_TEMP_DIR here)
+    gradio/            Gradio's upload / download cache (the app points GRADIO_TEMP_DIR here;
+                       Gradio's own ``delete_cache`` empties it, ``cache_age_s()``)
 
-The budget: the cleanable folders together may hold at most ``quota_bytes()``
+The budget: the four folders together may hold at most ``quota_bytes()``
 (``SQUATPOSE_DISK_QUOTA_MB``, default 2048); an entry (a file or a top-level folder in one
-of them) older than ``max_age_s()`` (``SQUATPOSE_MAX_AGE_HOURS``, default 24) is removed, and
+of the first three) older than ``max_age_s()`` (``SQUATPOSE_MAX_AGE_HOURS``, default 24) is
+removed, and
 when the total is still over the quota the oldest entries go first, never one younger than
 ``IN_USE_S`` (it may be in use by a request). ``make_room(n)`` does that before a new write
 of about ``n`` bytes and raises ``DiskBudgetError`` when the room cannot be made. At start,
@@ -27,8 +29,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The cleanable sub-folders of the data dir.
+#: The sub-folders of the data dir that count towards the quota.
 AREAS = ("uploads", "analyses", "exports", "gradio")
+#: Those this module removes entries from; Gradio's cache is left to Gradio (it keeps files it
+#: still needs, such as the examples, which a clean-up by age here would break).
+CLEANED = ("uploads", "analyses", "exports")
 #: An entry younger than this (seconds) is never removed to make room: a request may be using it.
 IN_USE_S = 600.0
 
@@ -65,6 +70,12 @@ def quota_bytes() -> int:
 
 def max_age_s() -> float:
     return _env_float("SQUATPOSE_MAX_AGE_HOURS", 24) * 3600
+
+
+def cache_age_s() -> float:
+    """Age after which Gradio deletes a file it cached (``SQUATPOSE_CACHE_HOURS``, default 2):
+    uploads and results are kept for a visit, not for ever."""
+    return _env_float("SQUATPOSE_CACHE_HOURS", 2) * 3600
 
 
 def _size(p: Path) -> int:
@@ -147,6 +158,8 @@ def clean(now: float | None = None, extra_bytes: int = 0) -> dict:
         es = entries()
         used = sum(e.size for e in es)
         for e in es:
+            if e.path.parent.name not in CLEANED:
+                continue
             expired = now - e.mtime > age
             over = used + extra_bytes > quota and now - e.mtime > IN_USE_S
             if expired or over:

@@ -186,8 +186,9 @@ def test_at_start_stale_temporary_files_and_expired_entries_are_gone(app, data_d
     assert (data_dir / KEPT).exists()
     log = (data_dir / "app.log").read_text()
     assert f"of {QUOTA_MB} MB in use" in log and "4 stale temporary files removed" in log, log
-    # Gradio's cache lives in the data dir and its deletion is configured (the 24 h default)
-    assert "Gradio's cache: files older than 86400 s deleted every 3600 s" in log, log
+    # Gradio's cache lives in the data dir and its deletion is configured (the 2 h default)
+    assert "Gradio's cache: files older than 7200 s deleted every 900 s" in log, log
+    assert (data_dir / "gradio").is_dir()
 
 
 def test_notes_are_capped(app, coco_ann):
