@@ -1,5 +1,7 @@
 """Compare tab logic (no Gradio here): upload limits, running the chosen models on a clip,
-rendering one frame per model, the angle chart and the rep table.
+rendering one frame per model (heatmap of one joint or all, skeleton, whole frame or zoomed
+to the athlete), the angle chart and the rep table. Where the models disagree and the
+summary per model: ``demo.comparison``; the time a run will take: ``demo.estimate``.
 
 The UI (``demo/ui.py``) only wires these to components.
 """
@@ -14,8 +16,9 @@ import cv2
 import numpy as np
 
 from engine import storage
+from engine.joints import JOINTS
 from engine.video.pipeline import MEDIAPIPE, make_predictor, mediapipe_available, run_analysis
-from engine.video.render import annotate, heatmap_overlay
+from engine.video.render import render_panel, view_crop
 from engine.video.reader import (DecodeLimits, LimitExceeded, VideoError, count_frames, decode_limits,
                                  open_video)
 from engine.models.weights import default_model, shipped_weights
@@ -178,8 +181,27 @@ def read_frame(clip: str, index: int) -> np.ndarray | None:
     return None
 
 
-def render_panels(clip: str, runs: list[ModelRun], position: int, max_side: int = 640) -> list[np.ndarray]:
-    """For processed-frame ``position``: each model's frame with its heatmaps and skeleton."""
+#: The heatmap choices: (label, value); value 'all' = the maximum over joints, a joint's name,
+#: or 'none'.
+HEATMAP_CHOICES = ([("all joints (max)", "all")] + [(j.replace("_", " "), j) for j in JOINTS]
+                   + [("none", "none")])
+#: The panel views: (label, value).
+VIEW_CHOICES = [("zoom to the athlete", "athlete"), ("whole frame", "frame")]
+
+
+def _heatmap_arg(choice: str | None):
+    if choice in (None, "none"):
+        return None
+    if choice == "all":
+        return "all"
+    return JOINTS.index(choice)
+
+
+def render_panels(clip: str, runs: list[ModelRun], position: int, max_side: int = 640, *,
+                  heatmap: str | None = "all", skeleton: bool = True, region=None) -> list[np.ndarray]:
+    """For processed-frame ``position``: each model's panel, all with the same frame, heatmap
+    choice (``HEATMAP_CHOICES`` value), skeleton switch and view (``region`` = zoom to that
+    (x, y, w, h), None = the whole frame)."""
     if not runs:
         return []
     first = runs[0].series
@@ -187,13 +209,13 @@ def render_panels(clip: str, runs: list[ModelRun], position: int, max_side: int 
     frame = read_frame(clip, int(first.frame_indices[position]))
     if frame is None:
         return []
+    view = view_crop((frame.shape[1], frame.shape[0]), region, max_side)
     out = []
     for r in runs:
         t = min(position, len(r.series) - 1)
-        base = heatmap_overlay(frame, r.series, t)
-        img = annotate(base, r.series, t, tuple(r.analysis.knee_angle[t]), reps_done(r, t), r.name)
-        s = max_side / max(img.shape[:2])
-        out.append(cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else img)
+        out.append(render_panel(frame, r.series, t, view, heatmap=_heatmap_arg(heatmap), skeleton=skeleton,
+                                knee_angles=tuple(r.analysis.knee_angle[t]), reps_done=reps_done(r, t),
+                                title=r.name, unreliable=not np.isfinite(r.analysis.depth[t])))
     return out
 
 
@@ -250,6 +272,3 @@ def feedback_markdown(runs: list[ModelRun]) -> str:
                      f"{rep.get('fps_processed') or 0:.1f} frames/s\n\n{lines}")
     return "\n\n".join(parts)
 
-
-def speed_rows(runs: list[ModelRun]) -> list[list]:
-    return [[r.name, r.report.get("frames"), r.report.get("fps_processed")] for r in runs]

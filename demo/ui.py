@@ -4,12 +4,40 @@ Thin: every decision lives in ``demo.compare`` and ``engine``; this file wires c
 """
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
-from . import compare
+from . import compare, comparison, estimate
 
 MAX_PANELS = 6
 PER_ROW = 3
+
+#: Browser side of "click a chart to show that frame": hooks Plotly's click event on the
+#: angle and disagreement charts (each time a chart is drawn) and hands the clicked time to
+#: the hidden #jump-time box (the time and a nonce), whose change moves the slider on the server.
+JUMP_JS = """
+() => {
+  const hook = (tries) => {
+    let waiting = false;
+    for (const id of ['angle-chart', 'disagreement-plot']) {
+      const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+      if (!gd || !gd.on) { waiting = true; continue; }
+      if (gd.__squatposeJump) continue;
+      gd.__squatposeJump = true;
+      gd.on('plotly_click', (ev) => {
+        if (!ev || !ev.points || !ev.points.length) return;
+        const box = document.querySelector('#jump-time textarea, #jump-time input');
+        if (!box) return;
+        box.value = ev.points[0].x + '|' + Date.now();
+        box.dispatchEvent(new Event('input', {bubbles: true}));
+      });
+    }
+    if (waiting && tries > 0) setTimeout(() => hook(tries - 1), 250);
+  };
+  hook(40);
+}
+"""
 
 
 def _error(e: Exception) -> gr.Error:
@@ -23,9 +51,9 @@ def build_compare_tab() -> None:
     limits = compare.Limits()
     gr.Markdown(
         "Upload a squat clip (or record one), choose models, and compare what each one sees: "
-        "heatmaps over the frame, the lower-body skeleton, knee and hip angles, repetitions "
-        f"and feedback. Limits: {limits.max_mb:.0f} MB, {limits.max_seconds:.0f} s, "
-        f"{limits.max_side} px on the longer side.")
+        "heatmaps over the frame, the lower-body skeleton, knee and hip angles, where the models "
+        "disagree, repetitions and feedback. Limits: "
+        f"{limits.max_mb:.0f} MB, {limits.max_seconds:.0f} s, {limits.max_side} px on the longer side.")
     with gr.Row():
         with gr.Column(scale=2):
             clip = gr.Video(label="Squat clip", sources=["upload", "webcam"], elem_id="clip-input")
@@ -37,12 +65,25 @@ def build_compare_tab() -> None:
             chosen = gr.CheckboxGroup(choices=models, value=models[:2], label="Models",
                                       info="Registered models with weights, and MediaPipe as a reference",
                                       elem_id="model-choice")
+            stride = gr.Slider(1, 10, value=1, step=1, label="Analyse every k-th frame",
+                               info="1 = every frame; more is faster on long clips, with coarser timing",
+                               elem_id="stride")
+            eta = gr.Markdown("Upload a clip to see how long the analysis will take.", elem_id="estimate")
             run = gr.Button("Analyse", variant="primary", elem_id="analyse-button")
             if not models:
                 gr.Markdown("No model is available: ship weights in `weights/` or install MediaPipe.")
     state = gr.State(None)
     slider = gr.Slider(0, 1, value=0, step=1, label="Frame (scrubs every panel)", interactive=True,
                        elem_id="frame-slider")
+    with gr.Row(equal_height=True):
+        heatmap = gr.Dropdown(choices=compare.HEATMAP_CHOICES, value="all", label="Heatmap",
+                              info="one joint, or the maximum over all six", elem_id="heatmap-choice",
+                              scale=2)
+        view = gr.Radio(choices=compare.VIEW_CHOICES, value="athlete", label="View",
+                        info="the same region in every panel", elem_id="view-choice", scale=2)
+        skeleton = gr.Checkbox(value=True, label="Skeleton and knee angles", elem_id="skeleton-switch",
+                               scale=1)
+        next_btn = gr.Button("Next disagreement ▶", elem_id="next-disagreement", scale=1)
     panels, videos = [], []
     # a grid of PER_ROW columns: every panel the same width however many models are chosen
     # (the last row's unused columns stay as empty space rather than widening the others)
@@ -54,40 +95,98 @@ def build_compare_tab() -> None:
                         panels.append(gr.Image(label=f"model {k + 1}", visible=False, interactive=False,
                                                elem_id=f"panel-{k}", format="jpeg"))
                         videos.append(gr.Video(label="annotated video", visible=False, interactive=False))
-    chart = gr.Plot(label="Angles over time")
+    chart = gr.Plot(label="Angles over time (click to show that frame)", elem_id="angle-chart")
+    disagreement = gr.Plot(label="Where the models disagree (click to show that frame)",
+                           elem_id="disagreement-plot")
+    jump_time = gr.Textbox(visible="hidden", elem_id="jump-time")
     with gr.Row():
-        reps = gr.Dataframe(headers=compare.REP_COLUMNS, label="Repetitions", interactive=False)
-        speed = gr.Dataframe(headers=["model", "frames", "frames/s"], label="Speed", interactive=False)
+        reps = gr.Dataframe(headers=compare.REP_COLUMNS, label="Repetitions", interactive=False, scale=3)
+        summary = gr.Dataframe(headers=comparison.SUMMARY_COLUMNS, label="Per model", interactive=False,
+                               scale=2, elem_id="model-summary")
     feedback = gr.Markdown(elem_id="feedback")
     files = gr.File(label="Downloads: keypoints CSV, report JSON, annotated MP4", file_count="multiple")
 
-    def analyse(path, names, progress=gr.Progress()):
+    def estimate_time(path, names, k, progress=gr.Progress()):
+        names = list(names or [])
+        if not path or not names:
+            return "Upload a clip and choose models to see how long the analysis will take."
         try:
             compare.check_clip(path)
-            runs = compare.run_models(path, list(names or []), progress=lambda f, m: progress(f, desc=m))
+            costs = []
+            for i, name in enumerate(names):
+                progress(i / len(names), desc=f"timing {name} on a few frames")
+                costs.append(estimate.measure(path, name, compare._predictor(name)))
+        except (compare.InputProblem, compare.VideoError) as e:
+            return f"⚠️ {e}"
+        except Exception as e:  # an estimate must never break the page
+            return f"The time could not be estimated ({e})."
+        return estimate.describe(path, names, int(k), costs)[1]
+
+    def panel_images(cmp, position, hm, v, skel):
+        return compare.render_panels(cmp.clip, cmp.runs, int(position), heatmap=hm, skeleton=bool(skel),
+                                     region=cmp.region if v == "athlete" else None)
+
+    def analyse(path, names, k, hm, v, skel, progress=gr.Progress()):
+        names = list(names or [])
+        try:
+            compare.check_clip(path)
+            costs = estimate.cached(path, names)
+            est = estimate.describe(path, names, int(k), costs)[0] if costs else None
+            t0 = time.perf_counter()
+            runs = compare.run_models(path, names, progress=lambda f, m: progress(f, desc=m), stride=int(k))
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
-        first = compare.render_panels(path, runs, 0)
-        img_updates = [gr.update(value=first[k], label=runs[k].name, visible=True) if k < len(runs)
-                       else gr.update(value=None, visible=False) for k in range(n_panels)]
-        vid_updates = [gr.update(value=str(runs[k].out_dir / "annotated.mp4"), visible=True)
-                       if k < len(runs) else gr.update(value=None, visible=False) for k in range(n_panels)]
+        cmp = comparison.compare(path, runs, time.perf_counter() - t0, est)
+        first = panel_images(cmp, 0, hm, v, skel)
+        img_updates = [gr.update(value=first[i], label=runs[i].name, visible=True) if i < len(runs)
+                       else gr.update(value=None, visible=False) for i in range(n_panels)]
+        vid_updates = [gr.update(value=str(runs[i].out_dir / "annotated.mp4"), visible=True)
+                       if i < len(runs) else gr.update(value=None, visible=False) for i in range(n_panels)]
         n = len(runs[0].series)
-        return ([{"clip": path, "runs": runs}, gr.update(maximum=max(1, n - 1), value=0)]
-                + img_updates + vid_updates
-                + [compare.angle_chart(runs), compare.rep_rows(runs), compare.speed_rows(runs),
-                   compare.feedback_markdown(runs), [f for r in runs for f in r.files]])
+        took = f"Took {cmp.seconds:.0f} s" + (f" (estimated {est:.0f} s)." if est is not None else ".")
+        return ([cmp, gr.update(maximum=max(1, n - 1), value=0)] + img_updates + vid_updates
+                + [compare.angle_chart(runs), comparison.disagreement_chart(cmp), compare.rep_rows(runs),
+                   comparison.summary_rows(cmp), compare.feedback_markdown(runs),
+                   [f for r in runs for f in r.files], took])
 
-    def scrub(st, position):
-        if not st:
+    def scrub(cmp, position, hm, v, skel):
+        if not cmp:
             return [gr.update() for _ in range(n_panels)]
-        imgs = compare.render_panels(st["clip"], st["runs"], int(position))
-        return [gr.update(value=imgs[k]) if k < len(imgs) else gr.update() for k in range(n_panels)]
+        imgs = panel_images(cmp, position, hm, v, skel)
+        return [gr.update(value=imgs[i]) if i < len(imgs) else gr.update() for i in range(n_panels)]
 
-    run.click(analyse, [clip, chosen], [state, slider] + panels + videos + [chart, reps, speed, feedback, files],
+    def jump(cmp, text):
+        if not cmp or not text:
+            return gr.update()
+        try:
+            t = float(str(text).split("|")[0])
+        except ValueError:
+            return gr.update()
+        return gr.update(value=comparison.position_at(cmp, t))
+
+    def next_disagreement(cmp, position):
+        if not cmp:
+            return gr.update()
+        pos = comparison.next_disagreement_position(cmp, int(position))
+        if pos is None:
+            gr.Info("The models do not disagree anywhere in this clip (or fewer than two models ran).")
+            return gr.update()
+        return gr.update(value=pos)
+
+    # one listener for the three triggers, so that a burst of changes times the models once
+    gr.on([clip.change, chosen.change, stride.change], estimate_time, [clip, chosen, stride], eta,
+          api_visibility="private", concurrency_id="analyse", trigger_mode="always_last",
+          show_progress="minimal")
+    run.click(analyse, [clip, chosen, stride, heatmap, view, skeleton],
+              [state, slider] + panels + videos + [chart, disagreement, reps, summary, feedback, files, eta],
               api_visibility="private", concurrency_id="analyse")
-    slider.change(scrub, [state, slider], panels, api_visibility="private", trigger_mode="always_last",
-                  show_progress="hidden")
+    settings = [state, slider, heatmap, view, skeleton]
+    gr.on([slider.change, heatmap.change, view.change, skeleton.change], scrub, settings, panels,
+          api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+    for plot in (chart, disagreement):
+        plot.change(None, None, None, js=JUMP_JS)
+    jump_time.change(jump, [state, jump_time], slider, api_visibility="private", show_progress="hidden")
+    next_btn.click(next_disagreement, [state, slider], slider, api_visibility="private", show_progress="hidden")
 
     # The named API endpoint: a clip and a list of model names in, the reports out.
     api_clip = gr.File(visible=False)

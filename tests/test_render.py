@@ -7,7 +7,8 @@ import pytest
 from engine.geometry import Crop
 from engine.joints import JOINT_INDEX, SIDE_COLORS, SKELETON, edge_color
 from engine.pose import PoseSeries
-from engine.video.render import annotate, draw_skeleton, heatmap_overlay
+from engine.video.render import (annotate, athlete_region, draw_skeleton, heatmap_colors, heatmap_overlay,
+                                 render_panel, view_crop)
 
 W, H = 640, 480
 KP = np.array([[340.0, 200.0], [300.0, 200.0], [345.0, 300.0], [295.0, 300.0],
@@ -71,3 +72,52 @@ def test_annotate_draws_counter_and_angles():
     assert np.array_equal(annotate(frame, _series(), 0, knee_angles=(np.nan, None)), bare)
     marked = annotate(frame, _series(), 0, unreliable=True)
     assert (np.abs(marked.astype(int) - bare).sum(axis=2) > 0)[:80, :300].any()  # "joints unreliable"
+
+
+def _peaks_series():
+    """Heatmaps with a peak of 1 at each joint's own place (each joint a different spot)."""
+    crop = Crop.from_box((250, 150, 150, 300), (96, 128))
+    hm = np.zeros((1, 6, 32, 24), np.float16)
+    for j in range(6):
+        x, y = np.round((crop.to_input(KP[j]) + 0.5) / 4 - 0.5).astype(int)
+        hm[0, j, y, x] = 1.0
+    return _series(1, hm, [crop])
+
+
+def test_panel_heatmap_of_one_joint_or_all_with_a_legend():
+    s = _peaks_series()
+    frame = np.full((H, W, 3), 90, np.uint8)
+    view = view_crop((W, H), None, 640)
+    bare = render_panel(frame, s, 0, view, heatmap=None, skeleton=False)
+    heat = {}
+    for choice in ("all", JOINT_INDEX["left_knee"], JOINT_INDEX["right_ankle"]):
+        out = render_panel(frame, s, 0, view, heatmap=choice, skeleton=False)
+        diff = np.abs(out.astype(int) - bare).sum(axis=2) > 30
+        heat[choice] = diff[:, :560]  # left of the legend
+        assert diff[-180:, -60:].any()  # the colour bar, lower right
+    near = lambda m, j: m[int(KP[j, 1]) - 4:int(KP[j, 1]) + 5, int(KP[j, 0]) - 4:int(KP[j, 0]) + 5].any()
+    lk, ra = JOINT_INDEX["left_knee"], JOINT_INDEX["right_ankle"]
+    assert near(heat[lk], lk) and not near(heat[lk], ra)
+    assert near(heat[ra], ra) and not near(heat[ra], lk)
+    assert all(near(heat["all"], j) for j in range(6))
+    # the colour map runs from blue (0) to red (1)
+    lo, hi = heatmap_colors(np.array([[0.0, 1.0]]))[0]
+    assert lo[2] > lo[0] and hi[0] > hi[2]
+
+
+def test_zoom_region_holds_every_joint_and_shows_them_larger():
+    s = _series(3)
+    region = athlete_region([s], (W, H))
+    x, y, w, h = region
+    assert (KP[:, 0] > x).all() and (KP[:, 0] < x + w).all() and (KP[:, 1] > y).all() and (KP[:, 1] < y + h).all()
+    assert 3 / 4 - 1e-6 <= w / h <= 4 / 3 + 1e-6 and w < W and h <= H
+    frame = np.zeros((H, W, 3), np.uint8)
+    whole = render_panel(frame, s, 0, view_crop((W, H), None, 480), heatmap=None)
+    zoom = render_panel(frame, s, 0, view_crop((W, H), region, 480), heatmap=None)
+
+    def extent(img):  # height of the drawn skeleton, as a share of the picture's height
+        ys = np.nonzero((img[60:] > 0).any(axis=2))[0]  # below the rep counter and title
+        return (ys.max() - ys.min()) / img.shape[0]
+
+    assert extent(zoom) > 1.5 * extent(whole)
+    assert athlete_region([], (W, H)) is None

@@ -290,6 +290,7 @@ class HeatmapPredictor:
         elif why:
             finder["person_finder_note"] = why
         series.meta.update({"input_size": list(self.input_size), "device": str(self.device),
+                            "confidence_scale": self.confidence_scale,
                             **finder, "timings_s": dict(self.timings)})
         if self.smooth:
             series = _smooth(series)

@@ -6,10 +6,13 @@ All drawing takes and returns RGB uint8 frames in frame pixels; colours come fro
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import cv2
 import numpy as np
 
 from engine.analysis.thresholds import MIN_CONFIDENCE
+from engine.geometry import Crop, fit_aspect, lower_body_box
 from engine.joints import JOINTS, SKELETON, edge_color, side_of, SIDE_COLORS
 from engine.pose import PoseSeries
 
@@ -63,20 +66,173 @@ def put_label(frame: np.ndarray, text: str, org: tuple[int, int], scale: float =
     return w + 2 * pad, h + base + 2 * pad
 
 
-def heatmap_overlay(frame: np.ndarray, series: PoseSeries, t: int, alpha: float = 0.55) -> np.ndarray:
-    """The frame with frame ``t``'s heatmaps (max over joints, colour-mapped) pasted back from
-    the model's crop into frame pixels. Frames without heatmaps come back unchanged."""
+#: Colour map of the heatmaps: OpenCV's Turbo (dark blue 0 -> green -> red 1), legible over
+#: any picture; ``draw_legend`` shows it with its scale.
+HEATMAP_COLORMAP = cv2.COLORMAP_TURBO
+#: Opacity of a heatmap value of 1 over the frame; a value v is blended with opacity
+#: HEATMAP_ALPHA * sqrt(v), so that 0 leaves the picture untouched and a weak peak still shows.
+HEATMAP_ALPHA = 0.7
+
+
+def heatmap_colors(values: np.ndarray) -> np.ndarray:
+    """RGB uint8 colours (..., 3) of heatmap values in [0, 1] (``HEATMAP_COLORMAP``)."""
+    v = (np.clip(values, 0, 1) * 255).astype(np.uint8)
+    return cv2.applyColorMap(v.reshape(v.shape[0], -1), HEATMAP_COLORMAP)[..., ::-1].reshape(*v.shape, 3)
+
+
+def heatmap_in_crop(series: PoseSeries, t: int, joint: int | None = None) -> np.ndarray | None:
+    """Frame ``t``'s heatmap of ``joint`` (an index into JOINTS; None = the maximum over the
+    six joints) at the model's input size, on the confidence scale of the series (the value
+    at a joint's peak is the confidence the analysis uses: heatmap x the model's
+    ``confidence_scale``, clipped to [0, 1]). None when the series kept no heatmaps."""
     if series.heatmaps is None or series.crops is None or series.crops[t] is None:
-        return frame.copy()
-    crop = series.crops[t]
-    hm = np.clip(series.heatmaps[t].astype(np.float32).max(axis=0), 0, 1)
-    up = cv2.resize(hm, crop.output_size, interpolation=cv2.INTER_LINEAR)
-    h, w = frame.shape[:2]
-    back = crop.unwarp(up, (w, h))
-    color = cv2.applyColorMap((back * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
-    a = (np.clip(back, 0, 1) * alpha)[..., None]
-    out = frame.astype(np.float32) * (1 - a) + color.astype(np.float32) * a
+        return None
+    hm = series.heatmaps[t].astype(np.float32)
+    hm = hm.max(axis=0) if joint is None else hm[int(joint)]
+    hm = np.clip(hm * float(series.meta.get("confidence_scale", 1.0)), 0, 1)
+    return cv2.resize(hm, series.crops[t].output_size, interpolation=cv2.INTER_LINEAR)
+
+
+def blend_heatmap(image: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``image`` (RGB uint8) with ``values`` (same H x W, in [0, 1]) colour-mapped over it."""
+    v = np.clip(values, 0, 1).astype(np.float32)
+    a = (HEATMAP_ALPHA * np.sqrt(v))[..., None]
+    out = image.astype(np.float32) * (1 - a) + heatmap_colors(v).astype(np.float32) * a
     return out.astype(np.uint8)
+
+
+def heatmap_overlay(frame: np.ndarray, series: PoseSeries, t: int, joint: int | None = None) -> np.ndarray:
+    """The frame with frame ``t``'s heatmaps (``heatmap_in_crop``: one joint, or the maximum
+    over joints) pasted back from the model's crop into frame pixels and colour-mapped. Frames
+    without heatmaps come back unchanged."""
+    hm = heatmap_in_crop(series, t, joint)
+    if hm is None:
+        return frame.copy()
+    h, w = frame.shape[:2]
+    return blend_heatmap(frame, series.crops[t].unwarp(hm, (w, h)))
+
+
+def draw_legend(image: np.ndarray, caption: str) -> np.ndarray:
+    """A colour bar of the heatmap scale (0 to 1) with ``caption`` above it, in the image's
+    lower right corner (in place; returns the image)."""
+    h, w = image.shape[:2]
+    s = max(_scale(image), 0.75)
+    bar_h, bar_w = int(min(0.4 * h, 160 * s)), max(6, int(12 * s))
+    margin = int(10 * s)
+    x1, y1 = w - margin, h - margin
+    x0, y0 = x1 - bar_w, y1 - bar_h
+    if x0 < 0 or y0 < 0:
+        return image
+    ramp = np.linspace(1.0, 0.0, bar_h)[:, None].repeat(bar_w, axis=1)
+    image[y0:y1, x0:x1] = heatmap_colors(ramp)
+    cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (255, 255, 255), 1)
+    for v in (1.0, 0.5, 0.0):
+        y = int(y0 + (1 - v) * (bar_h - 1))
+        cv2.line(image, (x0 - int(4 * s), y), (x0, y), (255, 255, 255), 1)
+        put_label(image, f"{v:g}", (x0 - int(6 * s), y + int(5 * s)), 0.45, anchor="right")
+    put_label(image, caption, (x1, y0 - int(8 * s)), 0.45, anchor="right")
+    return image
+
+
+def view_crop(frame_size: tuple[int, int], region=None, max_side: int = 640) -> Crop:
+    """What a panel shows: the whole frame, or ``region`` (x, y, w, h in frame pixels), as a
+    ``Crop`` whose output is at most ``max_side`` pixels on its longer side (frames are never
+    enlarged; a region is, to the same size)."""
+    fw, fh = frame_size
+    if region is None:
+        x, y, w, h = -0.5, -0.5, float(fw), float(fh)
+        k = min(1.0, max_side / max(fw, fh))
+    else:
+        x, y, w, h = (float(v) for v in region)
+        k = max_side / max(w, h)
+    out = (max(2, int(round(w * k))), max(2, int(round(h * k))))
+    size = (out[0] / k, out[1] / k)
+    return Crop((x + w / 2, y + h / 2), size, out)
+
+
+#: The zoomed view's aspect ratio (width / height) is kept between these, so that a standing
+#: athlete's tall narrow region still makes a panel of ordinary shape.
+ZOOM_ASPECT = (3 / 4, 4 / 3)
+
+
+def athlete_region(series: Sequence[PoseSeries], frame_size: tuple[int, int],
+                   min_conf: float = DRAW_MIN_CONFIDENCE) -> tuple[float, float, float, float] | None:
+    """The region (x, y, w, h, frame pixels) to zoom every panel to: the union of the given
+    models' confident joints over the clip (their 1st to 99th percentile, so one stray joint
+    does not widen it), grown to the lower-body region of ``engine.geometry.lower_body_box``,
+    by a further 10 %, to an aspect in ``ZOOM_ASPECT``, and moved inside the frame where it
+    fits. None when no model found two joints anywhere."""
+    pts = [s.keypoints[s.confidence >= min_conf] for s in series if len(s)]
+    pts = np.concatenate(pts) if pts else np.zeros((0, 2))
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) < 2:
+        return None
+    lo, hi = np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0)
+    box = lower_body_box(np.array([lo, hi]))
+    if box is None:
+        return None
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    w, h = w * 1.1, h * 1.1
+    aspect = float(np.clip(w / h, *ZOOM_ASPECT))
+    w, h = fit_aspect(w, h, aspect)
+    fw, fh = frame_size
+    if w > fw or h > fh:  # larger than the frame: shrink to fit, keeping the aspect
+        k = min(fw / w, fh / h)
+        w, h = w * k, h * k
+    x = float(np.clip(cx - w / 2, -0.5, fw - 0.5 - w))
+    y = float(np.clip(cy - h / 2, -0.5, fh - 0.5 - h))
+    return x, y, float(w), float(h)
+
+
+def _warp_view(frame: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` through the 2x3 view matrix ``m`` (no rotation); a view that shrinks the
+    frame resamples it by area first (no aliasing on thin lines), then warps the rest."""
+    k = float(m[0, 0])
+    if k < 0.8:
+        small = cv2.resize(frame, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+        # frame pixel p -> small pixel (p + 0.5) * k' - 0.5, with k' the size ratio actually used
+        kx, ky = small.shape[1] / frame.shape[1], small.shape[0] / frame.shape[0]
+        to_small = np.array([[kx, 0, 0.5 * kx - 0.5], [0, ky, 0.5 * ky - 0.5], [0, 0, 1]])
+        m = (np.vstack([m, [0, 0, 1]]) @ np.linalg.inv(to_small))[:2]
+        frame = small
+    return cv2.warpAffine(frame, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(40, 40, 40))
+
+
+def render_panel(frame: np.ndarray, series: PoseSeries, t: int, view: Crop, *,
+                 heatmap: str | int | None = "all", skeleton: bool = True, knee_angles=None,
+                 reps_done: int | None = None, title: str | None = None,
+                 unreliable: bool = False) -> np.ndarray:
+    """One comparison panel: ``view`` (``view_crop``) of the frame, with frame ``t``'s heatmap
+    (``heatmap``: 'all' = the maximum over joints, a joint index, or None for none) and its
+    legend, the skeleton and knee angles (``skeleton``), rep counter and title. The joints
+    and heatmaps are mapped into the view, so lines keep their width when zoomed."""
+    m = view.matrix
+    base = _warp_view(frame, m, view.output_size)
+    legend = None
+    if heatmap is not None:
+        joint = None if heatmap == "all" else int(heatmap)
+        hm = heatmap_in_crop(series, t, joint)
+        if hm is not None:
+            # input pixels of the model's crop -> frame pixels -> view pixels, in one warp
+            to_frame = np.vstack([series.crops[t].inverse, [0, 0, 1]])
+            mv = m @ to_frame
+            values = cv2.warpAffine(hm, mv, view.output_size, flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            base = blend_heatmap(base, values)
+            legend = "all joints (max)" if joint is None else JOINTS[joint].replace("_", " ")
+        else:
+            legend = "no heatmaps"
+    kp = view.to_input(series.keypoints[t])
+    out = annotate_points(base, kp, series.confidence[t], knee_angles if skeleton else None,
+                          reps_done, title, unreliable, skeleton=skeleton)
+    if legend == "no heatmaps":
+        put_label(out, "no heatmaps (not a heatmap model)", (out.shape[1] - 8, out.shape[0] - 10),
+                  0.45, anchor="right")
+    elif legend:
+        draw_legend(out, legend)
+    return out
 
 
 def annotate(frame: np.ndarray, series: PoseSeries, t: int, knee_angles=None, reps_done: int | None = None,
@@ -86,13 +242,22 @@ def annotate(frame: np.ndarray, series: PoseSeries, t: int, knee_angles=None, re
     knee_angles: (left, right) degrees for frame ``t`` or None; reps_done: reps completed by
     this frame; unreliable: say on the frame that its joints were not used (marked, not
     guessed)."""
-    out = draw_skeleton(frame, series.keypoints[t], series.confidence[t])
+    return annotate_points(frame, series.keypoints[t], series.confidence[t], knee_angles, reps_done,
+                           title, unreliable)
+
+
+def annotate_points(frame: np.ndarray, kp: np.ndarray, conf: np.ndarray, knee_angles=None,
+                    reps_done: int | None = None, title: str | None = None, unreliable: bool = False,
+                    skeleton: bool = True) -> np.ndarray:
+    """``annotate`` for one frame's joints ``kp`` (6, 2) in ``frame``'s pixels and ``conf``
+    (6,); ``skeleton=False`` leaves the joints and angles out (text only)."""
+    out = draw_skeleton(frame, kp, conf) if skeleton else frame.copy()
     s = max(_scale(frame), 0.75)
     if knee_angles is not None:
         knees = [(JOINTS.index("left_knee"), knee_angles[0]), (JOINTS.index("right_knee"), knee_angles[1])]
-        xs = [series.keypoints[t, j, 0] for j, _ in knees]
+        xs = [kp[j, 0] for j, _ in knees]
         for k, (j, ang) in enumerate(knees):
-            p = series.keypoints[t, j]
+            p = kp[j]
             if np.isfinite(p).all() and ang is not None and np.isfinite(ang):
                 # each label on its own knee's outer side, so that overlapping knees (side view)
                 # do not put one number on top of the other
