@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from engine import storage
@@ -127,6 +128,9 @@ class ModelRun:
 
 
 _PREDICTORS: dict[str, object] = {}
+#: One lock per model: a predictor (MediaPipe's graph above all) serves one clip at a time,
+#: whichever event uses it (an analysis, or the timing of ``demo.estimate``).
+_LOCKS: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
 def _predictor(name: str):
@@ -134,6 +138,11 @@ def _predictor(name: str):
     if name not in _PREDICTORS:
         _PREDICTORS[name] = make_predictor(name, device="auto")
     return _PREDICTORS[name]
+
+
+def predictor_lock(name: str) -> threading.Lock:
+    """Hold it while using ``_predictor(name)``."""
+    return _LOCKS[name]
 
 
 def run_models(clip: str, models: list[str], out_root: str | Path | None = None, progress=None,
@@ -160,7 +169,7 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
             if progress:
                 progress((k + frac) / len(models), f"{name}: {msg}")
         out = out_root / name
-        with decode_limits(limits.decode() if limits is not None else None):
+        with decode_limits(limits.decode() if limits is not None else None), predictor_lock(name):
             report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
                                                     keep_heatmaps=name != MEDIAPIPE, progress=sub)
         files = []

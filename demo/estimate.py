@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import storage
 from engine.video.reader import open_video
 
 #: The two probe lengths (frames from the clip's start, every frame).
@@ -37,12 +38,6 @@ class Cost:
 
 
 _COSTS: dict[tuple[str, str, float], Cost] = {}
-
-
-def clip_frames(clip: str | Path) -> tuple[int, float]:
-    """(frames the container claims, frames per second) of the clip."""
-    with open_video(clip) as v:
-        return int(v.frame_count), float(v.fps)
 
 
 def decode_cost(clip: str | Path, frames: int = 12) -> float:
@@ -62,9 +57,11 @@ def measure(clip: str | Path, name: str, predictor) -> Cost:
     key = (str(clip), name, Path(clip).stat().st_mtime)
     if key in _COSTS:
         return _COSTS[key]
-    fps = clip_frames(clip)[1] or 30.0
+    with open_video(clip) as v:
+        fps = float(v.fps) or 30.0
     took = []
-    with tempfile.TemporaryDirectory(prefix="squatpose-probe-") as tmp:
+    # in the app's data dir, within its disk budget (engine.storage), gone when timed
+    with tempfile.TemporaryDirectory(prefix="probe-", dir=storage.area("analyses")) as tmp:
         for k, n in enumerate(PROBE_FRAMES):
             t0 = time.perf_counter()
             run_analysis(clip, Path(tmp) / f"p{k}", predictor=predictor, max_seconds=(n + 0.5) / fps,
@@ -89,9 +86,9 @@ def seconds(costs: list[Cost], frames: int, stride: int) -> float:
     return sum(c.fixed_s + processed * c.per_frame_s + (frames - processed) * 2 * c.decode_s for c in costs)
 
 
-def describe(clip: str | Path, models: list[str], stride: int, costs: list[Cost]) -> tuple[float, str]:
-    """(estimated seconds, one line for the user) for analysing the clip at ``stride``."""
-    frames, fps = clip_frames(clip)
+def describe(frames: int, fps: float, models: list[str], stride: int, costs: list[Cost]) -> tuple[float, str]:
+    """(estimated seconds, one line for the user) for analysing a clip of ``frames`` frames at
+    ``fps`` with ``models`` (their ``costs``) at ``stride``."""
     processed = math.ceil(frames / max(1, stride))
     est = seconds(costs, frames, stride)
     rate = f"{fps / stride:.1f} frames/s of a {fps:.0f} frames/s clip"

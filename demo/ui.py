@@ -101,8 +101,13 @@ def build_compare_tab() -> None:
     jump_time = gr.Textbox(visible="hidden", elem_id="jump-time")
     with gr.Row():
         reps = gr.Dataframe(headers=compare.REP_COLUMNS, label="Repetitions", interactive=False, scale=3)
-        summary = gr.Dataframe(headers=comparison.SUMMARY_COLUMNS, label="Per model", interactive=False,
-                               scale=2, elem_id="model-summary")
+        with gr.Column(scale=2):
+            summary = gr.Dataframe(headers=comparison.SUMMARY_COLUMNS, label="Per model", interactive=False,
+                                   elem_id="model-summary")
+            gr.Markdown("Reliable frames: the share whose joints the analysis could use. Mean "
+                        "confidence: over every frame and joint. From MediaPipe: the median over "
+                        "frames of the mean joint distance from MediaPipe's, in leg lengths "
+                        "(hip to knee to ankle).", elem_classes=["summary-note"])
     feedback = gr.Markdown(elem_id="feedback")
     files = gr.File(label="Downloads: keypoints CSV, report JSON, annotated MP4", file_count="multiple")
 
@@ -111,16 +116,17 @@ def build_compare_tab() -> None:
         if not path or not names:
             return "Upload a clip and choose models to see how long the analysis will take."
         try:
-            compare.check_clip(path)
+            info = compare.check_clip(path)
             costs = []
             for i, name in enumerate(names):
                 progress(i / len(names), desc=f"timing {name} on a few frames")
-                costs.append(estimate.measure(path, name, compare._predictor(name)))
+                with compare.predictor_lock(name):
+                    costs.append(estimate.measure(path, name, compare._predictor(name)))
         except (compare.InputProblem, compare.VideoError) as e:
             return f"⚠️ {e}"
         except Exception as e:  # an estimate must never break the page
             return f"The time could not be estimated ({e})."
-        return estimate.describe(path, names, int(k), costs)[1]
+        return estimate.describe(info["frames"], info["fps"], names, int(k), costs)[1]
 
     def panel_images(cmp, position, hm, v, skel):
         return compare.render_panels(cmp.clip, cmp.runs, int(position), heatmap=hm, skeleton=bool(skel),
@@ -129,9 +135,9 @@ def build_compare_tab() -> None:
     def analyse(path, names, k, hm, v, skel, progress=gr.Progress()):
         names = list(names or [])
         try:
-            compare.check_clip(path)
+            info = compare.check_clip(path)
             costs = estimate.cached(path, names)
-            est = estimate.describe(path, names, int(k), costs)[0] if costs else None
+            est = estimate.describe(info["frames"], info["fps"], names, int(k), costs)[0] if costs else None
             t0 = time.perf_counter()
             runs = compare.run_models(path, names, progress=lambda f, m: progress(f, desc=m), stride=int(k))
         except (compare.InputProblem, compare.VideoError) as e:
@@ -174,12 +180,13 @@ def build_compare_tab() -> None:
         return gr.update(value=pos)
 
     # one listener for the three triggers, so that a burst of changes times the models once
-    gr.on([clip.change, chosen.change, stride.change], estimate_time, [clip, chosen, stride], eta,
-          api_visibility="private", concurrency_id="analyse", trigger_mode="always_last",
-          show_progress="minimal")
+    timing = gr.on([clip.change, chosen.change, stride.change], estimate_time, [clip, chosen, stride], eta,
+                   api_visibility="private", concurrency_id="analyse", trigger_mode="always_last",
+                   show_progress="minimal")
+    # Analyse drops an estimate still waiting in the queue (the run says how long it took)
     run.click(analyse, [clip, chosen, stride, heatmap, view, skeleton],
               [state, slider] + panels + videos + [chart, disagreement, reps, summary, feedback, files, eta],
-              api_visibility="private", concurrency_id="analyse")
+              api_visibility="private", concurrency_id="analyse", cancels=[timing])
     settings = [state, slider, heatmap, view, skeleton]
     gr.on([slider.change, heatmap.change, view.change, skeleton.change], scrub, settings, panels,
           api_visibility="private", trigger_mode="always_last", show_progress="hidden")
