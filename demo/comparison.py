@@ -125,7 +125,7 @@ def disagreement_chart(cmp: Comparison):
                                          line=dict(color=PALETTE[k % len(PALETTE)]), customdata=pos,
                                          hovertemplate="%{y:.2f} leg lengths<extra>" + r.name + "</extra>"),
                               2, 1)
-    fig.update_layout(height=460 if with_ref else 320, margin=dict(l=50, r=10, t=40, b=40),
+    fig.update_layout(height=460 if with_ref else 320, margin=dict(l=50, r=10, t=70, b=40),
                       legend=dict(font=dict(size=11), tracegroupgap=4), hovermode="x",
                       clickmode="event")
     fig.update_xaxes(title_text="time (s) — click to show that frame", row=len(titles), col=1)

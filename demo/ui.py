@@ -92,8 +92,9 @@ def build_compare_tab() -> None:
             for k in range(first, first + PER_ROW):
                 with gr.Column(min_width=240):
                     if k < n_panels:
+                        # the model's name is drawn on the picture (a label badge would hide it)
                         panels.append(gr.Image(label=f"model {k + 1}", visible=False, interactive=False,
-                                               elem_id=f"panel-{k}", format="jpeg"))
+                                               elem_id=f"panel-{k}", format="jpeg", show_label=False))
                         videos.append(gr.Video(label="annotated video", visible=False, interactive=False))
     chart = gr.Plot(label="Angles over time (click to show that frame)", elem_id="angle-chart")
     disagreement = gr.Plot(label="Where the models disagree (click to show that frame)",

@@ -70,8 +70,11 @@ def put_label(frame: np.ndarray, text: str, org: tuple[int, int], scale: float =
 #: any picture; ``draw_legend`` shows it with its scale.
 HEATMAP_COLORMAP = cv2.COLORMAP_TURBO
 #: Opacity of a heatmap value of 1 over the frame; a value v is blended with opacity
-#: HEATMAP_ALPHA * sqrt(v), so that 0 leaves the picture untouched and a weak peak still shows.
+#: HEATMAP_ALPHA * sqrt(v), so that a weak peak still shows ...
 HEATMAP_ALPHA = 0.7
+#: ... and values under this are left out (transparent): the faint floor of a heatmap would
+#: otherwise tint the model's whole crop and draw its rectangle on the frame.
+HEATMAP_FLOOR = 0.05
 
 
 def heatmap_colors(values: np.ndarray) -> np.ndarray:
@@ -94,9 +97,10 @@ def heatmap_in_crop(series: PoseSeries, t: int, joint: int | None = None) -> np.
 
 
 def blend_heatmap(image: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``image`` (RGB uint8) with ``values`` (same H x W, in [0, 1]) colour-mapped over it."""
+    """``image`` (RGB uint8) with ``values`` (same H x W, in [0, 1]) colour-mapped over it
+    (opacity ``HEATMAP_ALPHA`` x sqrt(value), none under ``HEATMAP_FLOOR``)."""
     v = np.clip(values, 0, 1).astype(np.float32)
-    a = (HEATMAP_ALPHA * np.sqrt(v))[..., None]
+    a = (HEATMAP_ALPHA * np.sqrt(v) * (v >= HEATMAP_FLOOR))[..., None]
     out = image.astype(np.float32) * (1 - a) + heatmap_colors(v).astype(np.float32) * a
     return out.astype(np.uint8)
 

@@ -1,0 +1,59 @@
+"""How close the Compare tab's time estimate comes to the time an analysis then takes.
+
+    python scripts/estimate_check.py [--clip CLIP] [--models dilated,mediapipe] [--strides 1,3]
+                                     [--out bench/estimate-check.json]
+
+For each stride: the estimate the tab would show (``demo.estimate``: the real pipeline timed
+on the clip's first frames per model), then the analysis itself (``demo.compare.run_models``,
+as the Analyse button runs it), timed. Both on this machine as loaded at the time, in one
+process, as in the app. Writes the figures to ``--out`` (JSON) and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> None:
+    from demo import compare, estimate
+    from engine.fileio import write_json
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clip", type=Path, default=ROOT.parent / "shared" / "data" / "clips" / "side-wall.mp4")
+    ap.add_argument("--models", default="dilated,mediapipe", help="comma-separated model names")
+    ap.add_argument("--strides", default="1,3", help="comma-separated strides")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "estimate-check.json")
+    args = ap.parse_args(argv)
+    names = [m for m in args.models.split(",") if m]
+    info = compare.check_clip(args.clip)
+    for n in names:
+        compare._predictor(n)  # loaded once, as in the app (loading is not part of a run)
+    t0 = time.perf_counter()
+    costs = [estimate.measure(args.clip, n, compare._predictor(n)) for n in names]
+    probe_s = time.perf_counter() - t0
+    rows = []
+    for k in (int(s) for s in args.strides.split(",")):
+        est, line = estimate.describe(info["frames"], info["fps"], names, k, costs)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            compare.run_models(str(args.clip), names, tmp, stride=k)
+            took = time.perf_counter() - t0
+        rows.append({"stride": k, "estimate_s": round(est, 1), "took_s": round(took, 1),
+                     "ratio": round(est / took, 2)})
+        print(f"stride {k}: estimated {est:.1f} s, took {took:.1f} s (x{est / took:.2f})", flush=True)
+    import os
+    write_json(args.out, {"clip": args.clip.name, "frames": info["frames"], "models": names,
+                          "probe_s": round(probe_s, 1), "load_average": os.getloadavg()[0],
+                          "costs": [c.__dict__ for c in costs], "results": rows})
+    print(f"timing the probes took {probe_s:.1f} s; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
