@@ -17,9 +17,11 @@ import numpy as np
 
 from engine.pose import PoseSeries
 from . import thresholds
-from .angles import hip_angles, knee_angles, reliable_keypoints
+from engine.joints import JOINTS
+from .angles import LEGS, hip_angles, knee_angles, reliable_keypoints
 from .feedback import rep_figures, rep_sentences, set_sentences
-from .reps import depth_signal, find_reps
+from .posture import WORDS, main_posture, postures, upright_share
+from .reps import Partial, Rep, depth_signal, find_reps
 from .view import describe, frame_views, view_segments
 
 __all__ = ["SquatReport", "analyze_series", "thresholds"]
@@ -40,14 +42,16 @@ class SquatReport:
     knee_angle: np.ndarray = field(repr=False)  # (T, 2) deg, left/right; NaN = unreliable
     hip_angle: np.ndarray = field(repr=False)  # (T, 2) deg, thigh inclination from vertical
     depth: np.ndarray = field(repr=False)  # (T,) 0 standing, ~0.5 parallel; NaN = unreliable
-    frame_views: np.ndarray = field(repr=False)  # (T,) 'side' / 'front' / ''
+    frame_views: np.ndarray = field(repr=False)  # (T,) 'side' / 'front' (hips apart) / ''
     partials: list[dict] = field(default_factory=list)
+    missing_joints: list[str] = field(default_factory=list)  # found in under half the frames
 
     def to_json(self) -> dict:
         return {"reps": int(self.reps), "view": self.view, "view_segments": self.view_segments,
                 "rep_details": self.rep_details, "feedback": list(self.feedback),
                 "unreliable_frames": [int(f) for f in self.unreliable_frames],
                 "judged": self.judged, "partial_reps": self.partials,
+                "missing_joints": list(self.missing_joints),
                 "frames": int(len(self.times)),
                 "angle_definitions": {
                     "knee_angle": "hip-knee-ankle angle in the image, degrees, 180 = straight leg",
@@ -74,23 +78,46 @@ def analyze_series(series: PoseSeries) -> SquatReport:
         return _analyze(series)
 
 
+def missing_joints(kp: np.ndarray) -> list[str]:
+    """Names of the joints found in fewer than MISSING_JOINT_SHARE of the frames."""
+    if not len(kp):
+        return []
+    found = np.isfinite(kp).all(axis=2).mean(axis=0)
+    return [name for name, f in zip(JOINTS, found) if f < thresholds.MISSING_JOINT_SHARE]
+
+
+def _upright_at(rep: Rep, posture: np.ndarray, times: np.ndarray) -> tuple[bool, str]:
+    """(on their feet at the rep's start and end?, the posture seen instead): the frames within
+    POSTURE_WINDOW_S before the start and after the end (see thresholds.UPRIGHT_SHARE)."""
+    w = thresholds.POSTURE_WINDOW_S
+    ok, seen = True, ""
+    for lo, hi in ((times[rep.start] - w, times[rep.start]), (times[rep.end], times[rep.end] + w)):
+        p = posture[(times >= lo - 1e-9) & (times <= hi + 1e-9)]
+        share = upright_share(p)
+        if np.isfinite(share) and share < thresholds.UPRIGHT_SHARE:
+            ok, seen = False, seen or main_posture(p)
+    return ok, seen
+
+
 def _analyze(series: PoseSeries) -> SquatReport:
     times = np.asarray(series.times, dtype=np.float64)
     kp = reliable_keypoints(series.keypoints, series.confidence)
     knee, hip = knee_angles(kp), hip_angles(kp)
     views = frame_views(kp, times)
-    segments = view_segments(views, times)
-    signal = depth_signal(kp, knee, segments)
+    segments = view_segments(views, times, kp)
+    posture = postures(kp)
+    signal = depth_signal(kp, knee, segments, posture)
     depth = signal.depth
     reliable = np.isfinite(depth)
     unreliable = [int(f) for f in np.asarray(series.frame_indices)[~reliable]]
     n = len(times)
     feedback: list[str] = []
-    # a usable leg (hip, knee, ankle of one side) per frame
-    leg_ok = np.zeros(n, bool)
-    for h, k, a in ((0, 2, 4), (1, 3, 5)):
-        leg_ok |= np.isfinite(kp[:, [h, k, a]]).all(axis=(1, 2))
-    visible_share = float(leg_ok.mean()) if n else 0.0
+    missing = missing_joints(kp)
+    # a usable thigh (hip and knee of one side) per frame; the ankles may be out of the frame
+    thigh_ok = np.zeros(n, bool)
+    for h, k, _ in LEGS:
+        thigh_ok |= np.isfinite(kp[:, [h, k]]).all(axis=(1, 2))
+    visible_share = float(thigh_ok.mean()) if n else 0.0
     judged = True
     if n == 0:
         judged = False
@@ -101,21 +128,41 @@ def _analyze(series: PoseSeries) -> SquatReport:
                         "Film the whole lower body, hips to feet, side-on or from the front.")
     elif not any(signal.upright):
         judged = False
-        feedback.append("Could not judge this clip: nobody stands upright in it, so there is no "
-                        "standing position to measure squat depth from.")
+        how = main_posture(posture)
+        why = f" (the athlete is {WORDS[how]})" if how else ""
+        feedback.append("Could not judge this clip: nobody stands upright in it" + why + ", so there "
+                        "is no standing position to measure squat depth from. Knee bends lying down, "
+                        "sitting or kneeling are not squats and count 0.")
     result = find_reps(depth, times) if judged else None
     details, sentences = [], []
     if result is not None:
+        kept = []
+        for rep in result.reps:
+            ok, seen = _upright_at(rep, posture, times)
+            if ok:
+                kept.append(rep)
+            else:
+                result.partials.append(Partial("not upright", rep.start, rep.end, rep.bottom_depth,
+                                               posture=seen))
+        result.reps = kept
+        result.partials.sort(key=lambda p: p.start)
         for i, rep in enumerate(result.reps, 1):
             seg = next(s for s in segments if s.start <= rep.bottom < s.end)
             d = rep_figures(rep, kp, knee, times, seg.view, reliable, kp[seg.start:seg.end])
             details.append(d)
             sentences += rep_sentences(i, d)
         feedback += set_sentences(details, result.partials, times)
-        if not result.reps:
+        if not result.reps and not any(p.kind == "not upright" for p in result.partials):
             feedback.append("No squat repetitions found: the hips never dropped far enough from "
                             "standing to count as a squat.")
         feedback += sentences
+    thigh_only = [src for src in signal.source if src.startswith("thigh")]
+    if judged and thigh_only:
+        gone = [j for j in missing if j.endswith("ankle")] or ["left_ankle", "right_ankle"]
+        feedback.append(f"The {' and '.join(j.replace('_', ' ') for j in gone)} "
+                        f"{'were' if len(gone) > 1 else 'was'} out of view in most frames: reps were "
+                        "counted from the hips and knees alone, so depth is less certain. Film hips to "
+                        "feet for the full analysis.")
     share_bad = 1.0 - float(reliable.mean()) if n else 0.0
     if judged and share_bad > 0.1:
         feedback.append(f"The joints were unreliable in {100 * share_bad:.0f}% of frames; those frames "
@@ -125,10 +172,11 @@ def _analyze(series: PoseSeries) -> SquatReport:
         s["upright"], s["depth_from"] = bool(up), src
     partials = [] if result is None else [
         {"kind": p.kind, "start_s": float(times[p.start]), "end_s": float(times[p.end]),
-         "max_depth": round(float(p.max_depth), 3)} for p in result.partials]
+         "max_depth": round(float(p.max_depth), 3), **({"posture": p.posture} if p.posture else {})}
+        for p in result.partials]
     # an unjudged clip reports no view: what could not be judged is not described either
     return SquatReport(reps=len(details), view=describe(segments) if judged else "unknown",
                        view_segments=seg_json,
                        rep_details=details, feedback=feedback, unreliable_frames=unreliable,
                        judged=judged, times=times, knee_angle=knee, hip_angle=hip, depth=depth,
-                       frame_views=views, partials=partials)
+                       frame_views=views, partials=partials, missing_joints=missing)

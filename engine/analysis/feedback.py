@@ -13,8 +13,9 @@ import numpy as np
 
 from . import thresholds as th
 from .angles import LEGS, segment_lengths
+from .posture import WORDS
 from .reps import Partial, Rep
-from .view import FRONT
+from .view import FRONT_OR_BACK, FRONT_VIEWS
 
 
 def _f(x) -> float | None:
@@ -85,7 +86,7 @@ def rep_figures(rep: Rep, kp: np.ndarray, knee: np.ndarray, times: np.ndarray, v
     # front-view figures
     d["knee_asymmetry"] = None
     d["valgus_descent"] = d["valgus_ascent"] = None
-    if view == FRONT:
+    if view in FRONT_VIEWS:
         thigh_b, _ = segment_lengths(kp[kb:kb + 1])
         if np.isfinite(knee[kb]).all() and (thigh_b[0] >= th.MIN_THIGH_SHARE * thigh_len).all():
             d["knee_asymmetry"] = _f(abs(knee[kb, 0] - knee[kb, 1]))
@@ -105,6 +106,9 @@ def rep_figures(rep: Rep, kp: np.ndarray, knee: np.ndarray, times: np.ndarray, v
                     sides |= {name for s, name in enumerate(("left", "right"))
                               if side_in[part][known[part], s].mean() >= th.VALGUS_SHARE / 2}
         d["valgus_side"] = ("both" if len(sides) == 2 else sides.pop()) if sides else None
+        if view == FRONT_OR_BACK and d["valgus_side"] in ("left", "right"):
+            # which way the athlete faces is unknown: the source's left and right may be mirrored
+            d["valgus_side"] = "one"
         with np.errstate(all="ignore"):
             d["max_inward"] = _f(np.nanmax(drift)) if np.isfinite(drift).any() else None
     return d
@@ -122,7 +126,8 @@ def rep_sentences(i: int, d: dict) -> list[str]:
     for key, phase in (("valgus_descent", "down"), ("valgus_ascent", "up")):
         if d.get(key) is not None and d[key] >= th.VALGUS_SHARE:
             side = d.get("valgus_side")
-            who = f"the {side} knee drifts" if side in ("left", "right") else "knees drift"
+            who = f"the {side} knee drifts" if side in ("left", "right") else \
+                "one knee drifts" if side == "one" else "knees drift"
             out.append(f"Rep {i}: {who} inward on the way {phase}.")
     if d.get("knee_asymmetry") is not None and d["knee_asymmetry"] > th.ASYMMETRY_DEG:
         out.append(f"Rep {i}: left and right knees differ by {d['knee_asymmetry']:.0f}° at the bottom.")
@@ -169,6 +174,10 @@ def set_sentences(details: list[dict], partials: list[Partial], times: np.ndarra
             out.append("The clip starts mid-rep; that rep is not counted.")
         elif p.kind == "end":
             out.append("The clip ends mid-rep; that rep is not counted.")
+        elif p.kind == "not upright":
+            how = WORDS.get(p.posture, "not on their feet")
+            out.append(f"A knee bend at {t:.1f} s was not counted: the athlete was {how}, not "
+                       "standing, where it began or ended. A squat starts and ends on the feet.")
         elif p.kind == "lost":
             out.append(f"The athlete was lost from view during a rep at {t:.1f} s; it is not counted.")
     return out

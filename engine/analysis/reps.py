@@ -34,7 +34,7 @@ import numpy as np
 
 from . import thresholds as th
 from .angles import LEGS, segment_lengths
-from .view import FRONT, SIDE, ViewSegment
+from .view import SIDE, ViewSegment
 
 
 @dataclass
@@ -47,10 +47,12 @@ class Rep:
 
 @dataclass
 class Partial:
-    kind: str  # 'shallow', 'start' (clip starts mid-rep), 'end' (clip ends mid-rep), 'lost'
+    kind: str  # 'shallow', 'start' (clip starts mid-rep), 'end' (clip ends mid-rep), 'lost',
+    #            'not upright' (a knee bend while lying, sitting or kneeling)
     start: int
     end: int
     max_depth: float
+    posture: str = ""  # for 'not upright': the posture seen instead (posture.py)
 
 
 @dataclass
@@ -63,7 +65,7 @@ class RepResult:
 class DepthSignal:
     depth: np.ndarray  # (T,)
     upright: list[bool]  # per view segment: did anybody stand upright in it?
-    source: list[str]  # per view segment: 'knee flexion', 'hip drop'
+    source: list[str]  # per view segment: 'knee flexion', 'hip drop', 'thigh inclination', 'thigh drop'
 
 
 def _pct(x: np.ndarray, q: float) -> float:
@@ -71,16 +73,41 @@ def _pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if len(x) else np.nan
 
 
-def depth_signal(kp: np.ndarray, knee: np.ndarray, segments: list[ViewSegment]) -> DepthSignal:
-    """Depth per frame from reliable keypoints ``kp`` (T, 6, 2), knee angles (T, 2) and the
-    view segments (see the module docstring)."""
+def depth_signal(kp: np.ndarray, knee: np.ndarray, segments: list[ViewSegment],
+                 posture: np.ndarray | None = None) -> DepthSignal:
+    """Depth per frame from reliable keypoints ``kp`` (T, 6, 2), knee angles (T, 2), the view
+    segments and the posture per frame (``posture.postures``; a segment without an upright
+    frame never stands). See the module docstring."""
+    from .angles import hip_angles
+    from .posture import UPRIGHT
     n = len(kp)
     depth = np.full(n, np.nan)
     upright, source = [], []
     height = np.stack([kp[:, a, 1] - kp[:, h, 1] for h, _, a in LEGS], axis=1)  # (T, 2) px
+    thigh_h = np.stack([kp[:, k, 1] - kp[:, h, 1] for h, k, _ in LEGS], axis=1)  # (T, 2) px
     thigh, shin = segment_lengths(kp)
+    whole = np.isfinite(thigh + shin).any(axis=1)
+    incline = hip_angles(kp)
     for seg in segments:
         sl = slice(seg.start, seg.end)
+        any_up = posture is None or bool(np.any(posture[sl] == UPRIGHT))
+        if seg.end > seg.start and whole[sl].mean() < th.MIN_ANKLE_SHARE:
+            # ankles out of the frame: the thighs alone (see thresholds.MIN_ANKLE_SHARE)
+            if seg.view == SIDE:
+                with np.errstate(all="ignore"):
+                    d = np.nanmean(incline[sl], axis=1) / th.KNEE_FLEXION_SCALE_DEG
+                src = "thigh inclination"
+            else:
+                t = thigh_h[sl]
+                ref = np.array([_pct(t[:, s], th.STANDING_PERCENTILE) for s in range(2)])
+                with np.errstate(all="ignore"):
+                    ref[~(ref > 0)] = np.nan
+                    d = th.THIGH_DROP_SCALE * np.nanmean(1.0 - t / ref, axis=1)
+                src = "thigh drop"
+            depth[sl] = d if any_up else np.nan
+            upright.append(any_up)
+            source.append(src)
+            continue
         h = height[sl]
         ref_h = np.array([_pct(h[:, s], th.STANDING_PERCENTILE) for s in range(2)])
         leg = _pct(np.nanmax(thigh[sl] + shin[sl], axis=1) if seg.end > seg.start else np.zeros(0), 90)
@@ -100,6 +127,7 @@ def depth_signal(kp: np.ndarray, knee: np.ndarray, segments: list[ViewSegment]) 
                 d = np.where(np.isfinite(flex), flex, hip_drop)
                 src = "knee flexion"
                 stands = bool(np.nanmax(ref_k) >= th.UPRIGHT_KNEE_DEG)
+        stands = stands and any_up
         depth[sl] = d if stands else np.nan
         upright.append(stands)
         source.append(src)

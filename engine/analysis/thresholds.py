@@ -60,15 +60,41 @@ MIN_REP_S = 0.3
 #: At least this share of a rep's frames must have a reliable leg for its figures to be given.
 MIN_RELIABLE_SHARE = 0.5
 
-# -- is anybody upright? -----------------------------------------------------------------------
-#: Standing hip-above-ankle height over the leg's length (thigh + shin): ~0.9-1.0 for a person
-#: standing (legs near vertical), ~0.5 or less sitting or crouching. Below this the clip has no
-#: upright phase to measure depth from and cannot be judged.
+# -- is anybody upright? (posture.py) -------------------------------------------------------------
+#: Hip-above-ankle height over the leg's length (thigh + shin): ~0.9-1.0 for a person standing
+#: (legs near vertical), ~0.5 or less sitting, kneeling or crouching, ~0 lying. A frame at or
+#: above this is upright (the leg points down within about 45 degrees); without the ankle the
+#: thigh alone must point down this much. A view segment with no upright frame cannot be
+#: judged; a rep counts only if the athlete is upright where it starts and ends.
 UPRIGHT_RATIO = 0.7
 #: The same from the side: a segment whose standing knee angle stays below this never stands.
 UPRIGHT_KNEE_DEG = 150.0
-#: With fewer than this share of frames having a reliable leg, the clip cannot be judged.
+#: A thigh or shin "points down" when its downward share (vertical extent / length) is at least
+#: this (within 60 degrees of vertical). Not upright: thigh down and shin not = kneeling (the
+#: shin on the floor), shin down and thigh not = sitting (thigh level on a seat), neither =
+#: lying. Only the feedback's wording depends on it.
+POSTURE_DOWN = 0.5
+#: A rep's start and end are judged over this much time on the standing side of each (the
+#: posture of the frames just before the descent and just after the ascent).
+POSTURE_WINDOW_S = 0.3
+#: ... and the athlete is on their feet there when at least this share of the frames whose
+#: posture is known are upright (one mislabelled frame does not decide).
+UPRIGHT_SHARE = 0.5
+#: With fewer than this share of frames having a reliable leg (hip and knee, and the ankle
+#: unless the thigh alone is used), the clip cannot be judged.
 MIN_VISIBLE_SHARE = 0.3
+
+# -- ankles out of the frame (reps.py) ------------------------------------------------------------
+#: A view segment in which fewer than this share of the frames show a whole leg (hip, knee and
+#: ankle of one side), but hips and knees are seen, is measured from the thighs alone: from the
+#: side the thigh's inclination from vertical / 180 deg (90 deg, thigh level, gives 0.5 like a
+#: 90 deg knee), from the front the thigh's foreshortening, THIGH_DROP_SCALE x (1 - thigh height
+#: / standing thigh height) (a thigh pointing at the camera at parallel gives ~0.5). A close
+#: camera that cuts the feet off still counts reps; the report names the joints missing.
+MIN_ANKLE_SHARE = 0.5
+THIGH_DROP_SCALE = 0.5
+#: A joint found in fewer than this share of the frames is reported as missing.
+MISSING_JOINT_SHARE = 0.5
 
 # -- side or front view (view.py) -----------------------------------------------------------------
 #: Horizontal gap between the two hip joints over the frame's leg length (thigh + shin, the
@@ -79,9 +105,29 @@ MIN_VISIBLE_SHARE = 0.3
 FRONT_MIN_SEPARATION = 0.18
 #: The per-frame separation is median-filtered over this many seconds before classifying.
 VIEW_MEDIAN_S = 1.0
-#: A view segment shorter than this is merged into its neighbour (a cut lasts; a turn of the
-#: body during one rep does not).
-MIN_VIEW_SEGMENT_S = 1.0
+#: Hysteresis around FRONT_MIN_SEPARATION: a side view turns front above it + this, a front
+#: view turns side below it - this, so a separation hovering at the line (a camera a little
+#: off the side line, detector noise) does not flip the view frame by frame.
+VIEW_HYSTERESIS = 0.03
+#: A view segment shorter than this is merged into its longer neighbour: a turn of the body
+#: for a rep or two, or a stretch of noisy hips, is not a new view; a cut or a real turn lasts
+#: longer (a set seen from a new side is several reps long).
+MIN_VIEW_SEGMENT_S = 2.0
+#: Knees in a bend: from the side, both knees move forwards of their hip-ankle lines by about a
+#: third of a leg length at parallel (0.3-0.5 on the Penn Action side views whose far leg is
+#: hidden); from the front they move apart, or towards the camera, which the image does not
+#: show. A hips-apart segment whose knees, in its deepest frames, both point the same way by
+#: at least this is a side view seen from well off the side line. Set at 0.2 so that the
+#: front-view clips of ``shared/data/clips`` (MediaPipe: one knee at most 0.10-0.18 off
+#: its line) stay front.
+SIDE_KNEE_OFFSET = 0.16
+#: ... judged only in frames where the hips have dropped at least this far (a squat's lower
+#: half); a standing or shallow segment keeps the hip cue.
+SIDE_KNEE_MIN_DROP = 0.4
+#: Front or back: the share of a hips-apart segment's frames in which the athlete's left hip
+#: lies on the image's right (front) or left (back) for the view to be named; with fewer it is
+#: 'front or back' (a source unsure of left and right, or an athlete turning).
+LATERALITY_SHARE = 0.8
 
 # -- feedback (feedback.py) --------------------------------------------------------------------------
 #: Parallel: the hip crease level with the top of the knee. We have hip and knee joint centres,

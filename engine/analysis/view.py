@@ -1,11 +1,30 @@
-"""Side or front view, per frame and as segments (a clip may cut from one view to another).
+"""Camera view per frame and as stable segments: side, front, back or 'front or back'.
 
-Cue: from the side the two hip joints overlap in the image; from the front they are about a
-fifth of a leg length apart. Per frame: |x left hip - x right hip| / leg length (the longer
-of thigh + shin on the two sides, both measured in the same frame, so a cut to a different
-zoom does not matter), median-filtered over ``VIEW_MEDIAN_S``; frames without both hips take
-their neighbours' value. Runs shorter than ``MIN_VIEW_SEGMENT_S`` are merged into the
-previous run (or the next one at the start).
+Cues (six lower-body joints only):
+
+* **Hip separation**: from the side the two hip joints overlap in the image; from the front
+  or the back they are about a fifth of a leg length apart. Per frame: |x left hip - x right
+  hip| / leg length (the longer of thigh + shin on the two sides, in the same frame, so a cut
+  to another zoom does not matter), median-filtered over ``VIEW_MEDIAN_S``. A frame that shows
+  one hip but not the other counts as overlapping (the far hip is hidden behind the body).
+  Frames without a hip take their neighbours' value.
+* **Hysteresis**: a frame is 'front' once the separation rises above FRONT_MIN_SEPARATION +
+  VIEW_HYSTERESIS and stays so until it falls below FRONT_MIN_SEPARATION - VIEW_HYSTERESIS
+  (and the other way round), so a separation hovering at the line does not flip the view.
+* **Minimum length**: a run shorter than ``MIN_VIEW_SEGMENT_S`` (a brief turn of the body,
+  noise) is merged into its neighbours; a real turn or a cut lasts longer and starts a new
+  segment.
+* **Knees in a bend** (per segment): from the side, both knees move the same way, forwards
+  of the hip-ankle line; from the front or back they move apart (or towards the camera, which
+  the image does not show). A segment whose hips look apart but whose knees, in its deepest
+  frames, both point the same way by at least ``SIDE_KNEE_OFFSET`` leg lengths is seen from
+  the side (a camera well off the front, as in many of the Penn Action tracks labelled
+  left/right).
+* **Front or back** (per front-like segment): seen from the front the athlete's left hip is
+  on the image's right; from behind, on the image's left. The segment is 'front' or 'back'
+  when at least ``LATERALITY_SHARE`` of its frames agree, else 'front or back' (a model that
+  is unsure of left and right, or an athlete turning). This trusts the joint source's left
+  and right; a source that mirrors them would swap front and back, never side.
 """
 from __future__ import annotations
 
@@ -14,9 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import thresholds as th
-from .angles import segment_lengths
+from .angles import LEGS, segment_lengths
 
-SIDE, FRONT = "side", "front"
+SIDE, FRONT, BACK, FRONT_OR_BACK = "side", "front", "back", "front or back"
+#: Views analysed as a front view (hip drop depth, knee valgus and left/right symmetry).
+FRONT_VIEWS = (FRONT, BACK, FRONT_OR_BACK)
 
 
 @dataclass
@@ -43,72 +64,198 @@ def running_median(x: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-def hip_separation(kp: np.ndarray) -> np.ndarray:
-    """(T,) horizontal hip gap over leg length per frame; NaN where not measurable.
-    ``kp``: (T, 6, 2) with unreliable joints NaN."""
+def leg_length(kp: np.ndarray) -> np.ndarray:
+    """(T,) the longer thigh + shin of the two sides per frame, px; where no leg is whole (the
+    ankles out of the frame), twice the longer thigh (thigh and shin are about equally long);
+    NaN where no thigh is found either."""
     thigh, shin = segment_lengths(kp)
     with np.errstate(all="ignore"):
-        leg = np.nanmax(thigh + shin, axis=1) if len(kp) else np.zeros(0)
-        return np.abs(kp[:, 0, 0] - kp[:, 1, 0]) / leg
+        if not len(kp):
+            return np.zeros(0)
+        whole = np.nanmax(thigh + shin, axis=1)
+        return np.where(np.isfinite(whole), whole, 2.0 * np.nanmax(thigh, axis=1))
+
+
+def signed_hip_separation(kp: np.ndarray) -> np.ndarray:
+    """(T,) (x left hip - x right hip) / leg length per frame: positive when the athlete's left
+    hip is on the image's right (seen from the front). 0 where exactly one hip is found (the
+    other hidden behind the body); NaN where neither is, or no leg length is known. A frame
+    without a whole leg takes the clip's median leg length (ankles out of the frame)."""
+    leg = leg_length(kp)
+    ok = np.isfinite(leg)
+    if ok.any():
+        leg = np.where(ok, leg, np.nanmedian(leg))
+    with np.errstate(all="ignore"):
+        sep = (kp[:, 0, 0] - kp[:, 1, 0]) / leg
+    one = np.isfinite(kp[:, 0, 0]) ^ np.isfinite(kp[:, 1, 0])
+    sep[one & np.isfinite(leg)] = 0.0
+    return sep
+
+
+def hip_separation(kp: np.ndarray) -> np.ndarray:
+    """(T,) |horizontal hip gap| over leg length per frame (see ``signed_hip_separation``)."""
+    return np.abs(signed_hip_separation(kp))
+
+
+def _fill(x: np.ndarray) -> np.ndarray:
+    """NaNs replaced by the nearest finite value (the earlier one on a tie); all-NaN stays."""
+    good = np.flatnonzero(np.isfinite(x))
+    if len(good) == 0 or len(good) == len(x):
+        return x
+    i = np.arange(len(x))
+    nxt = good[np.clip(np.searchsorted(good, i), 0, len(good) - 1)]
+    prv = good[np.clip(np.searchsorted(good, i) - 1, 0, len(good) - 1)]
+    return x[np.where(np.abs(prv - i) <= np.abs(nxt - i), prv, nxt)]
 
 
 def frame_views(kp: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """(T,) array of 'side' / 'front' / '' (unknown: no frame of the clip shows both hips)."""
+    """(T,) array of 'side' / 'front' / '' (unknown: no frame of the clip shows a hip), from
+    the hip separation with hysteresis (see the module docstring). Front here means the hips
+    are apart: front or back; ``view_segments`` tells them apart."""
     n = len(times)
     if n == 0:
         return np.array([], dtype=object)
     sep = hip_separation(kp)
     dt = float(np.median(np.diff(times))) if n > 1 else 1.0
     half = max(1, int(round(th.VIEW_MEDIAN_S / 2 / max(dt, 1e-6))))
-    sep = running_median(sep, half)
-    good = np.flatnonzero(np.isfinite(sep))
-    if len(good) == 0:
+    sep = _fill(running_median(sep, half))
+    if not np.isfinite(sep).any():
         return np.full(n, "", dtype=object)
-    # fill unknown frames from the nearest known one
-    nearest = good[np.clip(np.searchsorted(good, np.arange(n)), 0, len(good) - 1)]
-    prev = good[np.clip(np.searchsorted(good, np.arange(n)) - 1, 0, len(good) - 1)]
-    pick = np.where(np.abs(prev - np.arange(n)) < np.abs(nearest - np.arange(n)), prev, nearest)
-    sep = sep[pick]
-    return np.where(sep >= th.FRONT_MIN_SEPARATION, FRONT, SIDE).astype(object)
+    hi, lo = th.FRONT_MIN_SEPARATION + th.VIEW_HYSTERESIS, th.FRONT_MIN_SEPARATION - th.VIEW_HYSTERESIS
+    out = np.empty(n, dtype=object)
+    state = FRONT if sep[0] >= th.FRONT_MIN_SEPARATION else SIDE
+    for i, s in enumerate(sep):
+        if state == SIDE and s >= hi:
+            state = FRONT
+        elif state == FRONT and s <= lo:
+            state = SIDE
+        out[i] = state
+    return out
 
 
-def view_segments(views: np.ndarray, times: np.ndarray) -> list[ViewSegment]:
-    """Runs of one view, short runs merged into their neighbours, adjacent equal runs joined."""
-    n = len(views)
-    if n == 0 or views[0] == "":
-        return [ViewSegment("", 0, n)] if n else []
+def knee_offsets(kp: np.ndarray) -> np.ndarray:
+    """(T, 2) horizontal offset of each knee from its own hip-ankle line (at the knee's
+    height), over the clip's standing leg length; positive = towards the image's right;
+    NaN where a joint of that leg is missing."""
+    out = np.full((len(kp), 2), np.nan)
+    leg = leg_length(kp)
+    ref = np.nanpercentile(leg, 90) if np.isfinite(leg).any() else np.nan
+    with np.errstate(all="ignore"):
+        for s, (h, k, a) in enumerate(LEGS):
+            hip, knee, ankle = kp[:, h], kp[:, k], kp[:, a]
+            frac = (knee[:, 1] - hip[:, 1]) / (ankle[:, 1] - hip[:, 1])
+            line_x = hip[:, 0] + frac * (ankle[:, 0] - hip[:, 0])
+            out[:, s] = (knee[:, 0] - line_x) / ref
+    return out
+
+
+def hip_drop(kp: np.ndarray) -> np.ndarray:
+    """(T,) the larger of the two legs' hip drop, 1 - (ankle y - hip y) / its 95th percentile
+    over ``kp``: 0 standing, ~0.5 thighs parallel; NaN without a whole leg."""
+    out = np.full((len(kp), 2), np.nan)
+    with np.errstate(all="ignore"):
+        for s, (h, _, a) in enumerate(LEGS):
+            height = kp[:, a, 1] - kp[:, h, 1]
+            if np.isfinite(height).any():
+                ref = np.nanpercentile(height, 95)
+                out[:, s] = 1.0 - height / ref if ref > 0 else np.nan
+        return np.nanmax(out, axis=1) if len(kp) else np.zeros(0)
+
+
+def knees_point_one_way(kp: np.ndarray) -> bool:
+    """True when, in the deepest frames of ``kp`` (hip drop at least SIDE_KNEE_MIN_DROP and
+    within 80% of the deepest), the knees point the same way off their hip-ankle lines by at
+    least SIDE_KNEE_OFFSET leg lengths each (one knee, when only one leg is seen): a side view."""
+    drop = hip_drop(kp)
+    if not np.isfinite(drop).any():
+        return False
+    deepest = float(np.nanmax(drop))
+    if deepest < th.SIDE_KNEE_MIN_DROP:
+        return False
+    deep = drop >= max(0.8 * deepest, th.SIDE_KNEE_MIN_DROP)
+    with np.errstate(all="ignore"):
+        f = np.nanmedian(knee_offsets(kp)[deep], axis=0)  # (2,)
+    f = f[np.isfinite(f)]
+    if len(f) == 0:
+        return False
+    return bool((np.all(f >= th.SIDE_KNEE_OFFSET) or np.all(f <= -th.SIDE_KNEE_OFFSET)))
+
+
+def facing(kp: np.ndarray) -> str:
+    """'front', 'back' or 'front or back' for frames whose hips are apart: which side of the
+    image the athlete's left hip is on, in at least LATERALITY_SHARE of the frames."""
+    sep = signed_hip_separation(kp)
+    sep = sep[np.isfinite(sep) & (np.abs(sep) >= th.FRONT_MIN_SEPARATION / 2)]
+    if len(sep) == 0:
+        return FRONT_OR_BACK
+    right = float(np.mean(sep > 0))
+    if right >= th.LATERALITY_SHARE:
+        return FRONT
+    if right <= 1.0 - th.LATERALITY_SHARE:
+        return BACK
+    return FRONT_OR_BACK
+
+
+def _runs(views: np.ndarray) -> list[ViewSegment]:
     runs: list[ViewSegment] = []
     start = 0
-    for i in range(1, n + 1):
-        if i == n or views[i] != views[start]:
+    for i in range(1, len(views) + 1):
+        if i == len(views) or views[i] != views[start]:
             runs.append(ViewSegment(str(views[start]), start, i))
             start = i
-
-    def dur(s: ViewSegment) -> float:
-        return float(times[s.end - 1] - times[s.start]) if s.end > s.start else 0.0
-
-    changed = True
-    while changed and len(runs) > 1:
-        changed = False
-        k = min(range(len(runs)), key=lambda j: dur(runs[j]))
-        if dur(runs[k]) < th.MIN_VIEW_SEGMENT_S:
-            if k == 0:
-                runs[1] = ViewSegment(runs[1].view, runs[0].start, runs[1].end)
-            else:
-                runs[k - 1] = ViewSegment(runs[k - 1].view, runs[k - 1].start, runs[k].end)
-            del runs[k]
-            merged = [runs[0]]
-            for r in runs[1:]:
-                if r.view == merged[-1].view:
-                    merged[-1] = ViewSegment(r.view, merged[-1].start, r.end)
-                else:
-                    merged.append(r)
-            runs = merged
-            changed = True
     return runs
 
 
+def _join(runs: list[ViewSegment]) -> list[ViewSegment]:
+    merged = [runs[0]]
+    for r in runs[1:]:
+        if r.view == merged[-1].view:
+            merged[-1] = ViewSegment(r.view, merged[-1].start, r.end)
+        else:
+            merged.append(r)
+    return merged
+
+
+def _merge_short(runs: list[ViewSegment], times: np.ndarray) -> list[ViewSegment]:
+    """Merge the shortest run under MIN_VIEW_SEGMENT_S into its longer neighbour, repeatedly."""
+    def dur(s: ViewSegment) -> float:
+        return float(times[s.end - 1] - times[s.start]) if s.end > s.start else 0.0
+
+    while len(runs) > 1:
+        k = min(range(len(runs)), key=lambda j: dur(runs[j]))
+        if dur(runs[k]) >= th.MIN_VIEW_SEGMENT_S:
+            break
+        if k == 0 or (k + 1 < len(runs) and dur(runs[k + 1]) > dur(runs[k - 1])):
+            runs[k + 1] = ViewSegment(runs[k + 1].view, runs[k].start, runs[k + 1].end)
+        else:
+            runs[k - 1] = ViewSegment(runs[k - 1].view, runs[k - 1].start, runs[k].end)
+        del runs[k]
+        runs = _join(runs)
+    return runs
+
+
+def view_segments(views: np.ndarray, times: np.ndarray, kp: np.ndarray | None = None) -> list[ViewSegment]:
+    """Stable runs of one view (see the module docstring). ``views`` from ``frame_views``; with
+    ``kp`` (T, 6, 2) each hips-apart segment is checked for knees pointing one way (side) and
+    named front, back or 'front or back'."""
+    n = len(views)
+    if n == 0 or views[0] == "":
+        return [ViewSegment("", 0, n)] if n else []
+    runs = _merge_short(_runs(views), times)
+    if kp is None:
+        return runs
+    out = []
+    for r in runs:
+        seg = kp[r.start:r.end]
+        if r.view == FRONT:
+            view = SIDE if knees_point_one_way(seg) else facing(seg)
+        else:
+            view = r.view
+        out.append(ViewSegment(view, r.start, r.end))
+    return _join(out)
+
+
 def describe(segments: list[ViewSegment]) -> str:
-    """'side', 'front', 'side, then front', ... or 'unknown'."""
+    """'side', 'front', 'back', 'front or back', 'side, then front', ... or 'unknown'."""
     names = [s.view for s in segments if s.view]
     return ", then ".join(names) if names else "unknown"

@@ -3,6 +3,15 @@
     python -m engine.analyze CLIP [--model NAME] [--weights W] --out DIR [--no-smooth]
                              [--stride K] [--max-seconds S] [--device auto|cpu|cuda] [--heatmaps]
                              [--finder auto|detector|search]
+    python -m engine.analyze --keypoints FILE --out DIR [--fps F]
+    python -m engine.analyze --keypoints-batch FOLDER --out DIR [--fps F]
+
+``--keypoints`` analyses joints that another tool (or this one) found, without video: the
+project's own keypoints.csv, a Penn Action label file (.mat), or a CSV of frame, time_s,
+joint, x, y, confidence with joint names or COCO indices (docs/analysis.md). It writes
+``DIR/report.json`` only (no annotated.mp4 without video). ``--keypoints-batch`` analyses
+every .mat/.csv in a folder and writes ``DIR/tracks.csv`` and ``DIR/views.md`` (the labelled
+view against the view found, where the files name one).
 
 Writes ``DIR/keypoints.csv`` (frame, time_s, joint, x, y, confidence; frame pixels),
 ``DIR/report.json`` (reps, view, rep_details, feedback, fps_processed, ...) and
@@ -212,7 +221,17 @@ def run_analysis(clip: str | Path, out_dir: str | Path | None = None, model: str
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine.analyze", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("clip", help="video file (mp4, mov, webm, avi); never modified")
+    p.add_argument("clip", nargs="?", help="video file (mp4, mov, webm, avi); never modified")
+    p.add_argument("--keypoints", metavar="FILE",
+                   help="analyse this joint file instead of a clip: keypoints.csv, a plain CSV "
+                        "(frame, time_s, joint, x, y, confidence) or a Penn Action .mat; writes "
+                        "report.json only")
+    p.add_argument("--keypoints-batch", metavar="FOLDER",
+                   help="analyse every .mat/.csv joint file in FOLDER; writes tracks.csv and views.md "
+                        "(labelled view against the view found)")
+    p.add_argument("--fps", type=float, metavar="F",
+                   help="frame rate of a joint file without times (default: its time_s column, "
+                        "else 30, which the report then says)")
     p.add_argument("--model", metavar="NAME",
                    help="a registered model with weights in weights/ (e.g. resnet18, dilated), or "
                         "'mediapipe' for the MediaPipe Pose reference adapter (default: the shipped "
@@ -221,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "names the model, so --model may be left out")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder for keypoints.csv, report.json and annotated.mp4 (created; "
-                        "existing files of those names are replaced only once all three are ready)")
+                        "existing files of those names are replaced only once all three are ready; "
+                        "with --keypoints: report.json only)")
     p.add_argument("--no-smooth", action="store_true",
                    help="turn the One Euro temporal filter of the joints off (on by default)")
     p.add_argument("--stride", type=positive_int, default=1, metavar="K",
@@ -242,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    given = [x for x in (args.clip, args.keypoints, args.keypoints_batch) if x]
+    if len(given) != 1:
+        parser.error("give one of: a CLIP, --keypoints FILE or --keypoints-batch FOLDER")
+    if args.keypoints or args.keypoints_batch:
+        return keypoints_main(args)
+    if args.fps is not None:
+        parser.error("--fps is for --keypoints (a clip's frame rate comes from the clip)")
     if args.stride < 1:
         parser.error("--stride must be 1 or more")
     if args.max_seconds is not None and not args.max_seconds > 0:
@@ -284,6 +311,32 @@ def main(argv=None) -> int:
         print(" -", line)
     print(f"wrote {args.out}/keypoints.csv, report.json, annotated.mp4")
     return 0
+
+
+def keypoints_main(args) -> int:
+    """The --keypoints / --keypoints-batch half of the command (exit 2 on a bad file or folder)."""
+    from engine.analysis.batch import write_batch, write_report
+    from engine.analysis.readers import KeypointsError
+    try:
+        if args.keypoints:
+            report = write_report(args.keypoints, args.out, args.fps)
+        else:
+            rows = write_batch(args.keypoints_batch, args.out, args.fps)
+    except KeypointsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.keypoints:
+        if report.get("fps_note"):
+            print(f"note: {report['fps_note']}", file=sys.stderr)
+        print(f"{report['source']['file']}: {report['reps']} reps, view {report['view']}")
+        for line in report["feedback"]:
+            print(" -", line)
+        print(f"wrote {args.out}/report.json")
+        return 0
+    failed = [r for r in rows if r["error"]]
+    print(Path(args.out, "views.md").read_text(), end="")
+    print(f"wrote {args.out}/tracks.csv, views.md")
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":
