@@ -18,9 +18,10 @@ Formats (``read_keypoints`` picks by content, not by name alone):
   right, and in side views the joints it calls left are the ones hidden behind the body when
   the person shows their left side: ``tests/test_readers.py`` checks all three), so the reader
   swaps left and right. A joint labelled but flagged not visible gets confidence
-  ``PENN_OCCLUDED_CONFIDENCE`` (placed by a person who could not see it: used, like a
-  detector's guess at an occluded joint); a joint not labelled (0 or 1 pixel coordinates,
-  or outside the frame) is missing.
+  ``PENN_OCCLUDED_CONFIDENCE``, below ``thresholds.MIN_CONFIDENCE``: a person placed it
+  without seeing it, so it is treated like a detector's unsure guess at a hidden joint and
+  not used (in side views that is mostly the far leg, which a camera does not see either). A
+  joint not labelled (0 or 1 pixel coordinates, or outside the frame) is missing.
 
 Every problem raises ``KeypointsError`` with a message that names the file and what is wrong.
 """
@@ -36,7 +37,8 @@ from engine.pose import PoseSeries
 
 #: The frame rate assumed where a file records none.
 DEFAULT_FPS = 30.0
-#: Penn Action: confidence of a joint that a person placed but flagged as not visible.
+#: Penn Action: confidence of a joint that a person placed but flagged as not visible (below
+#: thresholds.MIN_CONFIDENCE: not used, see the module docstring).
 PENN_OCCLUDED_CONFIDENCE = 0.3
 #: Penn Action's 13 joints in file order; ours are hips 7-8, knees 9-10, ankles 11-12, named
 #: from the other side (see the module docstring), so our left_hip is its column 8.

@@ -117,12 +117,14 @@ MIN_VIEW_SEGMENT_S = 2.0
 #: third of a leg length at parallel (0.3-0.5 on the Penn Action side views whose far leg is
 #: hidden); from the front they move apart, or towards the camera, which the image does not
 #: show. A hips-apart segment whose knees, in its deepest frames, both point the same way by
-#: at least this is a side view seen from well off the side line. Set at 0.2 so that the
-#: front-view clips of ``shared/data/clips`` (MediaPipe: one knee at most 0.10-0.18 off
-#: its line) stay front.
+#: at least this is a side view seen from well off the side line (many Penn Action "left" /
+#: "right" videos). Set at 0.16 so that the front-view clips of ``shared/data/clips``, filmed
+#: 20-35 degrees off the front (MediaPipe: one knee 0.10-0.18 off its line), stay front; Penn
+#: Action side views with smaller offsets are then found front (docs/analysis.md).
 SIDE_KNEE_OFFSET = 0.16
-#: ... judged only in frames where the hips have dropped at least this far (a squat's lower
-#: half); a standing or shallow segment keeps the hip cue.
+#: ... judged only in frames where the hips have dropped at least this far (and within 80% of
+#: the segment's deepest): below about a half squat the knees have moved only ~0.1 leg
+#: lengths off the line, no more than labelling or detector noise and a turned stance give.
 SIDE_KNEE_MIN_DROP = 0.4
 #: Front or back: the share of a hips-apart segment's frames in which the athlete's left hip
 #: lies on the image's right (front) or left (back) for the view to be named; with fewer it is
