@@ -16,7 +16,7 @@ torch.set_num_threads(1)
 
 
 def test_registry_lists_the_study_models_with_descriptions():
-    assert list_models() == ["resnet18", "resnet18_fpn", "dilated", "attention"]
+    assert list_models() == ["resnet18", "resnet18_fpn", "dilated", "attention", "mobilenetv2"]
     assert set(MODEL_INFO) == set(list_models())
     assert all(isinstance(v, str) and v for v in MODEL_INFO.values())
     with pytest.raises(ValueError, match="resnet18"):
@@ -47,6 +47,7 @@ def test_parameter_counts_and_flops():
     assert params["dilated"] < 1.5e6
     assert 14e6 < params["resnet18"] < 17e6  # SimpleBaseline-ResNet18 is about 15 M
     assert params["attention"] < params["resnet18_fpn"] < params["resnet18"]
+    assert 9e6 < params["mobilenetv2"] < 10e6  # 2.2 M backbone + 1280->256 deconvolutions
     small, big = (count_flops(build_model("dilated"), s) for s in [(96, 128), (192, 256)])
     assert 0 < small and big == pytest.approx(4 * small, rel=0.05)  # convs scale with pixels
     # attention FLOPs are counted (quadratic in tokens, so more than 4x)

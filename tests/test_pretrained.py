@@ -198,3 +198,121 @@ def test_wrong_damaged_and_truncated_files_are_refused_clearly(tmp_path, photos,
     rc, _, err = in_process(capsys, "export", "--tflite", cut, "--out", tmp_path / "x.safetensors")
     assert rc == 2 and "truncated" in err and not list(tmp_path.glob("*x.safetensors*"))
     assert cut.read_bytes() == data[: len(data) // 2]  # inputs untouched
+
+
+# ------------------------------------------------------------------ --pretrained in models and training
+
+def _torchvision_key(ours: str) -> str:
+    """ResNetStages key -> torchvision ResNet18 key (stem.0 = conv1, stem.1 = bn1, layers.i = layer{i+1})."""
+    import re
+    ours = ours.replace("stem.0.", "conv1.", 1) if ours.startswith("stem.0.") else ours
+    ours = ours.replace("stem.1.", "bn1.", 1) if ours.startswith("stem.1.") else ours
+    return re.sub(r"^layers\.(\d)\.", lambda m: f"layer{int(m.group(1)) + 1}.", ours)
+
+
+@pytest.fixture(scope="module")
+def resnet_file(tmp_path_factory) -> tuple[Path, dict]:
+    """A ResNet18 state dict as torchvision's constructor makes it (random: no download here),
+    saved as torchvision's ImageNet file would be."""
+    import torchvision
+    torch.manual_seed(123)
+    state = torchvision.models.resnet18().state_dict()
+    path = tmp_path_factory.mktemp("r18") / "resnet18-imagenet.pth"
+    torch.save(state, path)
+    return path, state
+
+
+def test_resnet18_state_dict_loads_every_backbone_tensor_strictly(resnet_file, tmp_path):
+    from engine.models import build_model
+    from engine.models.pretrained import PretrainedError
+    path, state = resnet_file
+    for name, unused in (("resnet18", ["fc"]), ("resnet18_fpn", ["fc"]), ("attention", ["fc", "layer3", "layer4"])):
+        model = build_model(name, pretrained=str(path))
+        own = model.backbone.state_dict()
+        for key, value in own.items():
+            assert torch.equal(value, state[_torchvision_key(key)]), (name, key)
+        rec = model.init_record
+        assert rec["tensors_loaded"] == len(own) and rec["unused"] == unused and rec["batchnorm"] == "train"
+    # a mismatch names the tensors, and nothing is loaded
+    bad = dict(state)
+    del bad["layer4.1.bn2.running_var"]
+    bad["layer1.0.conv1.weight"] = torch.zeros(64, 64, 1, 1)
+    bad["head.weight"] = torch.zeros(3)
+    torch.save(bad, tmp_path / "bad.pth")
+    with pytest.raises(PretrainedError) as err:
+        build_model("resnet18", pretrained=str(tmp_path / "bad.pth"))
+    for key in ("layer4.1.bn2.running_var", "layer1.0.conv1.weight", "head.weight"):
+        assert key in str(err.value)
+    (tmp_path / "cut.pth").write_bytes(path.read_bytes()[:100_000])
+    with pytest.raises(PretrainedError, match="not a readable state dict"):
+        build_model("resnet18", pretrained=str(tmp_path / "cut.pth"))
+    with pytest.raises(PretrainedError, match="ResNet18 state dict"):
+        build_model("resnet18", pretrained=str(INT8))
+    with pytest.raises(PretrainedError, match="no pretrained backbone"):
+        build_model("dilated", pretrained=str(path))
+
+
+def _train_args(out, coco_ann, coco_images, model, *extra):
+    return ["--model", model, "--train-ann", str(coco_ann), "--train-images", str(coco_images),
+            "--epochs", "1", "--out", str(out), "--subset", "3", "--input-size", "64x64",
+            "--batch-size", "4", "--threads", "2", *extra]
+
+
+def test_a_training_run_starts_from_the_resnet18_file(resnet_file, coco_ann, coco_images, tmp_path, capsys):
+    from engine.models.weights import load_model, read_sidecar
+    from engine.training.train import main
+    path, state = resnet_file
+    out = tmp_path / "run"
+    assert main(_train_args(out, coco_ann, coco_images, "resnet18", "--pretrained", str(path))) == 0
+    init = read_sidecar(out / "model.safetensors")["init"]
+    import hashlib
+    assert init["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert init["tensors_loaded"] == 120 and init["backbone_lr_factor"] == 0.1 and init["source"] == str(path)
+    model, _ = load_model(out / "model.safetensors")
+    for ours, theirs in (("stem.0.weight", "conv1.weight"), ("layers.3.1.conv2.weight", "layer4.1.conv2.weight")):
+        a, b = model.backbone.state_dict()[ours].flatten(), state[theirs].flatten()
+        assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.99, ours  # trained a little, from the file
+
+
+def test_imagenet_without_cache_or_network_exits_2_with_a_clear_message(coco_ann, coco_images, tmp_path,
+                                                                        monkeypatch, capsys):
+    from engine.training.train import main
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty cache
+    rc = main(_train_args(tmp_path / "run", coco_ann, coco_images, "resnet18", "--pretrained", "imagenet"))
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "resnet18-f37072fd.pth" in err and "cannot be downloaded" in err and "--pretrained PATH" in err
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+@needs_tflite
+def test_mobilenetv2_backbone_from_tflite_or_export_with_frozen_batchnorm(tmp_path, capsys, coco_ann, coco_images):
+    from engine.models import build_model
+    from engine.models.imagenet import export, load_classifier
+    from engine.models.pretrained import PretrainedError
+    from engine.models.weights import read_sidecar
+    from engine.training.train import main
+    model = build_model("mobilenetv2", pretrained=str(INT8))
+    net, _ = load_classifier(INT8)
+    want = net.features.state_dict()
+    got = model.backbone.state_dict()
+    assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert model.init_record["checksum_checked"] and model.init_record["batchnorm"] == "frozen"
+    exported = export(INT8, tmp_path / "mnv2.safetensors")
+    again = build_model("mobilenetv2", pretrained=str(exported)).backbone.state_dict()
+    assert all(torch.equal(again[k], want[k]) for k in want)
+    # the folded BatchNorms keep their identity statistics in training; the decoder's train
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    frozen = [m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(frozen) == 52 and not any(m.training for m in frozen)
+    assert all(m.training for m in bns if not any(m is f for f in frozen))
+    model(torch.randn(2, 3, 64, 64)).mean().backward()
+    assert all(torch.equal(m.running_mean, torch.zeros_like(m.running_mean)) for m in frozen)
+    with pytest.raises(PretrainedError, match="folded"):
+        build_model("mobilenetv2", pretrained=str(INT8), backbone_bn="train")
+    # a run starts from it and records it
+    out = tmp_path / "run"
+    assert main(_train_args(out, coco_ann, coco_images, "mobilenetv2", "--pretrained", str(exported))) == 0
+    init = read_sidecar(out / "model.safetensors")["init"]
+    assert init["from_tflite_sha256"] == model.init_record["sha256"] and init["batchnorm"] == "frozen"

@@ -2,8 +2,9 @@
 
 Every model maps a normalised image batch (N, 3, H, W) (see ``preprocess``; H and W
 multiples of 32) to heatmaps (N, 6, H/4, W/4), has ``stride = 4``, and is built with
-``build_model(name, num_joints=6, **model_options)`` from random initialisation. Trained
-weights are loaded by ``engine.models.weights.load_model``.
+``build_model(name, num_joints=6, **model_options)`` from random initialisation, or with an
+ImageNet backbone by ``build_model(name, pretrained=PATH | "imagenet")`` (see
+``engine.models.pretrained``). Trained weights are loaded by ``engine.models.weights.load_model``.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch import nn
 from .attention import TransPose
 from .common import INPUT_MULTIPLE, MEAN, OUTPUT_STRIDE, STD, preprocess
 from .dilated import DilatedNet
+from .mobilenetv2 import MobileNetV2Pose
 from .resnet import ResNetFPN, SimpleBaseline
 
 __all__ = ["MEAN", "STD", "OUTPUT_STRIDE", "INPUT_MULTIPLE", "MODEL_INFO", "preprocess",
@@ -25,6 +27,7 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "resnet18_fpn": ResNetFPN,
     "dilated": DilatedNet,
     "attention": TransPose,
+    "mobilenetv2": MobileNetV2Pose,
 }
 
 #: One line per model, for CLIs and the app.
@@ -34,6 +37,8 @@ MODEL_INFO: dict[str, str] = {
     "dilated": "small CNN (64 ch): stem to stride 4 + residual dilated 3x3 blocks (1..16, twice); fast on CPU",
     "attention": "TransPose-style: ResNet18 to stride 8 + Transformer encoder over feature tokens "
                  "+ deconv to stride 4",
+    "mobilenetv2": "SimpleBaseline on MobileNetV2 (TF padding, stride 32, 1280 ch) + three 4x4 "
+                   "deconvolutions (256 ch) + 1x1 head; ImageNet backbone from the TFLite file",
 }
 
 
@@ -42,12 +47,21 @@ def list_models() -> list[str]:
     return list(_REGISTRY)
 
 
-def build_model(name: str, **kw) -> nn.Module:
-    """A randomly initialised model by registry name; ``kw`` goes to its constructor
-    (``num_joints`` for all, plus model-specific sizes)."""
+def build_model(name: str, pretrained: str | None = None, backbone_bn: str = "auto", **kw) -> nn.Module:
+    """A model by registry name; ``kw`` goes to its constructor (``num_joints`` for all, plus
+    model-specific sizes). Randomly initialised, or with ``pretrained`` (a file or
+    ``"imagenet"``) its backbone loaded strictly by ``engine.models.pretrained.load_backbone``
+    (``backbone_bn``: auto, frozen or train). ``model.init_record`` says which (a dict for
+    the sidecar); errors raise ``engine.models.pretrained.PretrainedError``."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model '{name}' (known: {', '.join(_REGISTRY)})")
-    return _REGISTRY[name](**kw)
+    model = _REGISTRY[name](**kw)
+    if pretrained:
+        from .pretrained import load_backbone
+        model.init_record = load_backbone(model, name, pretrained, backbone_bn)
+    else:
+        model.init_record = {"backbone": "random"}
+    return model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

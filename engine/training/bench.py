@@ -4,11 +4,15 @@
                                  [--steps N] [--threads T] [--device auto|cpu|cuda] --out DIR
     python -m engine.bench video CLIP [--models ...] [--stride K] [--max-seconds S]
                                  [--threads T] --out DIR
+    python -m engine.bench pretrained --ann A.json --images DIR [--model mobilenetv2]
+                                 [--train-count N] [--val-count M] [--epochs E] --out DIR
 
 ``train`` measures training images per second (forward + backward + step on real-size
 batches) per model and device. ``video`` runs every model (and MediaPipe when installed) on
 the same clip in one run and reports end-to-end frames per second, the split into decode /
-preprocess / model / postprocess, and peak memory. Each writes ``DIR/bench-*.json`` and a
+preprocess / model / postprocess, and peak memory. ``pretrained`` trains one model twice on
+the same seeded split, from ImageNet weights and from random ones, and reports held-out
+PCK@0.05 per epoch (``engine.training.benchpretrained``). Each writes ``DIR/bench-*.json`` and a
 markdown table ``DIR/bench-*.md``; medians over repeats are quoted.
 """
 from __future__ import annotations
@@ -111,6 +115,23 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--threads", type=positive_int, default=2, help="CPU threads for every model")
     v.add_argument("--device", type=device_name, default="cpu", help="cpu (default, as on a free Space) or cuda")
     v.add_argument("--out", default="bench", help="folder for bench-video.json / .md")
+    q = sub.add_parser("pretrained", help="held-out PCK of one model from ImageNet vs random weights")
+    q.add_argument("--ann", required=True, help="COCO person-keypoints JSON to split by image")
+    q.add_argument("--images", required=True, help="its image folder")
+    q.add_argument("--model", default="mobilenetv2", choices=list_models(), help="model (default mobilenetv2)")
+    q.add_argument("--pretrained", default="imagenet", help="--pretrained of engine.train (default imagenet)")
+    q.add_argument("--train-count", type=positive_int, default=600, help="training images (default 600)")
+    q.add_argument("--val-count", type=positive_int, default=300, help="held-out images (default 300)")
+    q.add_argument("--epochs", type=positive_int, default=4, help="epochs of each run (default 4)")
+    q.add_argument("--input-size", type=parse_size, default=(96, 128), metavar="HxW",
+                   help="model input height x width (default 128x96)")
+    q.add_argument("--batch-size", type=positive_int, default=32, help="images per step (default 32)")
+    q.add_argument("--seed", type=int, default=0, help="split, shuffling and augmentation seed")
+    q.add_argument("--threads", type=positive_int, default=2, help="CPU threads (torch.set_num_threads)")
+    q.add_argument("--device", type=device_name, default="cpu", help="cpu (default) or cuda")
+    q.add_argument("--out", default="bench", help="folder for bench-pretrained.json / .md")
+    q.add_argument("--work", default="runs/bench-pretrained",
+                   help="folder for the split and the two runs (default runs/bench-pretrained)")
     return p
 
 
@@ -121,7 +142,16 @@ def main(argv=None) -> int:
     device = pick_device(args.device)
     out = Path(args.out)
     env = _env(args.threads, device)
-    if args.what == "train":
+    if args.what == "pretrained":
+        from .benchpretrained import bench_pretrained, pretrained_table
+        try:
+            report = bench_pretrained(args)
+        except (ValueError, RuntimeError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        table = pretrained_table(report, env)
+        write_json(out / "bench-pretrained.json", {"env": env, **report})
+    elif args.what == "train":
         rows = bench_train(args.models, args.input_size, args.batch_size, args.steps, device, args.repeats)
         table = train_table(rows, env)
         write_json(out / "bench-train.json", {"env": env, "results": rows})

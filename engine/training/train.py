@@ -4,6 +4,7 @@
         [--val-ann B.json --val-images DIR2] --epochs N --out OUTDIR
         [--filter labeled|visible] [--subset N] [--device auto|cpu|cuda]
         [--batch-size B] [--input-size HxW] [--resume]
+        [--pretrained PATH|imagenet] [--backbone-lr F] [--backbone-bn auto|frozen|train]
 
 Multi-GPU / multi-node: the same command under ``torchrun --nproc_per_node=K`` (DDP; NCCL on
 CUDA, gloo on the CPU). CUDA trains with mixed precision. Writes into OUTDIR a checkpoint each
@@ -61,6 +62,18 @@ def train_step(model, batch: dict, opt, scaler, device: torch.device) -> float:
     return loss.item()
 
 
+def param_groups(model, lr: float, backbone_factor: float) -> tuple[list[dict], list[float] | float]:
+    """Optimizer groups and their peak learning rates: the backbone (``model.backbone``) at
+    ``backbone_factor`` x ``lr``, the rest at ``lr``; one group when the factor is 1."""
+    if backbone_factor == 1.0 or not hasattr(model, "backbone"):
+        return [{"params": list(model.parameters())}], lr
+    ids = {id(p) for p in model.backbone.parameters()}
+    backbone = [p for p in model.parameters() if id(p) in ids]
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return ([{"params": rest, "lr": lr}, {"params": backbone, "lr": lr * backbone_factor}],
+            [lr, lr * backbone_factor])
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.models import list_models
     p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__,
@@ -106,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/checkpoint.pt")
     p.add_argument("--half", action="store_true", help="save the final weights as fp16")
     p.add_argument("--tag", default="", help="free text recorded in the sidecar (e.g. the recipe)")
+    p.add_argument("--pretrained", metavar="PATH|imagenet",
+                   help="start the backbone from ImageNet weights: for resnet18, resnet18_fpn and "
+                        "attention a torchvision ResNet18 state dict file; for mobilenetv2 the "
+                        "MobileNetV2 .tflite or its export (python -m engine.pretrained export); "
+                        "'imagenet': torchvision's cached or downloadable ResNet18, or the shared "
+                        ".tflite for mobilenetv2 (exit 2 when they cannot be had)")
+    p.add_argument("--backbone-lr", type=positive_float, default=None, metavar="F",
+                   help="backbone learning rate = F x --lr, under the same one-cycle schedule "
+                        "(its 10%% warm-up included); default 0.1 with --pretrained, else 1")
+    p.add_argument("--backbone-bn", choices=("auto", "frozen", "train"), default="auto",
+                   help="with --pretrained: frozen keeps the backbone's BatchNorm statistics (eval "
+                        "mode; affine still learns), train uses batch statistics; auto: frozen for "
+                        "mobilenetv2 (its BatchNorm is folded into the weights), train for ResNet18")
     return p
 
 
@@ -205,10 +231,23 @@ def main(argv=None) -> int:
     from .evaluate import evaluate_people
     from engine.models import weights as weightslib
 
-    model = build_model(args.model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    from engine.models.pretrained import PretrainedError
+    try:
+        model = build_model(args.model, pretrained=args.pretrained, backbone_bn=args.backbone_bn).to(device)
+    except PretrainedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    init = dict(model.init_record)
+    init["backbone_lr_factor"] = args.backbone_lr if args.backbone_lr is not None else (
+        0.1 if args.pretrained else 1.0)
+    if main_proc and args.pretrained:
+        print(f"backbone from {init['source']} ({init['tensors_loaded']} tensors, sha256 "
+              f"{init['sha256'][:12]}..., BatchNorm {init['batchnorm']}, backbone lr x "
+              f"{init['backbone_lr_factor']})")
+    groups, peaks = param_groups(model, args.lr, init["backbone_lr_factor"])
+    opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, -(-len(ds) // (args.batch_size * world)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.epochs * steps_per_epoch,
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, peaks, total_steps=args.epochs * steps_per_epoch,
                                                 pct_start=0.1)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -216,6 +255,12 @@ def main(argv=None) -> int:
     ckpt = out / "checkpoint.pt"
     if args.resume and ckpt.is_file():
         st = torch.load(ckpt, map_location="cpu", weights_only=False)
+        before = {k: st.get("args", {}).get(k) for k in ("pretrained", "backbone_bn", "backbone_lr")}
+        if before != {k: getattr(args, k) for k in before} and "pretrained" in st.get("args", {}):
+            print(f"error: {ckpt} was trained with {before}; resume with the same --pretrained, "
+                  "--backbone-bn and --backbone-lr (they decide BatchNorm and learning rates)",
+                  file=sys.stderr)
+            return 2
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
@@ -276,7 +321,7 @@ def main(argv=None) -> int:
                 "augment": "none" if args.no_augment else {"paste": args.paste, "part": args.part},
                 "sampling": "pose-balanced" if args.balance_pose else "uniform",
                 "metrics": {k: last[k] for k in ("loss", "val_pck@0.05", "val_pck@0.1") if k in last},
-                "recipe": args.tag}
+                "recipe": args.tag, "init": init}
         weightslib.save(model, out / "model.safetensors", meta, half=args.half)
         print(f"wrote {out / 'model.safetensors'}")
     if world > 1:
