@@ -7,8 +7,9 @@ moment; the two timings give a fixed cost (loading, the first search for the ath
 video writer) and a cost per processed frame. Decoding a frame the stride skips is timed too.
 The estimate for a stride k over N frames is, per model, fixed + ceil(N / k) x per-frame +
 (N - ceil(N / k)) x 2 x decode (the clip is decoded twice: for the model and for the
-annotated video). Timings are cached per clip and model for the server's life; the app shows
-the estimate next to the time the run then took.
+annotated video); once the server has run analyses, that is multiplied by the median of
+time taken / estimate over its latest ``LEARN_FROM`` (``learn``). Timings are cached per clip
+and model for the server's life; the app shows the estimate next to the time the run took.
 
 What it cannot know: a clip where the athlete is lost and searched for again and again costs
 more per frame later than in its first frames.
@@ -38,6 +39,11 @@ class Cost:
 
 
 _COSTS: dict[tuple[str, str, float], Cost] = {}
+#: time taken / raw estimate of this server's latest analyses (``learn``), to correct the next
+#: estimates (``correction``): the first frames cost more than the rest (the person finder
+#: works hardest there), which a timing of them alone cannot know.
+_RATIOS: list[float] = []
+LEARN_FROM = 5
 
 
 def decode_cost(clip: str | Path, frames: int = 12) -> float:
@@ -86,15 +92,30 @@ def seconds(costs: list[Cost], frames: int, stride: int) -> float:
     return sum(c.fixed_s + processed * c.per_frame_s + (frames - processed) * 2 * c.decode_s for c in costs)
 
 
+def learn(estimated_s: float, took_s: float) -> None:
+    """Remember how long an analysis took against its raw estimate (``seconds``)."""
+    if estimated_s > 0 and took_s > 0:
+        _RATIOS.append(took_s / estimated_s)
+        del _RATIOS[:-LEARN_FROM]
+
+
+def correction() -> float | None:
+    """The median of time taken / raw estimate over the latest analyses, None before any."""
+    return float(sorted(_RATIOS)[len(_RATIOS) // 2]) if _RATIOS else None
+
+
 def describe(frames: int, fps: float, models: list[str], stride: int, costs: list[Cost]) -> tuple[float, str]:
     """(estimated seconds, one line for the user) for analysing a clip of ``frames`` frames at
-    ``fps`` with ``models`` (their ``costs``) at ``stride``."""
+    ``fps`` with ``models`` (their ``costs``) at ``stride``: ``seconds``, times the
+    ``correction`` learnt from the server's latest analyses when there is one."""
     processed = math.ceil(frames / max(1, stride))
-    est = seconds(costs, frames, stride)
+    c = correction()
+    est = seconds(costs, frames, stride) * (c or 1.0)
     rate = f"{fps / stride:.1f} frames/s of a {fps:.0f} frames/s clip"
     return est, (f"**About {_duration(est)}** for {processed} frames ({rate}) × {len(models)} "
                  f"model{'s' if len(models) != 1 else ''}: measured by timing each model on the "
-                 f"clip's first {PROBE_FRAMES[0]} and {PROBE_FRAMES[1]} frames on this server.")
+                 f"clip's first {PROBE_FRAMES[0]} and {PROBE_FRAMES[1]} frames on this server"
+                 + (f", times {c:.2f}: what its latest analyses took against their estimates." if c else "."))
 
 
 def _duration(s: float) -> str:

@@ -139,11 +139,14 @@ def build_compare_tab() -> None:
             info = compare.check_clip(path)
             costs = estimate.cached(path, names)
             est = estimate.describe(info["frames"], info["fps"], names, int(k), costs)[0] if costs else None
+            raw = estimate.seconds(costs, info["frames"], int(k)) if costs else None
             t0 = time.perf_counter()
             runs = compare.run_models(path, names, progress=lambda f, m: progress(f, desc=m), stride=int(k))
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
         cmp = comparison.compare(path, runs, time.perf_counter() - t0, est)
+        if raw:
+            estimate.learn(raw, cmp.seconds)
         first = panel_images(cmp, 0, hm, v, skel)
         img_updates = [gr.update(value=first[i], label=runs[i].name, visible=True) if i < len(runs)
                        else gr.update(value=None, visible=False) for i in range(n_panels)]
