@@ -158,11 +158,11 @@ def _analyze(series: PoseSeries) -> SquatReport:
         feedback += sentences
     thigh_only = [src for src in signal.source if src.startswith("thigh")]
     if judged and thigh_only:
-        gone = [j for j in missing if j.endswith("ankle")] or ["left_ankle", "right_ankle"]
-        feedback.append(f"The {' and '.join(j.replace('_', ' ') for j in gone)} "
-                        f"{'were' if len(gone) > 1 else 'was'} out of view in most frames: reps were "
-                        "counted from the hips and knees alone, so depth is less certain. Film hips to "
-                        "feet for the full analysis.")
+        gone = [j.replace("_", " ") for j in missing] or ["left ankle", "right ankle"]
+        names = gone[0] if len(gone) == 1 else ", ".join(gone[:-1]) + " and " + gone[-1]
+        feedback.append(f"The {names} {'were' if len(gone) > 1 else 'was'} out of view in most "
+                        "frames: reps were counted from the hips and knees that were seen, so depth "
+                        "is less certain. Film hips to feet for the full analysis.")
     share_bad = 1.0 - float(reliable.mean()) if n else 0.0
     if judged and share_bad > 0.1:
         feedback.append(f"The joints were unreliable in {100 * share_bad:.0f}% of frames; those frames "
