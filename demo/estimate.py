@@ -80,6 +80,19 @@ def measure(clip: str | Path, name: str, predictor) -> Cost:
     return cost
 
 
+def time_models(clip: str | Path, names: list[str], progress=None) -> list[Cost]:
+    """``measure`` each model on the clip with the app's loaded predictor, holding its lock
+    (``demo.compare.predictor_lock``). ``progress(fraction, message)`` is told each model."""
+    from .compare import _predictor, predictor_lock
+    costs = []
+    for i, name in enumerate(names):
+        if progress:
+            progress(i / len(names), f"timing {name} on a few frames")
+        with predictor_lock(name):
+            costs.append(measure(clip, name, _predictor(name)))
+    return costs
+
+
 def cached(clip: str | Path, names: list[str]) -> list[Cost] | None:
     """The costs already measured for these models on this clip, or None if any is missing."""
     out = [_COSTS.get((str(clip), n, Path(clip).stat().st_mtime)) for n in names]

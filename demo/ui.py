@@ -118,11 +118,7 @@ def build_compare_tab() -> None:
             return "Upload a clip and choose models to see how long the analysis will take."
         try:
             info = compare.check_clip(path)
-            costs = []
-            for i, name in enumerate(names):
-                progress(i / len(names), desc=f"timing {name} on a few frames")
-                with compare.predictor_lock(name):
-                    costs.append(estimate.measure(path, name, compare._predictor(name)))
+            costs = estimate.time_models(path, names, lambda f, m: progress(f, desc=m))
         except (compare.InputProblem, compare.VideoError) as e:
             return f"⚠️ {e}"
         except Exception as e:  # an estimate must never break the page

@@ -34,10 +34,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     names = [m for m in args.models.split(",") if m]
     info = compare.check_clip(args.clip)
-    for n in names:
-        compare._predictor(n)  # loaded once, as in the app (loading is not part of a run)
+    estimate.time_models(args.clip, names)  # loads each model once, as the app has (not timed)
+    estimate._COSTS.clear()
     t0 = time.perf_counter()
-    costs = [estimate.measure(args.clip, n, compare._predictor(n)) for n in names]
+    costs = estimate.time_models(args.clip, names)
     probe_s = time.perf_counter() - t0
     rows = []
     for k in (int(s) for s in args.strides.split(",")):
