@@ -228,3 +228,15 @@ def test_evaluate_with_detector_boxes(coco_ann, coco_images):
     assert d["found"] >= len(people) // 2 and d["mean_iou_found"] >= MATCH_IOU
     assert det["joints_counted"] == gt["joints_counted"] and 0 <= det["pck@0.05"] <= 1
     assert det["oks_ap"] is not None and det["boxes"] == "detector"
+
+
+def test_joints_below_the_athletes_feet_are_not_the_athletes():
+    """The box bounds the joints: more than ``below_box`` of its height under its bottom (a
+    model inventing knees in a caption bar under legs cut off) is out; hips pushed back
+    sideways or lowered within ``box_margin`` (a squat between two detections) stay in."""
+    from engine.video.tracking import outside_box
+    cfg = TrackerConfig()
+    box = (100.0, 0.0, 200.0, 400.0)
+    kp = np.array([[150, 300], [150, 400 + 0.5 * cfg.below_box * 400], [150, 400 + 2 * cfg.below_box * 400],
+                   [200 + 0.2 * 100, 250], [200 + 0.3 * 100, 250], [np.nan, np.nan]])
+    assert outside_box(kp, box, cfg).tolist() == [False, False, True, False, True, False]

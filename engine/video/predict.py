@@ -27,7 +27,7 @@ from engine.models import preprocess
 from engine.models.common import fuse_conv_bn
 from engine.pose import PoseSeries
 from .tracking import (MotionMap, TrackerConfig, choose_athlete, confident_region, crop_from_joints,
-                       crowded, inside_box, person_height_in_crop, search_levels, whole_frame_crop)
+                       crowded, inside_box, outside_box, person_height_in_crop, search_levels, whole_frame_crop)
 
 #: How a predictor finds the athlete: "auto" = the person detector when it can be loaded, else
 #: the detector-free search; "detector" = the detector or an error; "search" = no detector.
@@ -211,6 +211,7 @@ class HeatmapPredictor:
         roi: Crop | None = None
         # with the detector: the athlete's last box, when it was seen, when to detect next
         athlete, seen_at, next_detect, last_detect, close = None, -np.inf, -np.inf, -np.inf, False
+        matched = False  # whether the latest detection found the athlete (then its box bounds the joints)
         calls0, det_s0, detections = (detector.calls, detector.seconds, 0) if detector else (0, 0.0, 0)
         motion = self.motion_map(video_path, max_seconds)
         with open_video(video_path, stride=stride, max_seconds=max_seconds) as video:
@@ -235,11 +236,12 @@ class HeatmapPredictor:
                         if athlete is not None and t - seen_at > cfg.lost_s:
                             athlete = None  # gone too long (a cut): choose afresh
                         found = choose_athlete(people, athlete, motion, cfg)
+                        matched = found is not None
                         if found is not None:
                             athlete, seen_at = found.box, t
                             close = crowded(people, found, cfg)
                             box_crop = Crop.from_box(found.xywh, self.input_size)
-                            floor, dip_since = cfg.min_search_fraction * box_crop.size[1], None
+                            floor, dip_since = cfg.min_box_fraction * box_crop.size[1], None
                             if roi is None or lost or not inside_box(region, athlete, cfg):
                                 roi = box_crop
                         else:
@@ -257,6 +259,9 @@ class HeatmapPredictor:
                     floor, dip_since = cfg.min_search_fraction * roi.size[1], None
                 used = roi
                 kp, conf, hm = self.infer(frames, [used] * len(frames))
+                if detector is not None and matched:  # not the athlete's: outside their box
+                    out = outside_box(kp, athlete, cfg)
+                    kp[out], conf[out] = np.nan, 0.0
                 last = (kp[-1], conf[-1])
                 # keep tracking while the latest frame is confident; the next crop covers the
                 # joints of all the batch's confident frames (and so the motion between them)

@@ -15,7 +15,11 @@ A heatmap model needs a crop around the person. With the person detector
    walks across does not overlap the athlete's box for long, and never takes over the track.
 3. **Track** between detections as without a detector (below): the crop comes from the joints
    of the frames just before; the crop is reset to the athlete's box (``Crop.from_box``) when
-   the athlete is (re-)found while the joints were unsure or outside the box.
+   the athlete is (re-)found while the joints were unsure or outside the box. While the last
+   detection matched the athlete, joints outside the athlete's box (``outside_box``: below
+   the feet by more than ``below_box`` of its height, or beyond ``box_margin`` sideways or
+   above) are dropped as not found: a model shown legs cut off by the frame's edge or a
+   caption bar invents knees and ankles there.
 
 Without a detector (onnxruntime or the model file missing, or ``finder="search"``), the crop
 comes from the model itself:
@@ -112,6 +116,17 @@ class TrackerConfig:
     #: The joints' centre may leave the athlete's last box (grown by this fraction of its size
     #: on each side) only by a detection's say-so: outside it, detect at once.
     box_margin: float = 0.25
+    #: A joint found below the athlete's box (the person's feet, by the detector) by more than
+    #: this fraction of the box's height is not the athlete's: a model shown legs cut off by
+    #: the frame or a caption bar invents knees and ankles there. Sideways and above, the
+    #: box's ``box_margin`` applies (hips go back and down in a squat between detections).
+    below_box: float = 0.02
+    #: With the detector, a tracked crop stays at least this fraction of the height of the crop
+    #: of the athlete's latest box (``min_search_fraction`` plays this part for the search): a
+    #: tight lower-body crop at the bottom of a squat is where the model folds both legs onto
+    #: one (front-mat.mp4: both hips on one knee at every bottom with 0.5); more context
+    #: keeps them apart.
+    min_box_fraction: float = 0.8
 
 
 def whole_frame_crop(frame_size: tuple[int, int], input_size: tuple[int, int]) -> Crop:
@@ -267,6 +282,19 @@ def crowded(people: list, athlete, config: TrackerConfig = TrackerConfig()) -> b
     """Whether another detected person's box overlaps the athlete's (then detect every batch)."""
     others = [p.box for p in people if p is not athlete and p.score >= config.min_person_score]
     return bool(others) and bool((box_iou(others, athlete.box) > 0).any())
+
+
+def outside_box(keypoints: np.ndarray, box, config: TrackerConfig = TrackerConfig()) -> np.ndarray:
+    """(..., K) bool: joints (..., K, 2) outside the athlete's box (x0, y0, x1, y1): beyond
+    ``box_margin`` x its size sideways or above, or more than ``below_box`` x its height below
+    its bottom. NaN joints count as inside (nothing to drop)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = x1 - x0, y1 - y0
+    x, y = keypoints[..., 0], keypoints[..., 1]
+    with np.errstate(invalid="ignore"):
+        out = (x < x0 - config.box_margin * w) | (x > x1 + config.box_margin * w) \
+            | (y < y0 - config.box_margin * h) | (y > y1 + config.below_box * h)
+    return out & np.isfinite(keypoints).all(axis=-1)
 
 
 def inside_box(region_xywh, box, config: TrackerConfig = TrackerConfig()) -> bool:
