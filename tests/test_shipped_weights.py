@@ -51,8 +51,8 @@ def test_shipped_weights_count_reps_as_claimed(name, clips_dir):
 
 def test_app_uses_the_shipped_weights_without_any_other_step(tmp_path, clips_dir):
     """``python app.py`` as a fresh clone starts it (no weights variable): the Compare tab
-    offers every shipped model, and ``analyze`` with no model named runs
-    the default on a real clip and counts the reps the scorecard claims."""
+    offers every shipped model, and ``analyze`` with the default model runs it on a real clip
+    and counts the reps the scorecard claims (no model named is refused, as in the UI)."""
     import os
     import urllib.request
 
@@ -65,8 +65,9 @@ def test_app_uses_the_shipped_weights_without_any_other_step(tmp_path, clips_dir
             config = r.read().decode()
         for name in SHIPPED:
             assert f'"{name}"' in config, name
-        out = Client(url, verbose=False).predict(handle_file(str(clips_dir / CLIP)), [], api_name="/analyze")
         default = weightslib.default_model()
+        out = Client(url, verbose=False).predict(handle_file(str(clips_dir / CLIP)), [default],
+                                                 api_name="/analyze")
         assert list(out) == [default]
         claimed = json.loads(SCORECARD.read_text())["models"][default]["reps"][CLIP]
         assert out[default]["reps"] == claimed
