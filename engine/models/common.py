@@ -51,6 +51,19 @@ def heatmap_head(cin: int, num_joints: int) -> nn.Conv2d:
     return head
 
 
+def deconv_stack(cin: int, channels: int = 256, count: int = 3) -> nn.Sequential:
+    """SimpleBaseline's decoder: ``count`` 4x4 stride-2 deconvolutions with BatchNorm and ReLU
+    (each doubles the resolution), initialised by ``init_decoder``."""
+    layers = []
+    for _ in range(count):
+        layers += [nn.ConvTranspose2d(cin, channels, 4, stride=2, padding=1, bias=False),
+                   nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+        cin = channels
+    stack = nn.Sequential(*layers)
+    init_decoder(stack)
+    return stack
+
+
 def init_decoder(module: nn.Module) -> None:
     """SimpleBaseline init for layers added on top of a backbone: convs and deconvs normal
     (std 0.001), BatchNorm weight 1 and bias 0."""

@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.models import mobilenet_v2
 
 from engine.joints import NUM_JOINTS
-from .common import MEAN, OUTPUT_STRIDE, STD, heatmap_head, init_decoder
+from .common import MEAN, OUTPUT_STRIDE, STD, deconv_stack, heatmap_head
 from .tflite_import import TFLiteImportError, TFLiteNet
 
 #: torchvision MobileNetV2: 52 convolutions in ``features`` (+ the classifier).
@@ -208,14 +208,8 @@ class MobileNetV2Pose(nn.Module):
         # x01 = x * std + mean; x_tf = 2 * x01 - 1
         self.register_buffer("in_scale", 2 * torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("in_shift", (2 * torch.tensor(MEAN) - 1).view(1, 3, 1, 1), persistent=False)
-        layers, cin = [], FEATURE_CHANNELS
-        for _ in range(3):
-            layers += [nn.ConvTranspose2d(cin, deconv_channels, 4, stride=2, padding=1, bias=False),
-                       nn.BatchNorm2d(deconv_channels), nn.ReLU(inplace=True)]
-            cin = deconv_channels
-        self.deconv = nn.Sequential(*layers)
-        init_decoder(self.deconv)
-        self.head = heatmap_head(cin, num_joints)
+        self.deconv = deconv_stack(FEATURE_CHANNELS, deconv_channels)
+        self.head = heatmap_head(deconv_channels, num_joints)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.deconv(self.backbone(x * self.in_scale + self.in_shift)))

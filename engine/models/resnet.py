@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from engine.joints import NUM_JOINTS
-from .common import OUTPUT_STRIDE, conv_bn_relu, heatmap_head, init_decoder
+from .common import OUTPUT_STRIDE, conv_bn_relu, deconv_stack, heatmap_head
 
 
 class ResNetStages(nn.Module):
@@ -43,14 +43,8 @@ class SimpleBaseline(nn.Module):
     def __init__(self, num_joints: int = NUM_JOINTS, deconv_channels: int = 256):
         super().__init__()
         self.backbone = ResNetStages()
-        layers, cin = [], 512
-        for _ in range(3):
-            layers += [nn.ConvTranspose2d(cin, deconv_channels, 4, stride=2, padding=1, bias=False),
-                       nn.BatchNorm2d(deconv_channels), nn.ReLU(inplace=True)]
-            cin = deconv_channels
-        self.deconv = nn.Sequential(*layers)
-        init_decoder(self.deconv)
-        self.head = heatmap_head(cin, num_joints)
+        self.deconv = deconv_stack(512, deconv_channels)
+        self.head = heatmap_head(deconv_channels, num_joints)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.deconv(self.backbone(x)[-1]))
