@@ -127,3 +127,29 @@ def test_judge_rules_on_made_up_joints():
     assert missed["flags"] == ["missed_joint"] and missed["missed_joints"] == ["left_ankle"]
     other = auditlib.judge(label, v, label + [0, 200], sure, box, (400, 400))
     assert other["flags"] == ["skipped"] and "another person" in other["reason"]
+
+
+def test_swap_fix_swaps_the_leg_pairs_only_and_records_itself():
+    names = list(COCO_KEYPOINT_NAMES)
+    kps = []
+    for i in range(17):
+        kps += [10 * i, 10 * i + 1, 2]
+    kps[3 * names.index("left_ankle") + 2] = 0  # an unlabelled joint moves with its pair
+    ann = {"id": 7, "keypoints": kps, "audit": {"flags": ["swapped"], "swap_gain": 0.3}}
+    fixed = auditlib.apply_swap_fix(ann, by="test")
+    k = np.array(fixed["keypoints"]).reshape(17, 3)
+    orig = np.array(kps).reshape(17, 3)
+    for left in ("hip", "knee", "ankle"):
+        li, ri = names.index(f"left_{left}"), names.index(f"right_{left}")
+        assert (k[li] == orig[ri]).all() and (k[ri] == orig[li]).all()
+    for arm in ("shoulder", "elbow", "wrist"):
+        i = names.index(f"left_{arm}")
+        assert (k[i] == orig[i]).all()
+    assert fixed["audit"]["fixed"] == [{"kind": "swapped", "by": "test"}]
+    assert ann["keypoints"] == kps and "fixed" not in ann["audit"]  # the input is untouched
+    data = {"annotations": [ann, {"id": 8, "keypoints": kps, "audit": {"flags": ["far_joint"]}}]}
+    out, n = auditlib.apply_fixes(data)
+    assert n == 1 and out["annotations"][1]["keypoints"] == kps
+    assert out["annotations"][0]["keypoints"] == fixed["keypoints"]
+    with pytest.raises(ValueError, match="only 'swapped'"):
+        auditlib.apply_fixes(data, kinds=("far_joint",))

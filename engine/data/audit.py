@@ -153,6 +153,44 @@ def judge(label_xy: np.ndarray, label_v: np.ndarray, teacher_xy: np.ndarray, tea
     return {"flags": flags, "far_joints": far, "missed_joints": missed, "swap_gain": round(gain, 4)}
 
 
+def swap_legs(keypoints: list) -> list:
+    """COCO keypoints (51 numbers) with the left/right pairs of the six lower-body joints
+    swapped (what the audit's ``swapped`` flag judges; the arms are left as labelled)."""
+    k = np.asarray(keypoints, dtype=float).reshape(17, 3)
+    out = k.copy()
+    for j, coco_j in enumerate(COCO_INDICES):
+        out[coco_j] = k[COCO_INDICES[FLIP_INDEX[j]]]
+    return [int(v) if float(v).is_integer() else float(v) for v in out.reshape(-1)]
+
+
+def apply_swap_fix(ann: dict, by: str) -> dict:
+    """A copy of ``ann`` with its leg pairs swapped and the fix recorded in its ``audit``
+    (``"fixed": [{"kind": "swapped", "by": by}]``); ``ann`` itself is not changed. Applying
+    it twice gives the labels back with two fixes recorded."""
+    fixed = copy.deepcopy(ann)
+    fixed["keypoints"] = swap_legs(ann["keypoints"])
+    audit_field = fixed.setdefault("audit", {})
+    audit_field.setdefault("fixed", []).append({"kind": "swapped", "by": by})
+    return fixed
+
+
+def apply_fixes(data: dict, kinds: tuple[str, ...] = ("swapped",), by: str = "engine.audit") -> tuple[dict, int]:
+    """A copy of an audited COCO file with the audit's fixes of ``kinds`` applied (only
+    ``swapped`` has an automatic fix: swap the leg pairs), and how many people were fixed."""
+    unknown = set(kinds) - {"swapped"}
+    if unknown:
+        raise ValueError(f"no automatic fix for {sorted(unknown)}: only 'swapped' is fixed automatically")
+    out = dict(data)
+    anns, n = [], 0
+    for a in data["annotations"]:
+        if "swapped" in kinds and "swapped" in a.get("audit", {}).get("flags", []):
+            a = apply_swap_fix(a, by)
+            n += 1
+        anns.append(a)
+    out["annotations"] = anns
+    return out, n
+
+
 def crop_for(bbox) -> Crop:
     """The square crop the teacher sees for a person box."""
     x, y, w, h = (float(v) for v in bbox)
