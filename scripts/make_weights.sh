@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The recipe behind weights/: build the training set, train the four models, ship them as
+# The recipe behind weights/: build the training set, train the five models, ship them as
 # fp16 with sidecars and cards, and score them beside MediaPipe. Resumable: run it again after
 # an interruption and each model continues from its last checkpoint.
 #
 #   scripts/make_weights.sh [SHARED_DATA (default ../shared/data)] [WORK (default data/recipe)]
 #
-# Needs requirements.txt and requirements-mediapipe.txt (the teacher); about an hour on
+# Needs requirements.txt and requirements-mediapipe.txt (the teacher); several hours on
 # 2 CPU cores, far less on a GPU (engine.train uses CUDA when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +21,19 @@ if [ ! -f "$EXTRA/sports2d/demo.mp4" ]; then
   cp "$WORK"/wheels/pose2sim/Pose2Sim/Demo_SinglePerson/videos/cam0?.mp4 "$EXTRA/single/"
   cp "$WORK/wheels/sports2d/Sports2D/Demo/demo.mp4" "$EXTRA/sports2d/"
 fi
-if [ ! -f "$WORK/split.json" ]; then
-  python -m engine.teacher install   # the recipe's teacher, BlazePose heavy (npm @mediapipe/pose)
-  python -m engine.recipe data --shared "$SHARED" --extra-videos "$EXTRA/single" "$EXTRA/sports2d" --work "$WORK"
+python -m engine.teacher install   # the recipe's teacher, BlazePose heavy (npm @mediapipe/pose)
+if [ ! -f "$WORK/lsp/lsp-audited.json" ]; then
+  # Leeds Sports Pose with the heavy teacher's label audit (about 1.5 hours on 2 CPU cores; the
+  # teacher's landmarks are cached beside the output, so an interrupted run resumes)
+  python -m engine.convert lsp "$SHARED/lsp-extended" --out "$WORK/lsp/lsp.json"
+  python -m engine.audit "$WORK/lsp/lsp.json" "$SHARED/lsp-extended/images" --teacher mediapipe-heavy \
+    --out "$WORK/lsp/lsp-audited.json"
 fi
-for m in dilated attention resnet18_fpn resnet18; do
+if [ ! -f "$WORK/split.json" ] || ! grep -q lsp_train_people "$WORK/split.json"; then
+  python -m engine.recipe data --shared "$SHARED" --work "$WORK" \
+    --extra-videos "$EXTRA/single" "$EXTRA/sports2d" "$SHARED/clips-unlabelled"
+fi
+for m in mobilenetv2 dilated attention resnet18_fpn resnet18; do
   python -m engine.recipe train "$m" --work "$WORK" --threads "${THREADS:-2}" --resume
   python -m engine.recipe ship "$m" --work "$WORK"
 done

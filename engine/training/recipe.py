@@ -34,6 +34,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HELD_OUT_CLIPS = ("side-wall.mp4", "front-mat.mp4", "side-single-text.mp4")
 #: Fraction of COCO-MINI images (with at least one lower-body joint labelled) held out.
 COCO_HOLDOUT = 0.25
+#: Fraction of Leeds Sports Pose images held out (seeded, by image; one person per image).
+LSP_HOLDOUT = 0.10
+#: Image and annotation id offset of the LSP people in the recipe's files (LSP's own ids are
+#: its image numbers, 1..10000, which COCO-MINI's ids could meet).
+LSP_ID_OFFSET = 5 * 10**8
 SEED = 0
 #: Training settings shared by all four models (CPU-sized: small input, few epochs).
 SETTINGS = {"input_size": "128x96", "batch_size": 32, "lr": 1e-3, "sigma": 2.0}
@@ -45,12 +50,17 @@ SETTINGS = {"input_size": "128x96", "batch_size": 32, "lr": 1e-3, "sigma": 2.0}
 #: Chosen after looking at that held-out clip, so the held-out rep counts are not fully blind
 #: to it (the PCK figures do not depend on it).
 CONFIDENCE_SCALE = 2.0
+#: Per-model training options on top of SETTINGS: the ImageNet-initialised models start from
+#: the shared ImageNet MobileNetV2 (``engine.train --pretrained``; backbone learning rate x 0.1,
+#: engine.train's default with --pretrained).
+PRETRAINED_TFLITE = ROOT.parent / "shared" / "pretrained" / "imagenet" / "tf2_mobilenet_v2_1.0_224_ptq.tflite"
+MODEL_ARGS = {"mobilenetv2": ["--pretrained", str(PRETRAINED_TFLITE)]}
 #: Epochs per model, sized so that the four train in about 40 CPU minutes (2 cores): the two ResNet
 #: models cost about twice as much per image as the others and get fewer. Longer runs were
 #: scored and kept only where better on the held-out data: dilated 40 (better than 20);
 #: attention 30, resnet18 25 and resnet18_fpn 25 fit the training clips better but agreed
 #: less with the teacher on the held-out clips, so they stay at 15 / 10 / 10.
-EPOCHS = {"dilated": 40, "resnet18": 10, "resnet18_fpn": 10, "attention": 15}
+EPOCHS = {"dilated": 40, "resnet18": 10, "resnet18_fpn": 10, "attention": 15, "mobilenetv2": 8}
 #: The pseudo-labelling teacher: BlazePose heavy placed more joints right than full on held-out
 #: human-labelled people (PCK@0.05 0.54 against 0.42, ../shared/pretrained/README.md). The
 #: weights shipped before this was the recipe's teacher were made with ``mediapipe`` (full).
@@ -86,10 +96,60 @@ def _labelled_by(path: Path) -> str | None:
     return teacher.split(":")[0] if ":" in teacher else None
 
 
+class LSPNotAudited(RuntimeError):
+    """The recipe wants LSP's audited file and it is not there."""
+
+
+def lsp_audited_path(work: Path) -> Path:
+    return work / "lsp" / "lsp-audited.json"
+
+
+def lsp_commands(shared: Path, work: Path) -> str:
+    """The two commands that make WORK/lsp/lsp-audited.json (convert, then the heavy teacher's audit)."""
+    out = lsp_audited_path(work)
+    return (f"python -m engine.convert lsp {shared / 'lsp-extended'} --out {out.parent / 'lsp.json'}\n"
+            f"python -m engine.audit {out.parent / 'lsp.json'} {shared / 'lsp-extended' / 'images'} "
+            f"--teacher {TEACHER} --out {out}")
+
+
+def lsp_split(audited: dict, by: str = "engine.recipe") -> tuple[dict, dict, dict]:
+    """Leeds Sports Pose for the recipe: a seeded ``LSP_HOLDOUT`` of the images held out with
+    their human labels as they are (the audit's fields dropped), the rest for training with the
+    audit's one confident fix applied (``swapped``: the leg pairs swapped back, recorded in
+    ``audit.fixed``). Returns (train file, held-out file, counts)."""
+    from engine.data.audit import apply_fixes
+    ids = sorted(im["id"] for im in audited["images"])
+    held = set(random.Random(SEED).sample(ids, round(LSP_HOLDOUT * len(ids))))
+    fixed, n_fixed = apply_fixes(audited, ("swapped",), by=by)
+
+    def strip(a, keep_fix):
+        out = {k: v for k, v in a.items() if k != "audit"}
+        if keep_fix and a.get("audit", {}).get("fixed"):
+            out["audit"] = {"fixed": a["audit"]["fixed"]}
+        return out
+
+    def part(data, keep, keep_fix):
+        return {**data, "images": [im for im in data["images"] if keep(im["id"])],
+                "annotations": [strip(a, keep_fix) for a in data["annotations"] if keep(a["image_id"])]}
+
+    train = part(fixed, lambda i: i not in held, True)
+    val = part(audited, lambda i: i in held, False)
+    counts = {"lsp_train_people": len(train["annotations"]), "lsp_val_people": len(val["annotations"]),
+              "lsp_swaps_fixed_in_train": sum(1 for a in train["annotations"] if "audit" in a),
+              "lsp_swaps_flagged": n_fixed, "lsp_held_out_image_ids": sorted(held)}
+    return train, val, counts
+
+
 def build_data(shared: Path, work: Path, extra_videos: list[Path], stride: int = 2,
-               teacher: str = TEACHER) -> dict:
+               teacher: str = TEACHER, lsp: bool = True) -> dict:
     """Pseudo-label the clips and extra videos with ``teacher``, split, and write the recipe's
-    COCO files. Pseudo-labels already in WORK are reused only when the same teacher made them."""
+    COCO files. Pseudo-labels already in WORK are reused only when the same teacher made them.
+    With ``lsp``, Leeds Sports Pose's people join from WORK/lsp/lsp-audited.json (made by
+    ``lsp_commands``; ``LSPNotAudited`` when it is missing): see ``lsp_split``."""
+    if lsp and not lsp_audited_path(work).is_file():
+        raise LSPNotAudited(f"{lsp_audited_path(work)} is missing: the recipe trains on Leeds Sports Pose "
+                            f"with the label audit's fixes. Make it with\n{lsp_commands(shared, work)}\n"
+                            "(or pass --no-lsp)")
     from engine.data.pseudolabel import find_videos, pseudolabel
     work.mkdir(parents=True, exist_ok=True)
     coco_ann = shared / "coco-mini" / "annotations" / "person_keypoints_train2017.json"
@@ -120,13 +180,23 @@ def build_data(shared: Path, work: Path, extra_videos: list[Path], stride: int =
         vc_i += i
         vc_a += a
         offset += 10**8
+    lsp_counts = {}
+    if lsp:
+        _link(shared / "lsp-extended" / "images", work / "lsp-images")
+        lsp_train, lsp_val, lsp_counts = lsp_split(cocolib.read_json(lsp_audited_path(work)))
+        i, a = _prefixed(lsp_train, "lsp-images", None, LSP_ID_OFFSET)
+        tr_i += i
+        tr_a += a
+        i, a = _prefixed(lsp_val, "lsp-images", None, LSP_ID_OFFSET)
+        write_json(work / "val-lsp.json", _coco_file(i, a, "SquatPose recipe: held-out Leeds Sports Pose "
+                                                            "people (human labels, unfixed)"), indent=None)
     write_json(work / "train.json", _coco_file(tr_i, tr_a, "SquatPose recipe: training set"), indent=None)
     write_json(work / "val-coco.json", _coco_file(va_i, va_a, "SquatPose recipe: held-out COCO-MINI images"), indent=None)
     write_json(work / "val-clips.json", _coco_file(vc_i, vc_a, "SquatPose recipe: held-out clips (teacher labels)"), indent=None)
     summary = {"train_images": len(tr_i), "train_people": len(tr_a), "val_coco_images": len(va_i),
                "val_coco_people": len(va_a), "val_clip_frames": len(vc_i),
                "held_out_clips": list(HELD_OUT_CLIPS), "coco_held_out_image_ids": sorted(held),
-               "teacher": teacher}
+               "teacher": teacher, **lsp_counts}
     write_json(work / "split.json", summary)
     return summary
 
@@ -144,6 +214,7 @@ def train(model: str, work: Path, epochs: int | None, threads: int | None, resum
            "--input-size", SETTINGS["input_size"], "--batch-size", str(SETTINGS["batch_size"]),
            "--lr", str(SETTINGS["lr"]), "--sigma", str(SETTINGS["sigma"]), "--device", "auto",
            "--tag", f"engine.recipe (SETTINGS={SETTINGS}, held-out clips {list(HELD_OUT_CLIPS)})"]
+    cmd += MODEL_ARGS.get(model, [])
     if paste is not None:
         cmd += ["--paste", str(paste)]
     if part is not None:
@@ -173,20 +244,52 @@ def ship(model: str, work: Path, dest: Path | None = None, run: str | None = Non
     except OSError:
         commit = None
     meta = {**{k: v for k, v in meta.items() if k not in ("format", "dtype", "date")},
-            "recipe": "python -m engine.recipe data --extra-videos <pose2sim Demo_SinglePerson videos> "
-                      f"<sports2d demo>; python -m engine.recipe train {model}; "
+            "recipe": "scripts/make_weights.sh: python -m engine.recipe data --extra-videos <pose2sim "
+                      "Demo_SinglePerson videos> <sports2d demo> <clips-unlabelled>"
+                      + (" (with WORK/lsp/lsp-audited.json)" if "lsp_train_people" in split else "")
+                      + f"; python -m engine.recipe train {model}; "
                       f"python -m engine.recipe ship {model}",
             "settings": SETTINGS, "confidence_scale": CONFIDENCE_SCALE, "commit": commit,
             "training_data": {"coco_mini_images": split["train_images"], "people": split["train_people"],
-                              "sources": "COCO-MINI human labels (75% of images) + MediaPipe "
-                                         f"({split.get('teacher', 'mediapipe')}) pseudo-labels "
-                                         "of 8 squat clips, 4 pose2sim camera views, the sports2d demo",
+                              "sources": _sources_text(split),
                               "held_out_clips": split["held_out_clips"],
-                              "held_out_coco_images": split["coco_held_out_image_ids"]},
+                              "held_out_coco_images": split["coco_held_out_image_ids"],
+                              **({"held_out_lsp_images": split["lsp_held_out_image_ids"]}
+                                 if "lsp_held_out_image_ids" in split else {})},
             "history": history}
     out = weightslib.save(net, dest / f"{model}.safetensors", meta, half=True)
     write_card(model, meta, dest / f"{model}.md")
     return out
+
+
+def _lsp_held_text(meta: dict) -> str:
+    ids = meta["training_data"].get("held_out_lsp_images")
+    return f", and {len(ids)} Leeds Sports Pose images (a seeded tenth; ids in the sidecar)" if ids else ""
+
+
+def _init_text(init) -> str:
+    if not init or not init.get("source"):
+        return "random weights"
+    return (f"backbone from ImageNet ({Path(str(init['source'])).name}, sha256 {str(init.get('sha256'))[:12]}...), "
+            f"backbone learning rate x {init.get('backbone_lr_factor')}, BatchNorm {init.get('batchnorm')}")
+
+
+def _data_weakness(meta: dict) -> str:
+    pretrained = bool((meta.get("init") or {}).get("source"))
+    start = ("Starts from an ImageNet backbone, but learned the legs from"
+             if pretrained else "Trained from random initialisation on")
+    people = meta["training_data"].get("people")
+    return (f"{start} {people} people (no full COCO could be downloaded): crowded multi-person "
+            "images and poses unlike sports photos and squat clips are out of its reach.")
+
+
+def _sources_text(split: dict) -> str:
+    text = ("COCO-MINI human labels (75% of images) + MediaPipe "
+            f"({split.get('teacher', 'mediapipe')}) pseudo-labels of the squat clips and the extra videos")
+    if "lsp_train_people" in split:
+        text += (f" + {split['lsp_train_people']} Leeds Sports Pose people (90% of its images; "
+                 f"{split['lsp_swaps_fixed_in_train']} left/right swaps fixed by the label audit)")
+    return text
 
 
 def write_card(model: str, meta: dict, path: Path, score: dict | None = None) -> None:
@@ -201,8 +304,9 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
   input {meta['input_size'][0]}x{meta['input_size'][1]} (width x height), heatmaps at 1/4.
 - **Weights**: `{model}.safetensors` (float16) with the sidecar `{model}.json`.
 - **Training data**: {meta['training_data']['sources']}; {meta['training_data']['people']} people.
-  Held out (never trained on): clips {', '.join(meta['training_data']['held_out_clips'])}, and
-  COCO-MINI images {meta['training_data']['held_out_coco_images']}.
+  Held out (never trained on): clips {', '.join(meta['training_data']['held_out_clips'])},
+  COCO-MINI images {meta['training_data']['held_out_coco_images']}{_lsp_held_text(meta)}.
+- **Initialisation**: {_init_text(meta.get('init'))}.
 - **Recipe**: `{meta['recipe']}` (commit {meta.get('commit')}); {meta.get('epochs')} epochs, settings {meta['settings']},
   {_augment_text(meta.get('augment'))}.
 - **Last epoch**: loss {last.get('loss', float('nan')):.5f}, validation PCK@0.05 on held-out
@@ -211,9 +315,7 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
 
 {_card_scores(score)}
 ## Known weaknesses
-- Trained from random initialisation on about a thousand frames (no ImageNet weights or full
-  COCO could be downloaded): it knows the look of the training clips far better than the variety of
-  COCO scenes, and crowded multi-person images are out of its reach.
+- {_data_weakness(meta)}
 - Most labels come from a teacher (MediaPipe), so it inherits the teacher's mistakes (left/right swaps
   in side views, ankles in occlusion) and cannot exceed the teacher on clips like the training ones.
 - Small input ({meta['input_size'][0]}x{meta['input_size'][1]}): joints of a person far from the camera rely
@@ -292,6 +394,8 @@ def main(argv=None) -> int:
     d.add_argument("--teacher", default=TEACHER, choices=list(TEACHERS),
                    help=f"pseudo-labelling teacher (default {TEACHER})")
     d.add_argument("--work", default="data/recipe", help="working folder (not committed)")
+    d.add_argument("--no-lsp", action="store_true",
+                   help="leave Leeds Sports Pose out (else WORK/lsp/lsp-audited.json is needed)")
     t = sub.add_parser("train", help="train one model with the recipe's settings")
     t.add_argument("model", help="registered model name")
     t.add_argument("--work", default="data/recipe", help="working folder from the data step")
@@ -314,8 +418,8 @@ def main(argv=None) -> int:
     if args.step == "data":
         try:
             summary = build_data(Path(args.shared), work, [Path(v) for v in args.extra_videos],
-                                 args.stride, args.teacher)
-        except ModelMissing as e:
+                                 args.stride, args.teacher, lsp=not args.no_lsp)
+        except (ModelMissing, LSPNotAudited) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(json.dumps(summary, indent=2))
