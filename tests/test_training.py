@@ -162,3 +162,22 @@ def test_torchrun_two_processes_gloo(tmp_path, coco_ann, coco_images):
     assert meta["model"] == "dilated" and meta["input_size"] == [96, 128]
     y = model(torch.zeros(1, 3, 128, 96))
     assert y.shape == (1, 6, 32, 24)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 10, 57])
+def test_the_schedule_takes_runs_of_any_length_and_peaks_once(steps):
+    """OneCycleLR divided by zero for a 10-step run (one epoch of 320 people at batch 32): the
+    warm-up must be at least two steps, and very short runs keep the peak rate."""
+    import torch
+    from engine.training.train import make_scheduler
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    sched = make_scheduler(opt, [1e-3], steps)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert 0.95e-3 <= max(lrs) <= 1e-3 * (1 + 1e-6)
+    if steps >= 3:
+        assert lrs[0] < 1e-3 and lrs[-1] < lrs[int(np.argmax(lrs))]

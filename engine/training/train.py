@@ -187,6 +187,18 @@ def write_chart(out: Path, history: list[dict], title: str) -> None:
     write_text(out, fig.to_html(include_plotlyjs="cdn"))
 
 
+def make_scheduler(opt, peaks, total_steps: int):
+    """One-cycle cosine schedule with a 10% warm-up (at least two steps of it: OneCycleLR
+    divides by zero when its warm-up rounds to none, e.g. 10 steps in all); runs of under
+    three steps keep the peak rate."""
+    if total_steps < 3:
+        for g, peak in zip(opt.param_groups, peaks):
+            g["lr"] = peak
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, peaks, total_steps=total_steps,
+                                               pct_start=max(0.1, 2 / total_steps))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
@@ -247,8 +259,7 @@ def main(argv=None) -> int:
     groups, peaks = param_groups(model, args.lr, init["backbone_lr_factor"])
     opt = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = max(1, -(-len(ds) // (args.batch_size * world)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, peaks, total_steps=args.epochs * steps_per_epoch,
-                                                pct_start=0.1)
+    sched = make_scheduler(opt, peaks, args.epochs * steps_per_epoch)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     start, history = 0, []
