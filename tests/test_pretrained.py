@@ -82,17 +82,32 @@ def _parity(path: Path, photos: list[str], capsys=None) -> list[dict]:
 @needs_tflite
 @needs_runtime
 def test_int8_file_matches_the_tflite_runtime_on_real_photos(photos):
-    """The converted int8 per-channel network against the TFLite runtime, on the CLI
-    (``classify --check --json``). The issue's bar (top-1 equal on every photo, top-5 sets
-    sharing >= 4, logit correlation >= 0.99) is met by the uint8 file (next test); this file's
-    8-bit activations drift further from float (see the layer test below), so here: top-5
-    shared >= 4 everywhere, correlation >= 0.99 on all photos but one (>= 0.985 on that one),
-    and at most one top-1 flip, on a photo whose runtime top-2 logits lie within a few output
-    quanta of each other (a tie the int8 runtime itself barely orders)."""
+    """The issue's parity bar for the int8 per-channel file, on the CLI (``classify --check
+    --json``), over the photo set fixed by the ``photos`` fixture before any result was seen:
+    scikit-image's chelsea, coffee, astronaut and rocket, and the first four COCO-MINI images
+    by file name (without scikit-image, the first eight COCO-MINI images). The runtime rounds every activation to 8 bits; the converted network, run
+    with that rounding simulated (``int8_simulated``: every activation the graph stores in 8
+    bits rounded to its tensor's scale and zero point), must have the runtime's top-1 class on
+    every photo, top-5 sets sharing at least 4 classes and logits correlating at 0.99 or more.
+
+    The float network (no activation rounding; what training starts from) is measured on the
+    same photos and its figures printed. When this test was written (27 November 2026) it had
+    7/8 top-1 equal (000000000790.jpg: potter's wheel against the runtime's water jug, whose
+    own two best logits are 3 output quanta apart), top-5 shared >= 4 and correlation >= 0.988
+    (rocket); it is held to that: top-5 shared >= 4, correlation >= 0.985 on every photo and
+    >= 0.99 on all but one, at most one top-1 flip, on a near tie of the runtime's."""
     from engine.models.imagenet import load_classifier, prepare_image, tflite_logits
     recs = _parity(INT8, photos)
-    print(json.dumps(recs, indent=1))
     assert len(recs) >= 6
+    for what, rows in (("converted network, float activations", recs),
+                       ("converted network, 8-bit activations simulated", [x["int8_simulated"] for x in recs])):
+        print(f"{what}: {sum(x['top1_equal'] for x in rows)}/{len(rows)} top-1 equal, top-5 shared >= "
+              f"{min(x['top5_shared'] for x in rows)}, correlation >= {min(x['logit_corr'] for x in rows)}")
+    # the issue's bar, with the runtime's activation rounding simulated
+    for x in recs:
+        sim = x["int8_simulated"]
+        assert sim["top1_equal"] and sim["top5_shared"] >= 4 and sim["logit_corr"] >= 0.99, x
+    # the float network, as measured (see the docstring)
     corr = sorted(x["logit_corr"] for x in recs)
     assert all(x["top5_shared"] >= 4 for x in recs), recs
     assert corr[0] >= 0.985 and corr[1] >= 0.99, corr
