@@ -3,6 +3,7 @@ into place, so a crash never leaves a half-written file where a good one stood."
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -48,3 +49,22 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_sha256(path: str | os.PathLike, expected: str, error: type[Exception] = ValueError,
+                 why: str = "a damaged or replaced file") -> str:
+    """The file's sha256 when it is ``expected``; else ``error`` with a message naming the
+    file, both digests and ``why``."""
+    digest = sha256_file(path)
+    if digest != expected:
+        raise error(f"{path}: sha256 {digest}, expected {expected} ({why})")
+    return digest

@@ -22,7 +22,8 @@ from .uploads import UploadError
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO_MINI = ROOT.parent / "shared" / "data" / "coco-mini"
-#: The demo bundle's COCO sample (made by scripts/make_demo_bundle.py; see assets/demo/README.md).
+#: The demo bundle's sample: frames of the bundled squat clip with their people in COCO format
+#: (made by scripts/make_demo_bundle.py from the committed clip alone; see assets/demo/README.md).
 BUNDLE_COCO = ROOT / "assets" / "demo" / "coco"
 
 #: Keyboard shortcuts; app.py passes this to ``launch(head=...)``.
@@ -50,7 +51,7 @@ VIS = {"visible": V_VISIBLE, "occluded": V_OCCLUDED}
 def default_paths() -> tuple[str, str]:
     """Env paths when set (``SQUATPOSE_COCO_ANN`` / ``SQUATPOSE_COCO_IMAGES``), else coco-mini
     in the shared data folder (``SQUATPOSE_SHARED_DATA``, default ``../shared/data``) when it
-    is there, else the demo bundle's COCO sample (``assets/demo/coco``), else empty (the tab
+    is there, else the demo bundle's sample (``assets/demo/coco``), else empty (the tab
     then says what to load)."""
     ann, imgs = os.environ.get("SQUATPOSE_COCO_ANN", ""), os.environ.get("SQUATPOSE_COCO_IMAGES", "")
     if ann or imgs:

@@ -14,10 +14,15 @@ from pathlib import Path
 
 import pytest
 
+import cv2
+import numpy as np
+
 from engine.data import coco
 from engine.video.reader import open_video
+from scripts import make_demo_bundle
 from tests import spaceenv
 from tests.apphelpers import ROOT, running_app
+from tests.conftest import needs_mediapipe
 
 BUNDLE = ROOT / "assets" / "demo"
 CLIP = BUNDLE / "clips" / "gym-side-two-squats.mp4"
@@ -47,63 +52,69 @@ def test_bundle_is_small_playable_and_attributed():
     notice = (BUNDLE / "clips" / "LICENSE").read_text()
     assert "MIT License" in notice and "Copyright (c) 2024 Rohan Kumar" in notice
 
-    # the COCO sample keeps COCO's info, licences and each image's licence and addresses
+    # the Review sample: frames of that clip, every image listed, licence and provenance said
     data = json.loads(ANN.read_text())
-    assert data["info"]["description"] == "COCO 2017 Dataset"
-    licences = {lic["id"]: lic for lic in data["licenses"]}
-    assert len(licences) == 8
+    assert [lic["name"] for lic in data["licenses"]] == \
+        ["MIT License (the clip's; Copyright (c) 2024 Rohan Kumar)"]
     assert sorted(p.name for p in IMAGES.iterdir()) == sorted(im["file_name"] for im in data["images"])
     readme = (BUNDLE / "README.md").read_text()
-    assert "CC BY 4.0" in readme and "rohanx01/Squat-Analysis-Model" in readme
+    assert "rohanx01/Squat-Analysis-Model" in readme and "no COCO image or annotation" in readme
     for im in data["images"]:
-        lic = licences[im["license"]]
-        assert lic["id"] in {4, 5, 6}, (im["file_name"], lic)  # redistributable, commercially too
-        row = next(line for line in readme.splitlines() if f"`{im['file_name']}`" in line)
-        assert lic["name"] in row and lic["url"] in row and im["flickr_url"] in row, row
+        assert im["license"] == 1 and im["video"] == CLIP.name, im
+        assert f"| `{im['file_name']}` | {im['frame']} |" in readme, im["file_name"]
+    assert {a["made_by"] for a in data["annotations"]} == {"teacher", "hand"}
 
-    # every flag the Review tab filters on is there to see
+    # the flags the Review tab filters on, "incomplete" ones above all, have people to show
     people = coco.load(ANN, IMAGES)
     s = coco.summarize(people.people, len(people.crowd))
-    for flag in ("none_labeled", "some_missing", "all_labeled", "all_visible", "any_occluded",
-                 "small_box", "crowd"):
+    for flag in make_demo_bundle.NEEDED:
         assert s[flag] > 0, (flag, s)
 
     # the project's README lists the bundle's licences and sources
     front = (ROOT / "README.md").read_text()
-    for words in ("assets/demo", "rohanx01/Squat-Analysis-Model", "MIT", "CC BY 4.0", "Flickr"):
+    for words in ("assets/demo", "rohanx01/Squat-Analysis-Model", "MIT", "teacher"):
         assert words in front, words
 
 
-def test_bundle_is_coco_mini_unchanged(coco_ann, coco_images):
-    """The sample is COCO's own: each image byte for byte, each annotation as COCO-MINI has it."""
+def test_the_sample_is_frames_of_the_bundled_clip():
+    """Each image is the clip frame it names, whole, cut or scaled as it says: within JPEG's
+    loss of it, and well closer to it than to the frame 10 later (or earlier)."""
     data = json.loads(ANN.read_text())
-    source = json.loads(coco_ann.read_text())
-    ids = {im["id"] for im in data["images"]}
-    assert data["annotations"] == [a for a in source["annotations"] if a["image_id"] in ids]
-    assert data["images"] == [im for im in source["images"] if im["id"] in ids]
-    assert data["licenses"] == source["licenses"] and data["info"] == source["info"]
+    other = {im["frame"]: im["frame"] + 10 if im["frame"] < 180 else im["frame"] - 10 for im in data["images"]}
+    frames = make_demo_bundle.read_frames(CLIP, set(other) | set(other.values()))
     for im in data["images"]:
-        assert (IMAGES / im["file_name"]).read_bytes() == (coco_images / im["file_name"]).read_bytes()
+        keep = im["cut"] if im["cut"] == "whole" else tuple(im["cut"])
+        got = cv2.cvtColor(cv2.imread(str(IMAGES / im["file_name"])), cv2.COLOR_BGR2RGB).astype(int)
+        assert got.shape == (im["height"], im["width"], 3), im["file_name"]
+        named, later = (np.abs(got - make_demo_bundle.cut(frames[f], np.zeros((0, 2)), keep)[0]).mean()
+                        for f in (im["frame"], other[im["frame"]]))
+        assert named < 5 and named < 0.7 * later, (im["file_name"], named, later)
 
 
-def test_the_script_makes_this_bundle(coco_ann, tmp_path):
-    """``scripts/make_demo_bundle.py`` reproduces the committed bundle: every file byte for
-    byte but the clip, whose encoding may differ by encoder build; its frames, size and
-    length are the same."""
-    shared = coco_ann.parents[2]
-    if not (shared / "clips-unlabelled" / "side-gym-portrait.mp4").is_file():
-        pytest.skip(f"the source clip is not in {shared}/clips-unlabelled")
+@needs_mediapipe
+def test_the_script_makes_this_bundle(tmp_path):
+    """``scripts/make_demo_bundle.py`` rebuilds the committed sample from the committed clip
+    alone (no ../shared): the same files, README and notice byte for byte, the same people
+    and flags; pixels and the teacher's numbers within rounding of another build."""
     out = tmp_path / "bundle"
-    subprocess.run([sys.executable, "scripts/make_demo_bundle.py", "--shared", str(shared),
-                    "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([sys.executable, "scripts/make_demo_bundle.py", "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True,
+                   env={**os.environ, "SQUATPOSE_SHARED_DATA": str(tmp_path / "no-shared-data")})
     made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert made == sorted(str(p.relative_to(BUNDLE)) for p in BUNDLE.rglob("*") if p.is_file())
-    for name in made:
-        if not name.endswith(".mp4"):
-            assert (out / name).read_bytes() == (BUNDLE / name).read_bytes(), name
-    with open_video(out / "clips" / CLIP.name) as a, open_video(CLIP) as b:
-        assert (a.frame_size, a.fps, a.duration) == (b.frame_size, b.fps, b.duration)
-        assert sum(1 for _ in a.frames()) == sum(1 for _ in b.frames())
+    for name in ("README.md", "clips/LICENSE", "clips/" + CLIP.name):
+        assert (out / name).read_bytes() == (BUNDLE / name).read_bytes(), name
+    a, b = (json.loads(p.read_text()) for p in (out / "coco" / "annotations" / ANN.name, ANN))
+    assert a["images"] == b["images"] and a["info"] == b["info"] and a["licenses"] == b["licenses"]
+    assert len(a["annotations"]) == len(b["annotations"])
+    for x, y in zip(a["annotations"], b["annotations"]):
+        kx, ky = np.array(x["keypoints"]).reshape(17, 3), np.array(y["keypoints"]).reshape(17, 3)
+        assert (kx[:, 2] == ky[:, 2]).all(), (x["id"], kx[:, 2], ky[:, 2])
+        assert np.abs(kx[:, :2] - ky[:, :2]).max() <= 2.0 and np.allclose(x["bbox"], y["bbox"], atol=4)
+        assert np.allclose(x.get("keypoint_scores", []), y.get("keypoint_scores", []), atol=0.03)
+    for im in b["images"]:
+        p, q = (cv2.imread(str(d / "coco" / "images" / im["file_name"])).astype(int) for d in (out, BUNDLE))
+        assert np.abs(p - q).mean() < 1, im["file_name"]
 
 
 def test_fallback_to_the_bundle_and_the_overrides(monkeypatch, tmp_path):
@@ -153,6 +164,8 @@ def test_a_fresh_space_offers_the_bundle_in_both_tabs(tmp_path):
     run_env = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
     subprocess.run([sys.executable, "-c", check, str(space)], cwd=space, env=run_env, check=True)
 
+    people = coco.load(ANN, IMAGES)
+    s = coco.summarize(people.people, len(people.crowd))
     with running_app(tmp_path / "data", env, cwd=space, log=SHOTS / "app.log") as (url, _), \
             sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -186,18 +199,20 @@ def test_a_fresh_space_offers_the_bundle_in_both_tabs(tmp_path):
         page.get_by_role("tab", name="Review").click()
         page.wait_for_selector("#review-gallery img")
         summary = page.locator("#review-summary").inner_text()
-        assert ("50 people (2 crowd regions aside): 27 with nothing labelled, 10 with some joints "
-                "missing, 13 complete (11 all visible), 8 with an occluded joint") in summary, summary
-        assert "0 of 42 flagged people reviewed" in page.locator("#review-progress").inner_text()
+        assert (f"{s['person_annotations']} people (0 crowd regions aside): {s['none_labeled']} with "
+                f"nothing labelled, {s['some_missing']} with some joints missing, {s['all_labeled']} "
+                f"complete") in summary, summary
+        assert s["none_labeled"] and s["some_missing"] and s["any_occluded"]
+        assert f"0 of {s['flagged']} flagged people reviewed" in page.locator("#review-progress").inner_text()
         page.locator("#review-filter input").click()
         page.get_by_role("option", name="Some joint occluded").click()
-        page.wait_for_function("() => document.body.innerText.includes('8 people match')")
+        page.wait_for_function(f"() => document.body.innerText.includes('{s['any_occluded']} people match')")
         page.locator("#review-gallery img").first.click()
         page.wait_for_function("() => document.querySelector('#review-info').innerText.includes('occluded:')")
         page.screenshot(path=str(SHOTS / "3-review-occluded.png"), full_page=True)
         page.locator("#review-accept").click()
         page.wait_for_function("() => document.querySelector('#review-progress').innerText"
-                               ".startsWith('1 of 42 flagged people reviewed (1 accepted')")
+                               f".startsWith('1 of {s['flagged']} flagged people reviewed (1 accepted')")
         page.locator("#review-export").click()
         page.wait_for_function("() => document.querySelector('#review-report').innerText.includes('kept_accepted')")
         report = page.locator("#review-report").inner_text()

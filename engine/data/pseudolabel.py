@@ -105,6 +105,13 @@ def moved(prev: np.ndarray | None, cur: np.ndarray, box_h: float) -> bool:
     return bool(np.nanmax(d) > MIN_MOTION * box_h)
 
 
+def coco_category() -> dict:
+    """COCO's person category with its 17 keypoint names (the lower-body skeleton drawn)."""
+    return {"id": 1, "name": "person", "supercategory": "person",
+            "keypoints": list(COCO_KEYPOINT_NAMES),
+            "skeleton": [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13]]}
+
+
 def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", stride: int = 2,
                 max_seconds: float | None = None, jpeg_quality: int = 90, progress: bool = True,
                 masks: bool = True) -> dict:
@@ -159,9 +166,7 @@ def pseudolabel(videos: list[Path], out: Path, teacher: str = "mediapipe", strid
                      "videos": stats},
             "licenses": [{"id": 0, "name": "as the source video", "url": ""}],
             "images": images, "annotations": anns,
-            "categories": [{"id": 1, "name": "person", "supercategory": "person",
-                            "keypoints": list(COCO_KEYPOINT_NAMES),
-                            "skeleton": [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13]]}]}
+            "categories": [coco_category()]}
     write_json(out / "annotations.json", data, indent=None)
     return stats
 
