@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -103,20 +104,48 @@ def evaluate_people(model, people: list, images_dir, codec: HeatmapCodec, datase
 MATCH_IOU = 0.5
 
 
-def evaluate_with_detector(model, people: list, images_dir, codec: HeatmapCodec, dataset_dict: dict,
-                           device="cpu", flip_test=False, batch_size=32, progress=True,
-                           detector=None) -> dict:
-    """The evaluation report with the person detector's boxes instead of the ground truth's
-    (see the module's docstring): PCK against the GT joints with the GT box's threshold, a
-    missed person's joints wrong; OKS AP over every detection; ``detection`` says how many GT
-    people were found (``found``/``missed``, mean IoU of the matches) and how many boxes the
-    detector gave."""
+@dataclass
+class Detections:
+    """The person detector run once over the images of ``people`` (``detect_people``), for any
+    number of pose models to be scored on its boxes: ``crops`` holds one pseudo-person per
+    detection (the image's first person with the detection's box as ``bbox``, ``ann_id`` -1);
+    ``owners`` (image id, detector score) per crop; ``matches[i]`` the crop matched to
+    ``people[i]`` (highest IoU, at least ``MATCH_IOU``; -1: missed) and ``ious[i]`` its IoU."""
+
+    people: list
+    crops: list
+    owners: list
+    matches: np.ndarray
+    ious: np.ndarray
+    image_ids: list
+    detector: str
+
+    @property
+    def found(self) -> np.ndarray:
+        return self.matches >= 0
+
+    def per_person(self, crop_values: np.ndarray) -> np.ndarray:
+        """Values per crop (N_crops, ...) -> per ground-truth person (N_people, ...), NaN where
+        the detector missed the person."""
+        out = np.full((len(self.people),) + crop_values.shape[1:], np.nan)
+        out[self.found] = crop_values[self.matches[self.found]]
+        return out
+
+    def summary(self) -> dict:
+        hit = self.found
+        return {"detector": self.detector, "found": int(hit.sum()), "missed": int((~hit).sum()),
+                "match_iou": MATCH_IOU, "mean_iou_found": float(self.ious[hit].mean()) if hit.any() else None,
+                "boxes": len(self.crops), "images": len(self.image_ids)}
+
+
+def detect_people(people: list, images_dir, detector=None, progress=True) -> Detections:
+    """Run the person detector (default: the shipped one, ``engine.video.detect``) once on
+    every image of ``people`` and match each person to a detection (see ``Detections``)."""
     import dataclasses
 
     from engine.data.dataset import read_image
     from engine.video.detect import load_detector
     from engine.video.tracking import box_iou
-    t0 = time.perf_counter()
     detector = detector or load_detector()
     by_image: dict[int, list] = {}
     for p in people:
@@ -139,29 +168,41 @@ def evaluate_with_detector(model, people: list, images_dir, codec: HeatmapCodec,
             j = int(np.argmax(iou))
             if iou[j] >= MATCH_IOU:
                 matches[index[id(p)]], ious[index[id(p)]] = first + j, iou[j]
+    return Detections(list(people), crops, owners, matches, ious, sorted(by_image), detector.name)
+
+
+def evaluate_with_detector(model, people: list, images_dir, codec: HeatmapCodec, dataset_dict: dict,
+                           device="cpu", flip_test=False, batch_size=32, progress=True,
+                           detector=None, detections: Detections | None = None) -> dict:
+    """The evaluation report with the person detector's boxes instead of the ground truth's
+    (see the module's docstring): PCK against the GT joints with the GT box's threshold, a
+    missed person's joints wrong; OKS AP over every detection; ``detection`` says how many GT
+    people were found (``found``/``missed``, mean IoU of the matches) and how many boxes the
+    detector gave. ``detections``: the detector's output for these ``people`` made before
+    (``detect_people``), so that several models share one detector run."""
+    t0 = time.perf_counter()
+    det = detections if detections is not None else detect_people(people, images_dir, detector, progress)
+    crops = det.crops
     if crops:
         ds = PoseDataset(crops, images_dir, codec, Augment.none())
         det_pred, det_sc = predict_people(model, ds, device, flip_test, batch_size, progress)
     else:
         det_pred, det_sc = np.zeros((0, len(JOINTS), 2)), np.zeros((0, len(JOINTS)))
-    pred = np.full((len(people), len(JOINTS), 2), np.nan)
-    hit = matches >= 0
-    pred[hit] = det_pred[matches[hit]]
+    pred = det.per_person(det_pred)
+    hit = det.found
     gt = np.stack([p.keypoints for p in people]) if people else np.zeros((0, 6, 2))
     lab = np.stack([p.labeled for p in people]) if people else np.zeros((0, 6), bool)
     boxes = np.array([p.bbox for p in people]).reshape(-1, 4)
     p05, p10 = pck(pred, gt, lab, boxes, 0.05), pck(pred, gt, lab, boxes, 0.1)
-    results = [{"image_id": owners[k][0], "keypoints": det_pred[k], "scores": det_sc[k],
-                "score": float(owners[k][1] * det_sc[k].mean())} for k in range(len(crops))]
+    results = [{"image_id": det.owners[k][0], "keypoints": det_pred[k], "scores": det_sc[k],
+                "score": float(det.owners[k][1] * det_sc[k].mean())} for k in range(len(crops))]
     # every image counts, also one where the detector found nobody (all its people missed)
-    oks = oks_ap(dataset_dict, results, image_ids=sorted(by_image))
+    oks = oks_ap(dataset_dict, results, image_ids=det.image_ids)
     return {"pck@0.05": p05["pck"], "pck@0.1": p10["pck"], "per_joint": p05["per_joint"],
             "per_joint@0.1": p10["per_joint"], "mean_pixel_error": mean_pixel_error(pred[hit], gt[hit], lab[hit]),
             "oks_ap": oks["ap"], "oks": oks, "instances": len(people), "joints_counted": p05["counted"],
             "flip_test": flip_test, "boxes": "detector",
-            "detection": {"detector": detector.name, "found": int(hit.sum()), "missed": int((~hit).sum()),
-                          "match_iou": MATCH_IOU, "mean_iou_found": float(ious[hit].mean()) if hit.any() else None,
-                          "boxes": len(crops), "images": len(by_image)},
+            "detection": det.summary(),
             "pck_definition": "distance <= alpha x 1.25 x longer side of the GT box (image px); "
                               "labelled GT joints only; a person the detector missed counts as wrong",
             "mean_pixel_error_definition": "over the people the detector found",

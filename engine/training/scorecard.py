@@ -1,7 +1,8 @@
 """The shipped models' report card, measured side by side with MediaPipe in one run.
 
     python -m engine.scorecard [--models ...] [--work data/recipe] [--clips ../shared/data/clips]
-                               [--finders auto|detector|search ...] --out weights/scorecard.json
+                               [--finders auto|detector|search ...] [--references ...]
+                               --out weights/scorecard.json
 
 For each model (and MediaPipe, the teacher):
 - ``clip_pck@0.05``: agreement with the teacher on the held-out clips (``engine.recipe``'s
@@ -14,7 +15,16 @@ For each model (and MediaPipe, the teacher):
   two figures together tell a model's errors from the tracker's;
 - ``coco_pck@0.05``: PCK@0.05 with the engine's definition (``engine.training.metrics``) on the
   held-out human-labelled COCO-MINI people; MediaPipe runs on the same evaluation crops (the
-  GT box enlarged 1.25x), and a person it misses counts as wrong;
+  GT box enlarged 1.25x), and a person it misses counts as wrong (``coco_missed_people``);
+- ``lsp_pck@0.05``: the same on the held-out Leeds Sports Pose people (``WORK/val-lsp.json``,
+  written by ``engine.recipe data``; left out, with the reason, when absent);
+- ``coco_det_pck@0.05`` / ``lsp_det_pck@0.05``: the same people cropped by the person
+  detector's boxes instead (``engine.evaluate --boxes detector``'s protocol: the detector runs
+  once per set, a person no detection matches counts as wrong; ``detection`` in the card);
+- the references beside the models (``--references``): ``mediapipe`` (BlazePose full, the
+  clips' teacher: every row), ``mediapipe-heavy`` (BlazePose heavy) and ``movenet-lightning``
+  (``engine.video.movenet``, needs ``ai-edge-litert``): the held-out people's rows only; each
+  that cannot run here is left out with the reason (``skipped`` in the card);
 - ``reps``: the repetition count on every clip of ``clips.json`` beside the person's count;
 - ``reps_in_time``: how many of MediaPipe's repetitions (right on every clip) a model's
   coincide with in time (``matched_reps``): a count can be right by chance, with one rep split
@@ -100,28 +110,155 @@ def pck_by_knee(pred: np.ndarray, people: list) -> dict:
     return out
 
 
-def mediapipe_on_people(people, images_dir) -> tuple[np.ndarray, np.ndarray]:
-    """MediaPipe (still-image mode) on each person's evaluation crop -> (N, 6, 2) image px."""
-    import mediapipe as mp
+#: The references scored beside the shipped models: MediaPipe full (the clips' teacher: every
+#: row), MediaPipe heavy and MoveNet Lightning (the held-out people's rows only).
+MEDIAPIPE_HEAVY = "mediapipe-heavy"
+MOVENET = "movenet-lightning"
+REFERENCES = (MEDIAPIPE, MEDIAPIPE_HEAVY, MOVENET)
+#: The held-out human-labelled sets: key -> (file under WORK, words for the table and cards).
+HELD_OUT_PEOPLE = {"coco": ("val-coco.json", "COCO-MINI"), "lsp": ("val-lsp.json", "Leeds Sports Pose")}
+
+
+def _image(images_dir, file_name, cache: dict) -> np.ndarray:
     from engine.data.dataset import read_image
-    from engine.video.mediapipe_pose import BLAZEPOSE_LOWER_BODY
+    if file_name not in cache:  # the people of one image follow each other: keep only the last
+        cache.clear()
+        cache[file_name] = read_image(Path(images_dir) / file_name)
+    return cache[file_name]
+
+
+def mediapipe_on_people(people, images_dir, complexity: int = 1,
+                        progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe (still-image mode; ``complexity`` 1 = full, 2 = heavy) on each person's
+    evaluation crop (the box enlarged ``BOX_PADDING`` x, at ``CROP_SIDE`` px on its longer side)
+    -> (N, 6, 2) image px (NaN where it found nobody) and found (N,). ``ModelMissing`` when
+    the model of that complexity is not installed (heavy: ``python -m engine.teacher install``)."""
+    from tqdm import tqdm
+
+    from engine.video.mediapipe_pose import BLAZEPOSE_LOWER_BODY, MediaPipePose
     preds = np.full((len(people), 6, 2), np.nan)
     found = np.zeros(len(people), bool)
-    with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
-        for i, p in enumerate(people):
+    cache: dict = {}
+    with MediaPipePose(model_complexity=complexity, static_image_mode=True) as pose:
+        for i, p in enumerate(tqdm(people, desc=f"mediapipe ({complexity})", disable=not progress, leave=False)):
             w, h = p.bbox[2] * BOX_PADDING, p.bbox[3] * BOX_PADDING
             k = CROP_SIDE / max(w, h)
             size = (max(32, int(round(w * k))), max(32, int(round(h * k))))
             crop = Crop.from_box(p.bbox, size)
-            patch = crop.warp(read_image(Path(images_dir) / p.file_name))
-            res = pose.process(patch)
-            if res.pose_landmarks is None:
+            lm = pose.landmarks(crop.warp(_image(images_dir, p.file_name, cache)))
+            if lm is None:
                 continue
-            lm = res.pose_landmarks.landmark
-            xy = np.array([[lm[j].x * size[0], lm[j].y * size[1]] for j in BLAZEPOSE_LOWER_BODY])
-            preds[i] = crop.to_image(xy)
+            preds[i] = crop.to_image(lm[list(BLAZEPOSE_LOWER_BODY), :2])
             found[i] = True
     return preds, found
+
+
+def movenet_on_people(people, images_dir, net=None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """MoveNet Lightning (``engine.video.movenet``) on each person's box enlarged ``BOX_PADDING``
+    x and made square, at its 192x192 input -> (N, 6, 2) image px and found (N,): MoveNet
+    always answers, so every person counts as found."""
+    from tqdm import tqdm
+
+    from engine.video.movenet import INPUT_SIZE, MoveNet
+    net = net or MoveNet()
+    preds = np.full((len(people), 6, 2), np.nan)
+    cache: dict = {}
+    for i, p in enumerate(tqdm(people, desc="movenet", disable=not progress, leave=False)):
+        crop = Crop.from_box(p.bbox, (INPUT_SIZE, INPUT_SIZE))
+        xy, _ = net.lower_body(crop.warp(_image(images_dir, p.file_name, cache)))
+        preds[i] = crop.to_image(xy)
+    return preds, np.ones(len(people), bool)
+
+
+def reference_or_reason(name: str) -> tuple[object | None, str | None]:
+    """A reference model's people function ``f(people, images_dir, progress) -> (xy, found)``,
+    or (None, why it cannot run here)."""
+    if name in (MEDIAPIPE, MEDIAPIPE_HEAVY):
+        if not mediapipe_available():
+            return None, "mediapipe is not installed (optional extra: pip install -r requirements-mediapipe.txt)"
+        from engine.video.blazepose_models import ModelMissing, check_model, teacher_complexity
+        complexity = teacher_complexity(name)
+        try:
+            check_model(complexity)
+        except ModelMissing as e:
+            return None, str(e)
+        return (lambda people, d, progress=False: mediapipe_on_people(people, d, complexity, progress)), None
+    if name == MOVENET:
+        from engine.video.movenet import movenet_or_reason
+        net, why = movenet_or_reason(torch.get_num_threads())
+        if net is None:
+            return None, why
+        return (lambda people, d, progress=False: movenet_on_people(people, d, net, progress)), None
+    raise ValueError(f"unknown reference {name!r}; choose from {', '.join(REFERENCES)}")
+
+
+@dataclasses.dataclass
+class HeldOutPeople:
+    """A held-out set of human-labelled people (``HELD_OUT_PEOPLE``): its key ("coco", "lsp"),
+    the people with at least one joint labelled, the folder their file names are relative to,
+    the COCO file's dict (for OKS), and the person detector's output on them (``detect``)."""
+
+    key: str
+    people: list
+    images_dir: Path
+    dataset: dict
+    detections: object = None  # engine.training.evaluate.Detections
+
+    @classmethod
+    def load(cls, key: str, path, images_dir) -> "HeldOutPeople":
+        data = cocolib.load(path, images_dir)
+        return cls(key, [q for q in data.people if q.flags.n_labeled > 0], Path(images_dir), data.dataset)
+
+    def detect(self, detector, progress: bool = False) -> "HeldOutPeople":
+        from .evaluate import detect_people
+        self.detections = detect_people(self.people, self.images_dir, detector, progress)
+        return self
+
+    def pck(self, xy: np.ndarray) -> float | None:
+        gt = np.stack([q.keypoints for q in self.people])
+        lab = np.stack([q.labeled for q in self.people])
+        boxes = np.array([q.bbox for q in self.people])
+        return pck(xy, gt, lab, boxes, 0.05)["pck"]
+
+
+def score_people(name: str, sets: list, reference=None, progress: bool = False) -> dict:
+    """PCK@0.05 (engine definition, ``evaluate_people``'s) of a shipped model or a reference on
+    each held-out set of people, on the ground-truth boxes (``{key}_pck@0.05``) and, where the
+    set has the detector's output, on the person detector's boxes (``{key}_det_pck@0.05``: the
+    top-down protocol of ``engine.evaluate --boxes detector``, a person the detector missed
+    counting as wrong). ``reference``: the people function of ``reference_or_reason`` (None: a
+    shipped model, loaded by name). For a reference, a person it finds nobody in counts as
+    wrong, and ``{key}_missed_people`` / ``{key}_det_missed_people`` count them (in the
+    detector's boxes: among the people the detector found)."""
+    row = {}
+    if reference is None:
+        from engine.models.weights import codec_for, load_model, shipped_weights
+        from .evaluate import evaluate_people, evaluate_with_detector
+        model, meta = load_model(shipped_weights()[name])
+        for s in sets:
+            r = evaluate_people(model, s.people, s.images_dir, codec_for(meta), s.dataset, progress=False)
+            row[f"{s.key}_pck@0.05"] = r["pck@0.05"]
+            if s.detections is not None:
+                r = evaluate_with_detector(model, s.people, s.images_dir, codec_for(meta), s.dataset,
+                                           progress=False, detections=s.detections)
+                row[f"{s.key}_det_pck@0.05"] = r["pck@0.05"]
+        return row
+    for s in sets:
+        xy, found = reference(s.people, s.images_dir, progress=progress)
+        row[f"{s.key}_pck@0.05"] = s.pck(xy)
+        row[f"{s.key}_missed_people"] = int((~found).sum())
+        det = s.detections
+        if det is None:
+            continue
+        used = np.unique(det.matches[det.found])  # only the crops matched to a labelled person
+        crop_xy = np.full((len(det.crops), 6, 2), np.nan)
+        crop_found = np.zeros(len(det.crops))
+        if len(used):
+            xy_d, found_d = reference([det.crops[k] for k in used], s.images_dir, progress=progress)
+            crop_xy[used], crop_found[used] = xy_d, found_d
+        row[f"{s.key}_det_pck@0.05"] = s.pck(det.per_person(crop_xy))
+        row[f"{s.key}_det_missed_people"] = int(np.sum(det.per_person(crop_found) == 0))
+    return row
 
 
 def main(argv=None) -> int:
@@ -136,27 +273,47 @@ def main(argv=None) -> int:
                    help="how the heatmap models find the athlete: auto (the person detector when "
                         "available, else the search), detector, search (no detector); several: "
                         "each model is scored with each, side by side (default: auto)")
+    p.add_argument("--references", nargs="*", choices=REFERENCES, default=list(REFERENCES),
+                   help="reference models scored beside (default: all three; each one that cannot run "
+                        "here is left out with the reason in the card): mediapipe (full: every row), "
+                        "mediapipe-heavy and movenet-lightning (the held-out people's rows)")
     p.add_argument("--out", default="weights/scorecard.json", help="JSON output (and .md beside it)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     finders = list(dict.fromkeys(args.finders))
     models = [(m, f) for m in (args.models or list(shipped_weights())) for f in finders]
-    if mediapipe_available():
+    card = {"held_out_clips": list(HELD_OUT_CLIPS), "models": {}, "skipped": {}}
+    references = {}
+    for name in dict.fromkeys(args.references):
+        fn, why = reference_or_reason(name)
+        if fn is None:
+            card["skipped"][name] = why
+        else:
+            references[name] = fn
+    if MEDIAPIPE in references:
         models = models + [(MEDIAPIPE, None)]
     clips = Path(args.clips)
     manifest = json.loads((clips / "clips.json").read_text())["clips"]
     work = Path(args.work)
-    val = cocolib.load(work / "val-coco.json", work)
-    people = [q for q in val.people if q.flags.n_labeled > 0]
-    gt = np.stack([q.keypoints for q in people])
-    lab = np.stack([q.labeled for q in people])
-    boxes = np.array([q.bbox for q in people])
+    sets = []
+    for key, (file, words) in HELD_OUT_PEOPLE.items():
+        if (work / file).is_file() or key == "coco":  # COCO-MINI's is always there; LSP's since issue 15
+            sets.append(HeldOutPeople.load(key, work / file, work))
+            card[f"{key}_people"] = len(sets[-1].people)
+        else:
+            card["skipped"][f"{key} people"] = f"{work / file} not found (made by python -m engine.recipe data)"
+    from engine.video.detect import detector_or_reason
+    detector, why = detector_or_reason(args.threads)
+    if detector is None:
+        card["skipped"]["detector boxes"] = why
+    else:
+        card["detection"] = {s.key: s.detect(detector, progress=True).detections.summary() for s in sets}
     clip_val = cocolib.load(work / "val-clips.json", work)
     # only the teacher's confident joints (v=2) count, as in clip_pck@0.05
     clip_people = [dataclasses.replace(q, visibility=np.where(q.visibility >= 2, 2, 0))
                    for q in clip_val.people if (q.visibility >= 2).any()]
     teacher = {}
-    card = {"held_out_clips": list(HELD_OUT_CLIPS), "coco_people": len(people), "models": {}}
+    people_rows = {}  # one model's held-out people figures, the same for each finder
     for name, finder in models:
         pred = make_predictor(name, device="cpu", finder=finder or "auto")
         row = {"reps": {}, "rep_times": {}, "fps": {}, "searches": {}, "detector_calls": {}}
@@ -181,36 +338,35 @@ def main(argv=None) -> int:
         wrong = [c for c in manifest if abs(row["reps"][c["file"]] - c["reps"]) > c.get("reps_tolerance", 0)]
         row["reps_match"] = len(manifest) - len(wrong)
         row["reps_wrong"] = {c["file"]: {"counted": row["reps"][c["file"]], "person": c["reps"]} for c in wrong}
-        if name == MEDIAPIPE:
-            xy, found = mediapipe_on_people(people, work)
-            row["coco_missed_people"] = int((~found).sum())
-        else:
+        if name not in people_rows:
+            people_rows[name] = score_people(name, sets, references.get(name), progress=name in references)
+        row.update(people_rows[name])
+        if name != MEDIAPIPE:
             from .evaluate import evaluate_people
             from engine.models.weights import codec_for, load_model
             model, meta = load_model(shipped_weights()[name])
-            r = evaluate_people(model, people, work, codec_for(meta), val.dataset, progress=False)
-            xy = None
-            row["coco_pck@0.05"] = r["pck@0.05"]
             r = evaluate_people(model, clip_people, work, codec_for(meta), clip_val.dataset,
                                 progress=False, keep_predictions=True)
             row["clip_box_pck@0.05"] = r["pck@0.05"]
             row["clip_box_pck@0.05_by_knee"] = pck_by_knee(r["predictions"], clip_people)
-        if xy is not None:
-            row["coco_pck@0.05"] = pck(xy, gt, lab, boxes, 0.05)["pck"]
         label = name if len(finders) == 1 or finder is None else f"{name} ({finder})"
         card["models"][label] = row
-        print(label, json.dumps({k: v for k, v in row.items()
-                                 if k not in ("reps", "rep_times", "fps", "searches", "detector_calls")}),
-              flush=True)
+        _print_row(label, row)
+    for name in (MEDIAPIPE_HEAVY, MOVENET):  # the held-out people only (no clips: see docs/weights.md)
+        if name in references:
+            card["models"][name] = {"reference": True, **score_people(name, sets, references[name], progress=True)}
+            _print_row(name, card["models"][name])
     card["clips"] = {c["file"]: c["reps"] for c in manifest}
     if MEDIAPIPE in card["models"]:
         ref = card["models"][MEDIAPIPE]["rep_times"]
         card["teacher_reps"] = sum(len(v) for v in ref.values())
         for row in card["models"].values():
+            if "rep_times" not in row:
+                continue
             row["reps_in_time_by_clip"] = {c: matched_reps(row["rep_times"][c], ref[c]) for c in ref}
             row["reps_in_time"] = sum(row["reps_in_time_by_clip"].values())
             row["teacher_reps"] = card["teacher_reps"]
-    scored = {n: r for n, r in card["models"].items() if n != MEDIAPIPE}
+    scored = {n: r for n, r in card["models"].items() if n not in REFERENCES}
     shipping = not args.models and len(finders) == 1  # every shipped model, the shipped way
     if scored and shipping:  # every shipped model scored: name the best the default
         card["default"] = best_model(scored)
@@ -225,6 +381,12 @@ def main(argv=None) -> int:
     write_text(Path(args.out).with_suffix(".md"), table(card) + "\n")
     print(table(card))
     return 0
+
+
+def _print_row(label: str, row: dict) -> None:
+    print(label, json.dumps({k: v for k, v in row.items()
+                             if k not in ("reps", "rep_times", "fps", "searches", "detector_calls")}),
+          flush=True)
 
 
 def weights_dir() -> Path:
@@ -242,33 +404,60 @@ def best_model(rows: dict) -> str:
 
 def table(card: dict) -> str:
     names = list(card["models"])
+    rows = [card["models"][n] for n in names]
     f = fmt3
+    cells = lambda values: " | ".join(values) + " |"  # noqa: E731
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
-             "| PCK@0.05 vs teacher, held-out clips | " + " | ".join(f(card["models"][n].get("clip_pck@0.05")) for n in names) + " |",
-             "| PCK@0.05 vs teacher, held-out clip frames in the teacher's box | " + " | ".join(f(card["models"][n].get("clip_box_pck@0.05")) for n in names) + " |"]
-    by_knee = [card["models"][n].get("clip_box_pck@0.05_by_knee") or {} for n in names]
+             "| PCK@0.05 vs teacher, held-out clips | " + cells(f(r.get("clip_pck@0.05")) for r in rows),
+             "| PCK@0.05 vs teacher, held-out clip frames in the teacher's box | " + cells(f(r.get("clip_box_pck@0.05")) for r in rows)]
+    by_knee = [r.get("clip_box_pck@0.05_by_knee") or {} for r in rows]
     for key, words in (("deep", "deep squats (knee under 100°)"), ("not deep", "standing to bent (knee 100° or more)")):
         people = next((b[key]["people"] for b in by_knee if key in b), None)
         if people is not None:
-            lines.append(f"| ... of them {words}, {people} frames | " + " | ".join(f(b.get(key, {}).get("pck")) for b in by_knee) + " |")
-    lines += [f"| PCK@0.05 on {card['coco_people']} held-out COCO-MINI people | " + " | ".join(f(card["models"][n].get("coco_pck@0.05")) for n in names) + " |",
-              "| clips with the right rep count | " + " | ".join(f"{card['models'][n]['reps_match']} / {len(card['clips'])}" for n in names) + " |"]
+            lines.append(f"| ... of them {words}, {people} frames | " + cells(f(b.get(key, {}).get("pck")) for b in by_knee))
+    for key, (file, words) in HELD_OUT_PEOPLE.items():
+        n = card.get(f"{key}_people")
+        if n is None:
+            if key != "coco":  # a card made before this set existed, or without WORK/val-lsp.json
+                lines.append(f"| PCK@0.05 on held-out {words} people (no {file}) | " + cells("–" for _ in rows))
+            continue
+        lines.append(f"| PCK@0.05 on {n} held-out {words} people | " + cells(f(r.get(f"{key}_pck@0.05")) for r in rows))
+        det = (card.get("detection") or {}).get(key)
+        if det:
+            lines.append(f"| ... the same people in the person detector's boxes ({det['missed']} of {n} not "
+                         "found, counted wrong) | " + cells(f(r.get(f"{key}_det_pck@0.05")) for r in rows))
+        if any(f"{key}_missed_people" in r for r in rows):
+            lines.append(f"| ... people a reference found nobody in (ground-truth box{' / detector box' if det else ''}; "
+                         "counted wrong) | " + cells(_missed(r, key, det) for r in rows))
+    n_clips = len(card["clips"])
+    lines.append("| clips with the right rep count | " + cells(
+        "–" if r.get("reps_match") is None else f"{r['reps_match']} / {n_clips}" for r in rows))
     if "teacher_reps" in card:
         lines.append(f"| MediaPipe's reps matched in time (interval IoU ≥ {REP_IOU}) | "
-                     + " | ".join(f"{card['models'][n].get('reps_in_time')} / {card['teacher_reps']}" for n in names) + " |")
+                     + cells("–" if r.get("reps_in_time") is None else f"{r['reps_in_time']} / {card['teacher_reps']}"
+                             for r in rows))
     held_out = set(card.get("held_out_clips", []))
     for clip, expected in card["clips"].items():
         tag = ", held out" if clip in held_out else ""  # the others were trained on (pseudo-labels)
-        lines.append(f"| reps `{clip}` (person: {expected}{tag}) | " + " | ".join(str(card["models"][n]["reps"][clip]) for n in names) + " |")
+        lines.append(f"| reps `{clip}` (person: {expected}{tag}) | " + cells(str(r.get("reps", {}).get(clip, "–")) for r in rows))
     for clip in card["clips"]:
-        cells = []
-        for n in names:
-            row = card["models"][n]
+        cs = []
+        for row in rows:
             srch, det = (row.get(k, {}).get(clip) for k in ("searches", "detector_calls"))
-            cells.append("–" if srch is None and det is None else f"{srch or 0} / {det or 0}")
-        if any(c != "–" for c in cells):
-            lines.append(f"| searches / detector calls `{clip}` | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            cs.append("–" if srch is None and det is None else f"{srch or 0} / {det or 0}")
+        if any(c != "–" for c in cs):
+            lines.append(f"| searches / detector calls `{clip}` | " + cells(cs))
+    notes = [f"- {n}: the held-out people only (still images); not run on the clips ('–' in the clip rows)"
+             for n in names if card["models"][n].get("reference")]
+    notes += [f"- not scored: {what}: {why}" for what, why in (card.get("skipped") or {}).items()]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _missed(row: dict, key: str, det) -> str:
+    if f"{key}_missed_people" not in row:
+        return "–"
+    gt = str(row[f"{key}_missed_people"])
+    return gt + (f" / {row.get(f'{key}_det_missed_people', '–')}" if det else "")
 
 
 if __name__ == "__main__":
