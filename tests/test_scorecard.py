@@ -35,6 +35,13 @@ def test_card_names_the_clips_counted_wrong(tmp_path):
     assert "cropped by the teacher's box (the model alone, no tracking): 0.500" in text
     assert "on the held-out human-labelled COCO-MINI people: –" in text
     assert "counted wrong (this model / the person): b.mp4 0 / 3" in text
+    assert "on the held-out Leeds Sports Pose people (human labels): –\n" in text
+    assert "detector" not in text
+    write_card("dilated", meta, path, {**_row(1, 0.25, 0.2), "coco_det_pck@0.05": 0.1,
+                                       "lsp_pck@0.05": 0.4, "lsp_det_pck@0.05": 0.35})
+    text = path.read_text()
+    assert "COCO-MINI people: 0.200 (cropped by the person detector's boxes instead: 0.100)" in text
+    assert "Leeds Sports Pose people (human labels): 0.400 (cropped by the person detector's boxes instead: 0.350)" in text
     write_card("dilated", meta, path, _row(2, 0.25, 0.5))
     assert "counted wrong" not in path.read_text() and "coincide in time" not in path.read_text()
     write_card("dilated", meta, path, {**_row(2, 0.25, 0.5), "reps_in_time": 3, "teacher_reps": 5})

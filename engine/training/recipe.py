@@ -370,6 +370,12 @@ def _by_knee_text(by_knee: dict | None) -> str:
             f"the rest: {fmt3(rest.get('pck'))} on {rest.get('people')})")
 
 
+def _det_text(score: dict, key: str) -> str:
+    """The detector-box figure beside the ground-truth-box one, where the scorecard made it."""
+    det = score.get(f"{key}_det_pck@0.05")
+    return "" if det is None else f" (cropped by the person detector's boxes instead: {fmt3(det)})"
+
+
 def _card_scores(score: dict | None) -> str:
     if not score:
         return ""
@@ -378,7 +384,10 @@ def _card_scores(score: dict | None) -> str:
              f"- PCK@0.05 against the teacher on the held-out clips: {fmt3(score.get('clip_pck@0.05'))}",
              "- the same frames, each cropped by the teacher's box (the model alone, no tracking): "
              f"{fmt3(score.get('clip_box_pck@0.05'))}" + _by_knee_text(score.get("clip_box_pck@0.05_by_knee")),
-             f"- PCK@0.05 on the held-out human-labelled COCO-MINI people: {fmt3(score.get('coco_pck@0.05'))}",
+             f"- PCK@0.05 on the held-out human-labelled COCO-MINI people: {fmt3(score.get('coco_pck@0.05'))}"
+             + _det_text(score, "coco"),
+             "- PCK@0.05 on the held-out Leeds Sports Pose people (human labels): "
+             f"{fmt3(score.get('lsp_pck@0.05'))}" + _det_text(score, "lsp"),
              f"- right repetition count on {score.get('reps_match')} of {len(clips)} clips: "
              + ", ".join(f"{c} {n}" for c, n in clips.items())]
     if score.get("reps_in_time") is not None:
