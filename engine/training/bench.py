@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -35,23 +36,42 @@ def _env(threads: int, device: torch.device) -> dict:
     return {"torch": torch.__version__, "threads": threads, "device": str(device),
             "cpu": platform.processor() or platform.machine(),
             "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
-            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average": _load()}
+
+
+def _load() -> list[float] | None:
+    """The machine's 1-, 5- and 15-minute load averages (None where the OS has none): on a
+    shared machine the figures mean little without them."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def load_note(env: dict) -> str:
+    """'load average A at the start, B at the end' (1-minute), or '' when not recorded."""
+    start, end = env.get("load_average"), env.get("load_average_end")
+    if not start:
+        return ""
+    return f"; load average {start[0]} at the start" + (f", {end[0]} at the end" if end else "")
 
 
 def bench_train(models, input_size, batch_size, steps, device, repeats=3) -> list[dict]:
-    """Median training throughput (images/s) per model on random inputs of real size."""
+    """Median training throughput (images/s) per model on random inputs of real size. The
+    timed runs take the models in turn (repeat 1 of every model, then repeat 2, ...), so that
+    a change of load on a shared machine falls on all of them alike."""
     from .losses import weighted_mse
     from engine.models import build_model, count_parameters
     w, h = input_size
-    rows = []
-    for name in models:
+    amp = device.type == "cuda"
+
+    def make_step(name):
         torch.manual_seed(0)
         model = build_model(name).to(device).train()
         opt = torch.optim.AdamW(model.parameters(), 1e-3)
         x = torch.randn(batch_size, 3, h, w, device=device)
         t = torch.rand(batch_size, 6, h // 4, w // 4, device=device)
         wt = torch.ones(batch_size, 6, device=device)
-        amp = device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
         def step():
@@ -63,8 +83,13 @@ def bench_train(models, input_size, batch_size, steps, device, repeats=3) -> lis
             scaler.update()
 
         step()  # warm-up
-        rates = []
-        for _ in range(repeats):
+        return model, step
+
+    built = {name: make_step(name) for name in models}
+    rates = {name: [] for name in models}
+    for _ in range(repeats):
+        for name in models:
+            step = built[name][1]
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
@@ -72,21 +97,22 @@ def bench_train(models, input_size, batch_size, steps, device, repeats=3) -> lis
                 step()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            rates.append(steps * batch_size / (time.perf_counter() - t0))
-        rows.append({"model": name, "parameters": count_parameters(model),
-                     "images_per_s": round(statistics.median(rates), 1),
-                     "runs": [round(r, 1) for r in rates], "batch_size": batch_size,
-                     "input_size": [w, h]})
-    return rows
+            rates[name].append(steps * batch_size / (time.perf_counter() - t0))
+    return [{"model": name, "parameters": count_parameters(built[name][0]),
+             "images_per_s": round(statistics.median(rates[name]), 1),
+             "runs": [round(r, 1) for r in rates[name]], "batch_size": batch_size,
+             "input_size": [w, h]} for name in models]
 
 
 def train_table(rows: list[dict], env: dict) -> str:
-    lines = [f"Training throughput on {env['device']} ({env['threads']} threads, torch {env['torch']}), "
-             f"median of {len(rows[0]['runs']) if rows else 0} runs", "",
-             "| model | params | input (WxH) | batch | images/s |", "|---|---|---|---|---|"]
+    lines = [f"Training throughput on {env['device']} ({env['threads']} threads, torch {env['torch']}, "
+             f"{env.get('date', '?')}{load_note(env)}), median of {len(rows[0]['runs']) if rows else 0} "
+             "timed runs per model, taken in turn (run 1 of each model, then run 2, ...)", "",
+             "| model | params | input (WxH) | batch | images/s | runs |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['parameters'] / 1e6:.2f} M | {r['input_size'][0]}x"
-                     f"{r['input_size'][1]} | {r['batch_size']} | {r['images_per_s']} |")
+                     f"{r['input_size'][1]} | {r['batch_size']} | {r['images_per_s']} | "
+                     f"{' / '.join(str(x) for x in r['runs'])} |")
     return "\n".join(lines)
 
 
@@ -149,10 +175,12 @@ def main(argv=None) -> int:
         except (ValueError, RuntimeError, OSError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        env["load_average_end"] = _load()
         table = pretrained_table(report, env)
         write_json(out / "bench-pretrained.json", {"env": env, **report})
     elif args.what == "train":
         rows = bench_train(args.models, args.input_size, args.batch_size, args.steps, device, args.repeats)
+        env["load_average_end"] = _load()
         table = train_table(rows, env)
         write_json(out / "bench-train.json", {"env": env, "results": rows})
     else:

@@ -76,13 +76,14 @@ def bench_pretrained(args) -> dict:
 
 
 def pretrained_table(report: dict, env: dict) -> str:
+    from .bench import load_note
     s = report["split"]
     lines = [f"{report['model']} from ImageNet against random weights: {Path(report['ann']).name}, "
              f"{s['train']['annotations']} people ({s['train']['images']} images) for training, "
              f"{s['val']['annotations']} held-out people ({s['val']['images']} images), seed "
              f"{report['seed']}, {report['epochs']} epochs, input {report['input_size'][0]}x"
              f"{report['input_size'][1]} (WxH), batch {report['batch_size']}, on {env['device']} "
-             f"({env['threads']} threads, torch {env['torch']}, {env['date']})", "",
+             f"({env['threads']} threads, torch {env['torch']}, {env['date']}{load_note(env)})", "",
              "| init | " + " | ".join(f"epoch {r['epoch']}" for r in report["runs"][0]["history"])
              + " | held-out PCK@0.1 | train s |",
              "|---|" + "---|" * (len(report["runs"][0]["history"]) + 2)]
