@@ -24,6 +24,13 @@ COCO_KEYPOINT_NAMES: tuple[str, ...] = (
     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
 )
+#: COCO keypoint order after exchanging left and right (a horizontal flip, or a labeller who
+#: took the image's left for the person's): COCO_FLIP_INDEX[i] is the keypoint that takes
+#: keypoint i's place. Centre keypoints (the nose) stay.
+COCO_FLIP_INDEX: tuple[int, ...] = tuple(
+    COCO_KEYPOINT_NAMES.index(("right_" + n[5:]) if n.startswith("left_") else
+                              ("left_" + n[6:]) if n.startswith("right_") else n)
+    for n in COCO_KEYPOINT_NAMES)
 #: COCO's OKS sigmas for the six joints (from pycocotools' COCOeval, same order as JOINTS).
 COCO_SIGMAS: tuple[float, ...] = (1.07 / 10, 1.07 / 10, 0.87 / 10, 0.87 / 10, 0.89 / 10, 0.89 / 10)
 

@@ -5,7 +5,10 @@ beside the annotation file, never in it; an export is a new COCO file written at
 
 Export rule: every non-crowd person is kept unless a reviewer rejected it, so unreviewed
 people are KEPT (curation removes what a person has looked at and refused; it does not
-require every annotation to be seen). Fixes are applied to the copy. With
+require every annotation to be seen). Fixes are applied to the copy: a left/right swap first
+(every left/right keypoint pair exchanged), then the joints placed; a fixed annotation that
+carries an ``audit`` (``python -m engine.audit``) gets ``audit["review_fix"]`` saying what was
+fixed. With
 ``only_complete``, people who do not have all six joints labelled after their fixes are
 dropped too. Crowd annotations are kept as they are (COCO uses them as ignore regions)
 unless ``only_complete``.
@@ -24,6 +27,7 @@ from engine.data import coco as ecoco
 from engine.data.coco import CocoFormatError, CocoPeople, Person
 from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
 
+from . import audits as auditlib
 from . import drawing
 from .drawing import View, read_rgb, render_crop, render_detail, zoom_view  # noqa: F401  (API)
 from .store import ReviewStore, default_store, file_sha256
@@ -39,15 +43,30 @@ class Dataset:
     sha: str
     coco: CocoPeople
     by_id: dict[int, Person] = field(default_factory=dict)
+    #: the label audit's findings by annotation id (``review.audits``; empty: never audited)
+    audits: dict[int, auditlib.PersonAudit] = field(default_factory=dict)
 
     @property
     def people(self) -> list[Person]:
         return self.coco.people
 
     @property
+    def audited(self) -> bool:
+        return bool(self.audits)
+
+    def audit(self, person: Person) -> auditlib.PersonAudit | None:
+        return self.audits.get(person.ann_id)
+
+    def is_flagged(self, person: Person) -> bool:
+        """Flagged for review: any joint unlabelled/occluded/low-confidence, a small box, or a
+        finding of the label audit (swapped, far or missed joint)."""
+        au = self.audits.get(person.ann_id)
+        return person.flags.incomplete or (au is not None and au.flagged)
+
+    @property
     def flagged(self) -> list[Person]:
-        """People flagged for review (any joint unlabelled/occluded/low-confidence, small box)."""
-        return [p for p in self.people if p.flags.incomplete]
+        """People flagged for review (``is_flagged``)."""
+        return [p for p in self.people if self.is_flagged(p)]
 
     def person(self, ann_id) -> Person:
         try:
@@ -87,7 +106,7 @@ def open_dataset(ann_path: str | os.PathLike, images_dir: str | os.PathLike,
     if ds is None:
         cp = ecoco.load(ann_path, images_dir)
         ds = Dataset(ann_path, images_dir, file_sha256(ann_path), cp,
-                     {p.ann_id: p for p in cp.people})
+                     {p.ann_id: p for p in cp.people}, auditlib.read_audits(cp.dataset, ann_path))
         with _CACHE_LOCK:
             while len(_CACHE) >= _CACHE_MAX:
                 _CACHE.pop(next(iter(_CACHE)))
@@ -141,7 +160,8 @@ def check_fixes(person: Person, fixes) -> dict[str, tuple[float, float, int]]:
 def decide(ann_path: str | os.PathLike, ann_id, decision: str, fixes=None, note: str | None = None,
            store: ReviewStore | None = None) -> dict:
     """Record a decision on one person of a file by path: 'accept', 'reject', 'fix' (``fixes``
-    as a dict or JSON text, checked by ``check_fixes``) or 'undo' (restore this person's
+    as a dict or JSON text, checked by ``check_fixes``; a swap already made is kept), 'swap'
+    (exchange the person's left and right: see ``swap``) or 'undo' (restore this person's
     previous decision). Returns the current decision as a dict (``decision`` None: none)."""
     sha, people = people_index(ann_path)
     try:
@@ -153,11 +173,29 @@ def decide(ann_path: str | os.PathLike, ann_id, decision: str, fixes=None, note:
     store = store or default_store()
     if decision == "undo":
         store.undo(sha, aid)
+    elif decision == "swap":
+        swap(sha, people[aid], fixes, note, store)
     else:
         checked = check_fixes(people[aid], fixes) if decision == "fix" else fixes
         store.decide(sha, aid, decision, checked, note)
     d = store.get(sha, aid)
     return d.as_dict() if d else {"ann_id": aid, "decision": None}
+
+
+def swap(sha: str, person: Person, fixes=None, note: str | None = None,
+         store: ReviewStore | None = None):
+    """Fix a suspected left/right swap of ``person`` (of the file with content ``sha``): one
+    undoable 'fix' decision with ``swap`` set, keeping ``fixes`` (joints placed, where they end
+    up after the swap; None keeps those of a fix already saved). ValueError when it is already
+    swapped (undo takes a swap back). Returns the store's Decision."""
+    store = store or default_store()
+    d = store.get(sha, person.ann_id)
+    if d is not None and d.decision == "fix" and d.swap:
+        raise ValueError(f"annotation {person.ann_id} is already swapped left/right; "
+                         "undo takes the swap back")
+    if fixes is None:
+        fixes = d.fixes if d is not None and d.decision == "fix" else {}
+    return store.decide(sha, person.ann_id, "fix", check_fixes(person, fixes), note, swap=True)
 
 
 def open_upload(json_path: str | os.PathLike, zip_path: str | os.PathLike | None,
@@ -186,6 +224,9 @@ def upload_dir() -> Path:
 def summary(ds: Dataset, store: ReviewStore | None = None) -> dict:
     """engine.data.coco.summarize figures plus the file and review progress."""
     out = ecoco.summarize(ds.people, crowd=len(ds.coco.crowd))
+    if ds.audited:
+        out["flagged"] = len(ds.flagged)  # the audit's findings count too
+        out["audit"] = auditlib.counts(ds.audits, [p.ann_id for p in ds.people])
     out["annotation_file"] = str(ds.ann_path)
     out["images_dir"] = str(ds.images_dir)
     out["file_sha256"] = ds.sha
@@ -229,7 +270,7 @@ def chart(summ: dict):
 
 # -- filters --------------------------------------------------------------------------------
 FILTERS: dict[str, str] = {
-    "flagged": "Flagged for review (anything incomplete)",
+    "flagged": "Flagged for review (anything incomplete, or flagged by the label audit)",
     "none_labeled": "Nothing labelled (0 of 6)",
     "some_missing": "Some joints missing (1-5 of 6)",
     **{f"missing:{j}": f"Missing {j.replace('_', ' ')}" for j in JOINTS},
@@ -242,14 +283,14 @@ FILTERS: dict[str, str] = {
 STATUSES = ("any", "unreviewed", "reviewed", "accept", "reject", "fix")
 
 
-def _matches(p: Person, name: str) -> bool:
+def _matches(ds: Dataset, p: Person, name: str) -> bool:
     f = p.flags
     if name.startswith("missing:"):
         joint = name.split(":", 1)[1]
         if joint not in JOINTS:
             raise ValueError(f"unknown joint {joint!r}")
         return joint in f.unlabeled
-    preds = {"flagged": f.incomplete, "none_labeled": f.none_labeled, "some_missing": f.some_missing,
+    preds = {"flagged": ds.is_flagged(p), "none_labeled": f.none_labeled, "some_missing": f.some_missing,
              "occluded": bool(f.occluded), "complete": f.all_labeled, "small_box": f.small_box,
              "low_confidence": bool(f.low_confidence), "all": True}
     if name not in preds:
@@ -258,13 +299,16 @@ def _matches(p: Person, name: str) -> bool:
 
 
 def filter_people(ds: Dataset, name: str = "flagged", status: str = "any",
-                  store: ReviewStore | None = None) -> list[Person]:
-    """People matching the flag filter ``name`` (a key of FILTERS) and the review ``status``,
-    most joints labelled first (then by annotation id)."""
+                  store: ReviewStore | None = None, audit: str = "all") -> list[Person]:
+    """People matching the flag filter ``name`` (a key of FILTERS), the audit filter ``audit``
+    (a key of ``review.audits.AUDIT_FILTERS``) and the review ``status``, most joints labelled
+    first (then by annotation id)."""
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; choose from {', '.join(STATUSES)}")
+    auditlib.matches(None, audit or "all")  # an unknown audit filter is refused even when empty
     # most-labelled first: the people a fix can rescue come before those with nothing labelled
-    people = sorted((p for p in ds.people if _matches(p, name)),
+    people = sorted((p for p in ds.people if _matches(ds, p, name)
+                     and auditlib.matches(ds.audits.get(p.ann_id), audit or "all")),
                     key=lambda p: (-p.flags.n_labeled, p.ann_id))
     if status == "any":
         return people
@@ -314,18 +358,25 @@ def gallery_items(ds: Dataset, people: list[Person], store: ReviewStore | None =
             images[p.file_name] = ds.image(p)
         d = decisions.get(p.ann_id)
         fixes = d.fixes if d else None
-        caption = f"#{p.ann_id} · {p.flags.n_labeled}/6" + (f" · {d.decision}" if d else "")
-        items.append((render_crop(images[p.file_name], p, fixes), caption))
+        au = ds.audit(p)
+        swapped = bool(d and d.swap)
+        caption = (f"#{p.ann_id} · {p.flags.n_labeled}/6" + auditlib.caption(au)
+                   + (f" · {d.decision}" + (" ⇄" if swapped else "") if d else ""))
+        items.append((render_crop(images[p.file_name], p, fixes, swap=swapped,
+                                  teacher=au.teacher if au else None), caption))
     return items
 
 
 def detail(ds: Dataset, person: Person, fixes: dict | None = None, highlight: str | None = None,
-           zoom: bool = False) -> tuple[np.ndarray, View]:
-    """The detail picture of a person (whole image, or ``zoom``ed on the person) and its View,
-    which maps a click on the picture back to image pixels (``View.to_image``)."""
+           zoom: bool = False, swap: bool = False) -> tuple[np.ndarray, View]:
+    """The detail picture of a person (whole image, or ``zoom``ed on the person; labels after
+    a left/right ``swap`` and ``fixes``; the audit's teacher skeleton over them when the file
+    has one) and its View, which maps a click on the picture back to image pixels."""
     image = ds.image(person)
     view = zoom_view(person, (image.shape[1], image.shape[0]), zoom)
-    return render_detail(image, person, fixes, highlight, view), view
+    au = ds.audit(person)
+    return render_detail(image, person, fixes, highlight, view, swap,
+                         au.teacher if au else None), view
 
 
 def describe(ds: Dataset, person: Person, store: ReviewStore | None = None) -> str:
@@ -342,8 +393,11 @@ def describe(ds: Dataset, person: Person, store: ReviewStore | None = None) -> s
         lines.append("low confidence: " + ", ".join(f.low_confidence))
     if f.small_box:
         lines.append("box too small")
+    lines += auditlib.describe(ds.audit(person))
     if d:
         fx = "; ".join(f"{k} → ({x:.0f}, {y:.0f}, v={v})" for k, (x, y, v) in d.fixes.items())
+        if d.swap:
+            fx = "left/right swapped" + (f"; {fx}" if fx else "")
         lines.append(f"decision: **{d.decision}**" + (f" ({fx})" if fx else "")
                      + (f" · note: {d.note}" if d.note else ""))
     else:
@@ -353,6 +407,8 @@ def describe(ds: Dataset, person: Person, store: ReviewStore | None = None) -> s
 
 # -- export ---------------------------------------------------------------------------------
 def labeled_after_fixes(person: Person, fixes: dict | None) -> int:
+    """Of the six joints, how many are labelled after ``fixes`` (a left/right swap moves
+    labels between joints but never changes this count)."""
     v = person.visibility.copy()
     for name, (_x, _y, vis) in (fixes or {}).items():
         v[JOINTS.index(name)] = int(vis)
@@ -380,7 +436,7 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
         from engine import storage
         storage.make_room(ds.ann_path.stat().st_size, "the curated file")  # DiskBudgetError: OSError
     decisions = (store or default_store()).all(ds.sha)
-    keep, fixes = [], {}
+    keep, fixes, swaps, extra = [], {}, [], {}
     dropped_rejected, dropped_incomplete, kept_unreviewed, kept_accepted = [], [], [], []
     for p in ds.people:
         d = decisions.get(p.ann_id)
@@ -392,7 +448,15 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
             dropped_incomplete.append(p.ann_id)
             continue
         keep.append(p.ann_id)
-        if f:
+        fixed = d is not None and d.decision == "fix"
+        if fixed and d.swap:
+            swaps.append(p.ann_id)
+        if fixed and ds.audit(p) is not None:  # say in the audit what the review changed
+            au = ds.coco.coco.anns[p.ann_id]["audit"]
+            extra[p.ann_id] = {"audit": {**au, "review_fix": {
+                "swapped_left_right": bool(d.swap), "joints_placed": sorted(f),
+                "note": d.note, "source_sha256": ds.sha}}}
+        if fixed:
             fixes[p.ann_id] = f
         elif d is None:
             kept_unreviewed.append(p.ann_id)
@@ -404,7 +468,8 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
     out_path = Path(out_path) if out_path else curated_path(ds, only_complete)
     desc = (f"SquatPose curated from {ds.ann_path.name} (sha256 {ds.sha[:12]}): rejected removed, "
             f"fixes applied{', only people with all six joints labelled' if only_complete else ''}")
-    ecoco.export(ds.coco.dataset, keep, out_path, fixes=fixes, description=desc)
+    ecoco.export(ds.coco.dataset, keep, out_path, fixes=fixes, description=desc, swaps=swaps,
+                 extra=extra)
     report = {
         "source": str(ds.ann_path), "source_sha256": ds.sha, "output": str(out_path),
         "only_complete": bool(only_complete), "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -415,7 +480,8 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
         "dropped_rejected": len(dropped_rejected), "dropped_incomplete": len(dropped_incomplete),
         "crowd_kept": 0 if only_complete else len(crowd_ids),
         "annotations_written": len(keep),
-        "fixed_ids": sorted(fixes), "rejected_ids": sorted(dropped_rejected),
+        "fixed_ids": sorted(fixes), "swapped_ids": sorted(swaps),
+        "rejected_ids": sorted(dropped_rejected),
         "incomplete_ids": sorted(dropped_incomplete),
     }
     return out_path, report

@@ -1,8 +1,11 @@
 """Pictures of one person for the Review tab: a crop for the gallery, the full image for detail.
 
 Joints are told apart by look: visible = filled dot, occluded = hollow ring, fixed by the
-reviewer = square with a white border, missing (unlabelled, no position) = listed in red text.
-Colours follow ``engine.joints`` (left orange, right blue). Coordinates are original-image
+reviewer (placed, or moved by a left/right swap) = square with a white border, missing
+(unlabelled, no position) = listed in red text. Colours follow ``engine.joints`` (left orange,
+right blue). An audited person's teacher skeleton (``review.audits``) is drawn over the
+labels in dashed lines with hollow diamonds round its joints, left magenta, right cyan (warm = left, cool =
+right on both), so a swap shows as orange on cyan; ``legend_image`` draws the key. Coordinates are original-image
 pixels; the detail picture is the whole image at its original size (a click on it is an
 image pixel) or a magnified part of it described by a ``View`` that maps clicks back.
 """
@@ -15,13 +18,15 @@ import numpy as np
 
 from engine.data.coco import Person
 from engine.geometry import Crop
-from engine.joints import JOINTS, SKELETON, SIDE_COLORS, V_UNLABELED, edge_color, side_of
+from engine.joints import FLIP_INDEX, JOINTS, SKELETON, SIDE_COLORS, V_UNLABELED, V_VISIBLE, edge_color, side_of
 
 SHORT = {"left_hip": "LH", "right_hip": "RH", "left_knee": "LK", "right_knee": "RK",
          "left_ankle": "LA", "right_ankle": "RA"}
 MISSING_COLOR = (230, 40, 40)
 BOX_COLOR = (60, 220, 60)
 CROP_SIZE = (192, 256)  # gallery crop (width, height)
+#: The teacher's skeleton (RGB): left magenta, right cyan; dashed lines, diamond joints.
+TEACHER_COLORS = {"left": (255, 0, 255), "right": (0, 255, 255)}
 
 
 def read_rgb(path) -> np.ndarray:
@@ -31,11 +36,16 @@ def read_rgb(path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def joints_with_fixes(person: Person, fixes: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(xy (6, 2), v (6,), fixed (6,) bool) after applying ``{joint: (x, y, v)}``."""
+def joints_with_fixes(person: Person, fixes: dict | None,
+                      swap: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(xy (6, 2), v (6,), fixed (6,) bool) after a left/right ``swap`` (every labelled joint
+    then counts as fixed) and then ``{joint: (x, y, v)}``."""
     xy = person.keypoints.astype(np.float64).copy()
     v = person.visibility.astype(np.int64).copy()
     fixed = np.zeros(len(JOINTS), dtype=bool)
+    if swap:
+        xy, v = xy[list(FLIP_INDEX)], v[list(FLIP_INDEX)]
+        fixed = v > V_UNLABELED
     for name, (x, y, vis) in (fixes or {}).items():
         j = JOINTS.index(name)
         xy[j] = (x, y)
@@ -73,6 +83,81 @@ def _draw_joints(img: np.ndarray, xy: np.ndarray, v: np.ndarray, fixed: np.ndarr
                         0.4 * scale, (255, 255, 255), max(1, th), cv2.LINE_AA)
 
 
+def _dashed_line(img: np.ndarray, p, q, color, thickness: int, dash: float, clear: float = 0.0) -> None:
+    """A dashed segment from p to q (picture pixels): dashes and gaps ``dash`` pixels long,
+    leaving ``clear`` pixels free at either end (so a joint drawn there stays visible)."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    length = float(np.linalg.norm(q - p))
+    if length <= 2 * clear + 1:
+        return
+    u = (q - p) / length
+    p, q = p + u * clear, q - u * clear
+    length -= 2 * clear
+    n = max(1, int(length // dash))
+    for i in range(0, n, 2):
+        a = p + (q - p) * (i / n)
+        b = p + (q - p) * (min(i + 1, n) / n)
+        cv2.line(img, tuple(int(round(c)) for c in a), tuple(int(round(c)) for c in b), color,
+                 thickness, cv2.LINE_AA)
+
+
+def _diamond(img: np.ndarray, p, r: int, color, thickness: int) -> None:
+    """A hollow diamond of radius ``r`` about p: a label's dot inside it stays visible."""
+    x, y = (int(round(c)) for c in p)
+    pts = np.array([[x, y - r], [x + r, y], [x, y + r], [x - r, y]], dtype=np.int32)
+    cv2.polylines(img, [pts], True, color, thickness, cv2.LINE_AA)
+
+
+def _draw_teacher(img: np.ndarray, xy: np.ndarray, v: np.ndarray, scale: float) -> None:
+    """The teacher's six joints (picture pixels, COCO flags ``v``): dashed edges between joints
+    it found, hollow diamonds round them (thick: confident, thin: low confidence), drawn over
+    the labels but leaving the middle of each diamond free."""
+    r = max(5, int(round(10 * scale)))
+    th = max(1, int(round(2 * scale)))
+    ok = v > V_UNLABELED
+    for a, b in SKELETON:
+        if ok[a] and ok[b]:
+            sa, sb = side_of(a), side_of(b)
+            color = TEACHER_COLORS[sa] if sa == sb else SIDE_COLORS["center"]
+            _dashed_line(img, xy[a], xy[b], color, th, max(3.0, 6 * scale), clear=r + th)
+    for j in range(len(JOINTS)):
+        if ok[j]:
+            _diamond(img, xy[j], r, TEACHER_COLORS[side_of(j)], th if v[j] == V_VISIBLE else 1)
+
+
+def legend_image(width: int = 620, height: int = 92) -> np.ndarray:
+    """The key to the detail picture (RGB): the label's skeleton and the teacher's, per side."""
+    img = np.full((height, width, 3), 30, dtype=np.uint8)
+    col = width // 2
+    for row, colors in enumerate((None, TEACHER_COLORS)):
+        y = 20 + 28 * row
+        for k, side in enumerate(("left", "right")):
+            x = 10 + k * col
+            if colors is None:
+                c = SIDE_COLORS[side]
+                cv2.line(img, (x, y), (x + 44, y), c, 2, cv2.LINE_AA)
+                for px in (x, x + 44):
+                    cv2.circle(img, (px, y), 5, (255, 255, 255), -1, cv2.LINE_AA)
+                    cv2.circle(img, (px, y), 4, c, -1, cv2.LINE_AA)
+                text = f"label {side} (solid, dots)"
+            else:
+                c = colors[side]
+                _dashed_line(img, (x, y), (x + 44, y), c, 2, 5.0, clear=10)
+                for px in (x, x + 44):
+                    _diamond(img, (px, y), 8, c, 2 if px == x else 1)
+                text = f"teacher {side} (dashed; thin: unsure)"
+            cv2.putText(img, text, (x + 56, y + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1,
+                        cv2.LINE_AA)
+    y = 76
+    for k, side in enumerate(("left", "right")):
+        x = 10 + 22 * k
+        cv2.rectangle(img, (x - 5, y - 5), (x + 5, y + 5), (255, 255, 255), 2)
+        cv2.rectangle(img, (x - 4, y - 4), (x + 4, y + 4), SIDE_COLORS[side], -1)
+    cv2.putText(img, "label fixed by the reviewer (placed, or moved by Swap left/right)", (66, y + 5),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.45, (235, 235, 235), 1, cv2.LINE_AA)
+    return img
+
+
 def _missing_text(img: np.ndarray, v: np.ndarray, scale: float, org=(4, 0)) -> None:
     missing = [SHORT[JOINTS[j]] for j in range(len(JOINTS)) if v[j] == V_UNLABELED]
     if not missing:
@@ -87,13 +172,18 @@ def _missing_text(img: np.ndarray, v: np.ndarray, scale: float, org=(4, 0)) -> N
 
 
 def render_crop(image: np.ndarray, person: Person, fixes: dict | None = None,
-                size: tuple[int, int] = CROP_SIZE) -> np.ndarray:
-    """The person's box (grown as for training) at ``size`` (w, h) with joints drawn."""
+                size: tuple[int, int] = CROP_SIZE, swap: bool = False,
+                teacher: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The person's box (grown as for training) at ``size`` (w, h) with joints drawn (after a
+    left/right ``swap`` and ``fixes``), and the teacher's (xy (6, 2) image pixels, v (6,)) over
+    them when given."""
     x, y, w, h = person.bbox
     crop = Crop.from_box((x, y, max(w, 2.0), max(h, 2.0)), size)
     out = crop.warp(image, border_value=(40, 40, 40))
-    xy, v, fixed = joints_with_fixes(person, fixes)
+    xy, v, fixed = joints_with_fixes(person, fixes, swap)
     _draw_joints(out, crop.to_input(xy), v, fixed, 1.0, labels=False)
+    if teacher is not None:
+        _draw_teacher(out, crop.to_input(teacher[0]), teacher[1], 0.6)
     _missing_text(out, v, 0.9)
     return out
 
@@ -151,10 +241,12 @@ def zoom_view(person: Person, image_size: tuple[int, int], zoom: bool = True) ->
 
 
 def render_detail(image: np.ndarray, person: Person, fixes: dict | None = None,
-                  highlight: str | None = None, view: View | None = None) -> np.ndarray:
-    """The image with the person's box, joints (labelled) and fixes: the whole image at its
-    original size (a click on it is an image pixel), or the part ``view`` picks, magnified
-    (map a click back with ``view.to_image``)."""
+                  highlight: str | None = None, view: View | None = None, swap: bool = False,
+                  teacher: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The image with the person's box, joints (labelled) and fixes (after a left/right
+    ``swap``), and the teacher's joints (xy (6, 2) image pixels, v (6,)) when given: the whole
+    image at its original size (a click on it is an image pixel), or the part ``view`` picks,
+    magnified (map a click back with ``view.to_image``)."""
     if view is None or (view.x0 == 0 and view.y0 == 0 and view.scale == 1.0
                         and (view.width, view.height) in ((0, 0), (image.shape[1], image.shape[0]))):
         view, out = View(0, 0, image.shape[1], image.shape[0], 1.0), image.copy()
@@ -168,9 +260,11 @@ def render_detail(image: np.ndarray, person: Person, fixes: dict | None = None,
     (bx0, by0), (bx1, by1) = view.to_picture([[x, y], [x + w, y + h]])
     cv2.rectangle(out, (int(bx0), int(by0)), (int(bx1), int(by1)), BOX_COLOR,
                   max(1, int(round(2 * scale))))
-    xy, v, fixed = joints_with_fixes(person, fixes)
+    xy, v, fixed = joints_with_fixes(person, fixes, swap)
     xy = view.to_picture(xy)
     _draw_joints(out, xy, v, fixed, scale, labels=True)
+    if teacher is not None:
+        _draw_teacher(out, view.to_picture(teacher[0]), teacher[1], scale)
     if highlight in JOINTS:
         j = JOINTS.index(highlight)
         if v[j] > V_UNLABELED:

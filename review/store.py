@@ -3,8 +3,10 @@
 One database per app data directory (``SQUATPOSE_DATA_DIR``, default ``~/.squatpose``):
 ``review.sqlite``. A decision is keyed by the annotation file's content sha256 and the
 annotation id, so renaming or moving the file keeps its decisions, and an edited file starts
-afresh. Decisions: ``accept``, ``reject`` or ``fix`` (per-joint ``{joint: (x, y, v)}`` in
-original-image pixels, ``v`` a COCO visibility flag), plus a free-text note.
+afresh. Decisions: ``accept``, ``reject`` or ``fix``: a left/right swap (``swap``: every
+left/right keypoint pair of the annotation exchanged, for a labeller who took the image's left
+for the person's) and/or per-joint ``{joint: (x, y, v)}`` in original-image pixels (``v`` a
+COCO visibility flag; where the joint ends up, after any swap), plus a free-text note.
 
 Every change first copies the state it replaces into ``history``; ``undo`` pops the newest
 history row and restores it (including "no decision"). The database runs in WAL mode, every
@@ -40,6 +42,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     note TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    swap INTEGER NOT NULL DEFAULT 0,  -- 1: the annotation's left/right pairs are exchanged
     PRIMARY KEY (file_sha, ann_id)
 );
 CREATE TABLE IF NOT EXISTS history (
@@ -51,7 +54,8 @@ CREATE TABLE IF NOT EXISTS history (
     prev_note TEXT,
     prev_created_at REAL,
     prev_updated_at REAL,
-    changed_at REAL NOT NULL
+    changed_at REAL NOT NULL,
+    prev_swap INTEGER
 );
 CREATE INDEX IF NOT EXISTS history_file ON history (file_sha, ann_id, seq);
 CREATE TABLE IF NOT EXISTS files (
@@ -60,6 +64,14 @@ CREATE TABLE IF NOT EXISTS files (
     seen_at REAL NOT NULL
 );
 """
+
+
+#: Columns added after the first release: (table, column, SQL type) added to older databases.
+_ADDED_COLUMNS = (("decisions", "swap", "INTEGER NOT NULL DEFAULT 0"), ("history", "prev_swap", "INTEGER"))
+_DECISION_COLS = "ann_id, decision, fixes, note, created_at, updated_at, swap"
+_STATE_COLS = "decision, fixes, note, created_at, updated_at, swap"
+_INSERT = ("INSERT OR REPLACE INTO decisions (file_sha, ann_id, decision, fixes, note, created_at, "
+           "updated_at, swap) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 #: Longest note kept with a decision (characters); a longer one is refused in words.
@@ -136,16 +148,17 @@ class Decision:
     note: str = ""
     created_at: float = 0.0
     updated_at: float = 0.0
+    swap: bool = False  # a fix that exchanges the annotation's left/right keypoint pairs
 
     def as_dict(self) -> dict:
-        return {"ann_id": self.ann_id, "decision": self.decision,
+        return {"ann_id": self.ann_id, "decision": self.decision, "swap": self.swap,
                 "fixes": {k: list(v) for k, v in self.fixes.items()}, "note": self.note,
                 "created_at": self.created_at, "updated_at": self.updated_at}
 
 
 def _row_to_decision(row) -> Decision:
     fixes = {k: (float(v[0]), float(v[1]), int(v[2])) for k, v in json.loads(row[2]).items()}
-    return Decision(int(row[0]), row[1], fixes, row[3], row[4], row[5])
+    return Decision(int(row[0]), row[1], fixes, row[3], row[4], row[5], bool(row[6]))
 
 
 class ReviewStore:
@@ -156,6 +169,7 @@ class ReviewStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._con().executescript(_SCHEMA)  # IF NOT EXISTS: safe to run from every process
+        self._migrate()
 
     # -- connections -------------------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:
@@ -184,6 +198,18 @@ class ReviewStore:
     def _tx(self) -> "_Tx":
         return self._Tx(self._con())
 
+    def _migrate(self) -> None:
+        """Add the columns a database made by an older release lacks (one transaction, so two
+        processes opening it at once do not both add them); its decisions are kept."""
+        con = self._con()
+        have = {t: {r[1] for r in con.execute(f"PRAGMA table_info({t})")} for t in ("decisions", "history")}
+        if all(c in have[t] for t, c, _ in _ADDED_COLUMNS):
+            return
+        with self._tx() as con:
+            for table, col, sql_type in _ADDED_COLUMNS:
+                if col not in {r[1] for r in con.execute(f"PRAGMA table_info({table})")}:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {col} {sql_type}")
+
     def close(self) -> None:
         con = getattr(self._local, "con", None)
         if con is not None:
@@ -199,33 +225,38 @@ class ReviewStore:
                         (file_sha, str(path), time.time()))
 
     def decide(self, file_sha: str, ann_id: int, decision: str, fixes=None,
-               note: str | None = None) -> Decision:
+               note: str | None = None, swap: bool | None = None) -> Decision:
         """Record (replace) the decision on one annotation; the previous state goes to history.
 
-        ``fix`` needs at least one joint fix; ``accept``/``reject`` carry none. ``note=None``
-        keeps the existing note.
+        ``fix`` needs at least one joint fix or ``swap``; ``accept``/``reject`` carry neither.
+        ``note=None`` keeps the existing note; ``swap=None`` keeps the existing swap of a fix
+        (so placing a joint on a swapped person keeps the swap).
         """
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
         fixes = validate_fixes(fixes)
         note = check_note(note)
-        if decision == "fix" and not fixes:
-            raise ValueError("a 'fix' decision needs at least one joint fix")
         if decision != "fix" and fixes:
             raise ValueError(f"an '{decision}' decision carries no fixes (use 'fix')")
+        if decision != "fix" and swap:
+            raise ValueError(f"an '{decision}' decision carries no left/right swap (use 'fix')")
         ann_id = int(ann_id)
         now = time.time()
         with self._tx() as con:
-            prev = con.execute("SELECT decision, fixes, note, created_at, updated_at FROM decisions "
+            prev = con.execute(f"SELECT {_STATE_COLS} FROM decisions "
                                "WHERE file_sha = ? AND ann_id = ?", (file_sha, ann_id)).fetchone()
+            if swap is None:
+                swap = bool(decision == "fix" and prev and prev[0] == "fix" and prev[5])
+            if decision == "fix" and not fixes and not swap:
+                raise ValueError("a 'fix' decision needs at least one joint fix or a left/right swap")
             self._push_history(con, file_sha, ann_id, prev, now)
             created = prev[3] if prev else now
             if note is None:
                 note = prev[2] if prev else ""
-            con.execute("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (file_sha, ann_id, decision, json.dumps({k: list(v) for k, v in fixes.items()}),
-                         str(note), created, now))
-        return Decision(ann_id, decision, fixes, str(note), created, now)
+            con.execute(_INSERT, (file_sha, ann_id, decision,
+                                  json.dumps({k: list(v) for k, v in fixes.items()}), str(note),
+                                  created, now, int(bool(swap))))
+        return Decision(ann_id, decision, fixes, str(note), created, now, bool(swap))
 
     def set_note(self, file_sha: str, ann_id: int, note: str) -> Decision | None:
         """Change the note of an existing decision (undoable); None when there is no decision."""
@@ -233,7 +264,7 @@ class ReviewStore:
         ann_id = int(ann_id)
         now = time.time()
         with self._tx() as con:
-            prev = con.execute("SELECT decision, fixes, note, created_at, updated_at FROM decisions "
+            prev = con.execute(f"SELECT {_STATE_COLS} FROM decisions "
                                "WHERE file_sha = ? AND ann_id = ?", (file_sha, ann_id)).fetchone()
             if prev is None:
                 return None
@@ -245,15 +276,16 @@ class ReviewStore:
     @staticmethod
     def _push_history(con, file_sha, ann_id, prev, now) -> None:
         con.execute("INSERT INTO history (file_sha, ann_id, prev_decision, prev_fixes, prev_note, "
-                    "prev_created_at, prev_updated_at, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (file_sha, ann_id, *(prev if prev else (None,) * 5), now))
+                    "prev_created_at, prev_updated_at, prev_swap, changed_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (file_sha, ann_id, *(prev if prev else (None,) * 6), now))
 
     def undo(self, file_sha: str, ann_id: int | None = None) -> int | None:
         """Undo the newest change in this file (or to this annotation): restore the state it
         replaced. Returns the annotation id restored, or None when there is nothing to undo."""
         with self._tx() as con:
             q = "SELECT seq, ann_id, prev_decision, prev_fixes, prev_note, prev_created_at, " \
-                "prev_updated_at FROM history WHERE file_sha = ?"
+                "prev_updated_at, prev_swap FROM history WHERE file_sha = ?"
             args: tuple = (file_sha,)
             if ann_id is not None:
                 q += " AND ann_id = ?"
@@ -261,26 +293,25 @@ class ReviewStore:
             row = con.execute(q + " ORDER BY seq DESC LIMIT 1", args).fetchone()
             if row is None:
                 return None
-            seq, aid, dec, fixes, note, created, updated = row
+            seq, aid, dec, fixes, note, created, updated, swap = row
             if dec is None:
                 con.execute("DELETE FROM decisions WHERE file_sha = ? AND ann_id = ?", (file_sha, aid))
             else:
-                con.execute("INSERT OR REPLACE INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (file_sha, aid, dec, fixes, note, created, updated))
+                con.execute(_INSERT, (file_sha, aid, dec, fixes, note, created, updated, int(swap or 0)))
             con.execute("DELETE FROM history WHERE seq = ?", (seq,))
         return int(aid)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, file_sha: str, ann_id: int) -> Decision | None:
         row = self._con().execute(
-            "SELECT ann_id, decision, fixes, note, created_at, updated_at FROM decisions "
+            f"SELECT {_DECISION_COLS} FROM decisions "
             "WHERE file_sha = ? AND ann_id = ?", (file_sha, int(ann_id))).fetchone()
         return _row_to_decision(row) if row else None
 
     def all(self, file_sha: str) -> dict[int, Decision]:
         """Every current decision for a file, by annotation id."""
         rows = self._con().execute(
-            "SELECT ann_id, decision, fixes, note, created_at, updated_at FROM decisions "
+            f"SELECT {_DECISION_COLS} FROM decisions "
             "WHERE file_sha = ?", (file_sha,)).fetchall()
         return {int(r[0]): _row_to_decision(r) for r in rows}
 

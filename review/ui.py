@@ -2,8 +2,9 @@
 
 Thin: logic lives in ``review.curation`` and ``review.store``; this file wires components.
 Named API endpoints: ``review_summary``, ``review_decide``, ``review_export``.
-Keyboard (when no text box has focus): a = accept, r = reject, f = save fix, n = next,
-u = undo.
+Keyboard (when no text box has focus): a = accept, r = reject, f = save fix, s = swap
+left/right, n = next, u = undo. A file written by ``python -m engine.audit`` also shows the
+teacher's skeleton, the audit's findings, an audit filter and a legend.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import gradio as gr
 from engine.data.coco import CocoFormatError
 from engine.joints import JOINTS, V_OCCLUDED, V_VISIBLE
 
-from . import curation
+from . import audits, curation
+from . import drawing
 from .paths import confine
 from .store import default_store
 from .uploads import UploadError
@@ -32,7 +34,8 @@ document.addEventListener('keydown', (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
   const t = e.target;
   if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)) return;
-  const ids = {a: 'review-accept', r: 'review-reject', f: 'review-save-fix', n: 'review-next', u: 'review-undo'};
+  const ids = {a: 'review-accept', r: 'review-reject', f: 'review-save-fix', s: 'review-swap',
+               n: 'review-next', u: 'review-undo'};
   const id = ids[e.key];
   if (!id) return;
   const el = document.getElementById(id);
@@ -101,9 +104,10 @@ def review_summary(annotation_path: str, images_dir: str) -> dict:
 
 def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: str = "",
                   note: str = "") -> dict:
-    """Record a decision: 'accept', 'reject', 'fix' (fixes_json = {"left_knee": [x, y, v]}) or
-    'undo' (restore this annotation's previous decision). An empty note keeps the existing one.
-    Fixed points must lie inside the image. Returns the current decision."""
+    """Record a decision: 'accept', 'reject', 'fix' (fixes_json = {"left_knee": [x, y, v]}),
+    'swap' (exchange the annotation's left and right keypoints, with fixes_json placed after
+    it) or 'undo' (restore this annotation's previous decision). An empty note keeps the
+    existing one. Fixed points must lie inside the image. Returns the current decision."""
     try:
         annotation_path, _ = _confined(annotation_path)
         return curation.decide(annotation_path, ann_id, decision, fixes_json or None, note or None)
@@ -131,16 +135,30 @@ def _pending_md(pending: dict) -> str:
         for k, (x, y, v) in pending.items())
 
 
+def _swapped(ds, ann_id) -> bool:
+    """Whether the saved decision on this person swaps its left and right."""
+    d = default_store().get(ds.sha, ann_id)
+    return bool(d and d.decision == "fix" and d.swap)
+
+
 def _detail(ds, ann_id, pending, joint=None, zoom=False):
-    """(picture, View as a list for gr.State) of one person."""
-    picture, view = curation.detail(ds, ds.person(ann_id), pending, joint, bool(zoom))
+    """(picture, View as a list for gr.State) of one person (with its saved swap, if any)."""
+    picture, view = curation.detail(ds, ds.person(ann_id), pending, joint, bool(zoom),
+                                    _swapped(ds, ann_id))
     return picture, [view.x0, view.y0, view.width, view.height, view.scale]
 
 
-def _gallery(ds, flt, status, page, people=None):
+def _filtered(ds, flt, status, au):
+    try:
+        return curation.filter_people(ds, flt or "flagged", status or "any", audit=au or "all")
+    except ValueError as e:
+        raise _err(e) from None
+
+
+def _gallery(ds, flt, status, page, people=None, au="all"):
     """(gallery items, their ids, "N people match" line, page) for one page of the filter."""
     if people is None:
-        people = curation.filter_people(ds, flt or "flagged", status or "any")
+        people = _filtered(ds, flt, status, au)
     chunk, page, pages = curation.page_of(people, page)
     items = curation.gallery_items(ds, chunk)
     count = f"{len(people)} people match"
@@ -158,10 +176,11 @@ def _first_missing(ds, ann_id) -> str:
 def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     """Build the Review tab's components inside the current ``gr.Tab``."""
     ann0, imgs0 = default_paths()
-    gr.Markdown("Browse COCO people whose six lower-body joints are incompletely annotated, "
-                "accept / reject / fix them, and export a curated training set. Decisions are "
-                "stored beside the file (never written into it). Keys: **a** accept, **r** reject, "
-                "**f** save fix, **n** next, **u** undo.")
+    gr.Markdown("Browse COCO people whose six lower-body joints are incompletely annotated (or "
+                "that the label audit, `python -m engine.audit`, flagged), accept / reject / fix "
+                "them, and export a curated training set. Decisions are stored beside the file "
+                "(never written into it). Keys: **a** accept, **r** reject, **f** save fix, "
+                "**s** swap left/right, **n** next, **u** undo.")
     with gr.Row():
         ann_in = gr.Textbox(ann0, label="COCO keypoints .json (path)", elem_id="review-ann", scale=3)
         img_in = gr.Textbox(imgs0, label="Image folder (path)", elem_id="review-images", scale=3)
@@ -178,6 +197,8 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                           label="Filter (flags)", elem_id="review-filter")
         status = gr.Dropdown(list(curation.STATUSES), value="any", label="Review status",
                              elem_id="review-status")
+        audit_flt = gr.Dropdown([(v, k) for k, v in audits.AUDIT_FILTERS.items()], value="all",
+                                label="Label audit", visible=False, elem_id="review-audit-filter")
         page_in = gr.Number(1, label=f"Page ({curation.PAGE_SIZE} people each)", precision=0,
                             minimum=1, elem_id="review-page")
     count_md = gr.Markdown("")
@@ -189,6 +210,9 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                               type="numpy", format="jpeg", elem_id="review-detail")
         with gr.Column(scale=2):
             info = gr.Markdown("_Select a person in the gallery._", elem_id="review-info")
+            legend = gr.Image(drawing.legend_image(), label="Key: the label and the audit's teacher",
+                              interactive=False, visible=False, format="png", height=110,
+                              buttons=[], elem_id="review-legend")
             zoom = gr.Checkbox(False, label="Zoom on the person (for small people; clicks still "
                                "land on image pixels)", elem_id="review-zoom")
             joint = gr.Dropdown(list(JOINTS), value=JOINTS[0], label="Joint to place",
@@ -203,6 +227,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 accept_btn = gr.Button("Accept (a)", variant="primary", elem_id="review-accept")
                 reject_btn = gr.Button("Reject (r)", variant="stop", elem_id="review-reject")
                 fix_btn = gr.Button("Save fix (f)", elem_id="review-save-fix")
+                swap_btn = gr.Button("Swap left/right (s)", elem_id="review-swap")
             with gr.Row():
                 clear_btn = gr.Button("Clear placed joints", elem_id="review-clear")
                 next_btn = gr.Button("Next (n)", elem_id="review-next")
@@ -222,7 +247,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     view = gr.State([0, 0, 0, 0, 1.0])  # what the detail picture shows: x0, y0, w, h, scale
 
     # ---- handlers ----
-    def load(ann, imgs, jup, zup, f, s, pg):
+    def load(ann, imgs, jup, zup, f, s, pg, au):
         try:
             if jup:
                 ds = curation.open_upload(jup, zup, _confined("", imgs)[1] if not zup else None)
@@ -233,36 +258,45 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         except (CocoFormatError, UploadError, ValueError, OSError) as e:
             raise _err(e) from None
         summ = curation.summary(ds)
-        items, new_ids, count, pg = _gallery(ds, f, s, pg)
+        au = (au or "all") if ds.audited else "all"
+        items, new_ids, count, pg = _gallery(ds, f, s, pg, au=au)
         md = (f"**{summ['person_annotations']}** people ({summ['crowd']} crowd regions aside): "
               f"{summ['none_labeled']} with nothing labelled, {summ['some_missing']} with some joints "
               f"missing, {summ['all_labeled']} complete ({summ['all_visible']} all visible), "
               f"{summ['any_occluded']} with an occluded joint, {summ['small_box']} small boxes, "
               f"{summ['low_confidence']} low-confidence · **{summ['flagged']} flagged**")
+        if ds.audited:
+            a = summ["audit"]
+            teacher = (ds.coco.dataset.get("audit_info") or {}).get("teacher", "a teacher")
+            md += (f"  \nLabel audit by {str(teacher).split(':')[0]}: {a['all'] - a['not_audited']} "
+                   f"audited · {a['swapped']} left/right swapped · {a['far_joint']} with a far joint · "
+                   f"{a['missed_joint']} with a missed joint · {a['skipped']} skipped · "
+                   f"{a['none']} nothing flagged")
         return (str(ds.ann_path), str(ds.images_dir), md, curation.chart(summ), items, new_ids,
                 count, curation.progress_line(ds), None, {}, "_Select a person in the gallery._",
-                _pending_md({}), None, pg)
+                _pending_md({}), None, pg, gr.update(value=au, visible=ds.audited),
+                gr.update(visible=ds.audited))
 
     load_outs = [ann_in, img_in, summary_md, plot, gallery, ids, count_md, progress_md, current,
-                 pending, info, pending_md, detail, page_in]
+                 pending, info, pending_md, detail, page_in, audit_flt, legend]
     # Progress and error badges go on one small component per event (show_progress_on), so a
     # refused input leaves the rest of the tab readable and clickable.
-    load_btn.click(load, [ann_in, img_in, json_up, zip_up, flt, status, page_in], load_outs,
+    load_btn.click(load, [ann_in, img_in, json_up, zip_up, flt, status, page_in, audit_flt], load_outs,
                    api_visibility="private", show_progress_on=summary_md)
 
-    def refilter(ann, imgs, f, s, pg):
+    def refilter(ann, imgs, f, s, pg, au):
         if not str(ann).strip():
             return [], [], "", 1
-        return _gallery(_open(ann, imgs), f, s, pg)
+        return _gallery(_open(ann, imgs), f, s, pg, au=au)
 
-    def first_page(ann, imgs, f, s):
-        return refilter(ann, imgs, f, s, 1)
+    def first_page(ann, imgs, f, s, au):
+        return refilter(ann, imgs, f, s, 1, au)
 
-    for dd in (flt, status):  # a new filter starts at its first page
-        dd.change(first_page, [ann_in, img_in, flt, status], [gallery, ids, count_md, page_in],
+    for dd in (flt, status, audit_flt):  # a new filter starts at its first page
+        dd.change(first_page, [ann_in, img_in, flt, status, audit_flt], [gallery, ids, count_md, page_in],
                   api_visibility="private", show_progress_on=count_md)
-    page_in.submit(refilter, [ann_in, img_in, flt, status, page_in], [gallery, ids, count_md, page_in],
-                   api_visibility="private", show_progress_on=count_md)
+    page_in.submit(refilter, [ann_in, img_in, flt, status, page_in, audit_flt],
+                   [gallery, ids, count_md, page_in], api_visibility="private", show_progress_on=count_md)
 
     def show(ds, aid, zm):
         """Outputs for showing person ``aid`` (None: nothing selected)."""
@@ -270,7 +304,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             return (None, {}, None, "_Select a person in the gallery._", _pending_md({}), "",
                     gr.update(), gr.update())
         d = default_store().get(ds.sha, aid)
-        fixes = dict(d.fixes) if d else {}
+        fixes = dict(d.fixes) if d else {}  # (a swap, if any, is read from the store by _detail)
         j = _first_missing(ds, aid)
         picture, v = _detail(ds, aid, fixes, j, zm)
         return (aid, fixes, picture, curation.describe(ds, ds.person(aid)), _pending_md(fixes),
@@ -324,10 +358,10 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     clear_btn.click(clear, [ann_in, img_in, current, joint, zoom], [pending, detail, pending_md, view],
                     api_visibility="private", show_progress_on=pending_md)
 
-    def after_change(ds, f, s, pg, id_list, aid, advance, zm):
+    def after_change(ds, f, s, pg, id_list, aid, advance, zm, au):
         """Refresh gallery + progress; show the next person when ``advance`` (turning the page
         when needed), else ``aid``."""
-        people = curation.filter_people(ds, f or "flagged", s or "any")
+        people = _filtered(ds, f, s, au)
         target = aid
         if advance and aid is not None:
             old = list(id_list or [])
@@ -337,13 +371,13 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             target = curation.next_person(order, aid, old_pos)
             if target is not None:
                 pg = order.index(target) // curation.PAGE_SIZE + 1
-        items, new_ids, count, pg = _gallery(ds, f, s, pg, people)
+        items, new_ids, count, pg = _gallery(ds, f, s, pg, people, au)
         return (items, new_ids, count, pg, curation.progress_line(ds), *show(ds, target, zm))
 
     change_outs = [gallery, ids, count_md, page_in, progress_md, *show_outs]
 
     def decide(kind):
-        def fn(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm):
+        def fn(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
             if aid is None:
                 raise gr.Error("select a person in the gallery first")
             ds = _open(ann, imgs)
@@ -354,29 +388,43 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 default_store().decide(ds.sha, aid, kind, fixes, nt or "")
             except ValueError as e:
                 raise _err(e) from None
-            return after_change(ds, f, s, pg, id_list, aid, True, zm)
+            return after_change(ds, f, s, pg, id_list, aid, True, zm, au)
         return fn
 
-    common = [ann_in, img_in, flt, status, page_in, ids, current, pending, note, zoom]
+    common = [ann_in, img_in, flt, status, page_in, ids, current, pending, note, zoom, audit_flt]
     for btn, kind in ((accept_btn, "accept"), (reject_btn, "reject"), (fix_btn, "fix")):
         btn.click(decide(kind), common, change_outs, api_visibility="private",
                   show_progress_on=progress_md)
 
-    def next_person(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm):
+    def swap(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
+        """Fix a suspected left/right swap (keeping the joints placed); stay on the person."""
+        if aid is None:
+            raise gr.Error("select a person in the gallery first")
+        ds = _open(ann, imgs)
+        try:
+            curation.swap(ds.sha, ds.person(aid), pend or {}, nt or "")
+        except ValueError as e:
+            raise _err(e) from None
+        return after_change(ds, f, s, pg, id_list, aid, False, zm, au)
+
+    swap_btn.click(swap, common, change_outs, api_visibility="private", show_progress_on=progress_md)
+
+    def next_person(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
         ds = _open(ann, imgs)
         if aid is None:
-            return after_change(ds, f, s, pg, id_list, id_list[0] if id_list else None, False, zm)
-        return after_change(ds, f, s, pg, id_list, aid, True, zm)
+            return after_change(ds, f, s, pg, id_list, id_list[0] if id_list else None, False, zm, au)
+        return after_change(ds, f, s, pg, id_list, aid, True, zm, au)
 
     next_btn.click(next_person, common, change_outs, api_visibility="private",
                    show_progress_on=progress_md)
 
-    def undo(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm):
+    def undo(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
         ds = _open(ann, imgs)
         restored = default_store().undo(ds.sha)
         if restored is None:
             gr.Info("nothing to undo")
-        return after_change(ds, f, s, pg, id_list, restored if restored is not None else aid, False, zm)
+        return after_change(ds, f, s, pg, id_list, restored if restored is not None else aid, False,
+                            zm, au)
 
     undo_btn.click(undo, common, change_outs, api_visibility="private",
                    show_progress_on=progress_md)
@@ -401,12 +449,12 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
 
     blocks = blocks or gr.context.Context.root_block
     if blocks is not None and ann0:
-        def initial(ann, imgs, f, s):
+        def initial(ann, imgs, f, s, au):
             try:
-                return load(ann, imgs, None, None, f, s, 1)
+                return load(ann, imgs, None, None, f, s, 1, au)
             except gr.Error as e:
                 return (ann, imgs, f"**Could not open the default data:** {e.message}",
                         *([gr.update()] * (len(load_outs) - 3)))
 
-        blocks.load(initial, [ann_in, img_in, flt, status], load_outs, api_visibility="private",
+        blocks.load(initial, [ann_in, img_in, flt, status, audit_flt], load_outs, api_visibility="private",
                     show_progress_on=summary_md)

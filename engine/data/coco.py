@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.fileio import write_json
-from engine.joints import COCO_INDICES, JOINTS, NUM_JOINTS, V_OCCLUDED, V_UNLABELED, V_VISIBLE
+from engine.joints import COCO_FLIP_INDEX, COCO_INDICES, JOINTS, NUM_JOINTS, V_OCCLUDED, V_UNLABELED, V_VISIBLE
 
 from .schema import CocoFormatError, check_coco  # noqa: F401  (CocoFormatError: part of this API)
 
@@ -302,24 +302,45 @@ def select(people: list[Person], filter: str | None = None, subset: int | None =
     return out
 
 
+def swap_left_right(keypoints: list) -> list:
+    """COCO's 17 x (x, y, v) keypoints (51 numbers) with every left/right pair exchanged
+    (``engine.joints.COCO_FLIP_INDEX``): the fix for a labeller who took the image's left for
+    the person's. A new list; positions and flags move with their names."""
+    k = [keypoints[3 * i: 3 * i + 3] for i in range(17)]
+    return [c for i in COCO_FLIP_INDEX for c in k[i]]
+
+
 def export(data: dict, keep_ann_ids, out_path: str | Path,
-           fixes: dict[int, dict] | None = None, description: str | None = None) -> Path:
+           fixes: dict[int, dict] | None = None, description: str | None = None,
+           swaps=(), extra: dict[int, dict] | None = None) -> Path:
     """Write a new COCO JSON holding only the annotations ``keep_ann_ids`` (and their images).
 
-    ``fixes`` maps annotation id -> {joint name: (x, y, v)} applied to the copy (never to
-    ``data``); boxes, ``num_keypoints`` follow. Written atomically; pycocotools loads it.
+    ``swaps``: annotation ids whose left/right keypoint pairs are exchanged
+    (``swap_left_right``; 17 ``keypoint_scores`` too when the annotation has them). ``fixes``
+    maps annotation id -> {joint name: (x, y, v)}, applied after the swap (a fix is where that
+    joint ends up). ``extra`` maps annotation id -> fields set on its copy (e.g. an ``audit``
+    recording a review fix). All of it goes to the copy, never to ``data``; ``num_keypoints``
+    follows. Written atomically; pycocotools loads it.
     """
     keep = set(int(i) for i in keep_ann_ids)
     fixes = fixes or {}
+    swaps = {int(i) for i in swaps}
+    extra = extra or {}
     anns = []
     for a in data["annotations"]:
         if int(a["id"]) not in keep:
             continue
         a = copy.deepcopy(a)
+        if int(a["id"]) in swaps:
+            a["keypoints"] = swap_left_right(a["keypoints"])
+            sc = a.get("keypoint_scores")
+            if isinstance(sc, list) and len(sc) == 17:
+                a["keypoint_scores"] = [sc[i] for i in COCO_FLIP_INDEX]
         for name, (x, y, v) in fixes.get(int(a["id"]), {}).items():
             ci = COCO_INDICES[JOINTS.index(name)]
             a["keypoints"][3 * ci: 3 * ci + 3] = [float(x), float(y), int(v)]
         a["num_keypoints"] = sum(1 for i in range(17) if a["keypoints"][3 * i + 2] > 0)
+        a.update(copy.deepcopy(extra.get(int(a["id"]), {})))
         anns.append(a)
     image_ids = {a["image_id"] for a in anns}
     out = {k: copy.deepcopy(v) for k, v in data.items() if k not in ("images", "annotations")}
