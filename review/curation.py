@@ -396,8 +396,8 @@ def describe(ds: Dataset, person: Person, store: ReviewStore | None = None) -> s
     lines += auditlib.describe(ds.audit(person))
     if d:
         fx = "; ".join(f"{k} → ({x:.0f}, {y:.0f}, v={v})" for k, (x, y, v) in d.fixes.items())
-        if d.swap:
-            fx = "left/right swapped" + (f"; {fx}" if fx else "")
+        if d.swap:  # (the flags above describe the labels as the file has them)
+            fx = "left/right swapped, so the flags above are those of the file" + (f"; {fx}" if fx else "")
         lines.append(f"decision: **{d.decision}**" + (f" ({fx})" if fx else "")
                      + (f" · note: {d.note}" if d.note else ""))
     else:
