@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.data import audit as auditlib
+from engine.data.coco import swap_left_right
 from engine.joints import COCO_KEYPOINT_NAMES, JOINTS
 from tests.conftest import SHARED_DATA, _need, needs_heavy_teacher
 
@@ -20,17 +21,6 @@ LSP = SHARED_DATA / "lsp-extended"
 #: im00010.jpg: a cheerleader in a split jump, seen from the front, all six leg joints labelled
 #: (and labelled right): her legs stretch far to either side, so a swap cannot go unseen.
 PERSON = 10
-
-
-def swapped(keypoints: list) -> list:
-    """The 17 COCO keypoints with every left/right pair exchanged."""
-    k = np.array(keypoints, dtype=float).reshape(17, 3)
-    out = k.copy()
-    for i, name in enumerate(COCO_KEYPOINT_NAMES):
-        if name.startswith("left_"):
-            j = COCO_KEYPOINT_NAMES.index("right_" + name[5:])
-            out[i], out[j] = k[j], k[i]
-    return out.reshape(-1).tolist()
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +37,7 @@ def one_person(tmp_path_factory) -> Path:
     data["images"][0].update(id=PERSON, file_name=lsp.IMAGE_NAME.format(PERSON))
     a = data["annotations"][0]
     a.update(id=1, image_id=PERSON)
-    data["annotations"].append({**a, "id": 2, "keypoints": swapped(a["keypoints"]), "note": "swapped by the test"})
+    data["annotations"].append({**a, "id": 2, "keypoints": swap_left_right(a["keypoints"]), "note": "swapped by the test"})
     path = tmp_path_factory.mktemp("audit") / "one.json"
     path.write_text(json.dumps(data))
     return path
@@ -129,7 +119,7 @@ def test_judge_rules_on_made_up_joints():
     assert other["flags"] == ["skipped"] and "another person" in other["reason"]
 
 
-def test_swap_fix_swaps_the_leg_pairs_only_and_records_itself():
+def test_swap_fix_swaps_the_left_right_pairs_and_records_itself():
     names = list(COCO_KEYPOINT_NAMES)
     kps = []
     for i in range(17):
@@ -142,9 +132,10 @@ def test_swap_fix_swaps_the_leg_pairs_only_and_records_itself():
     for left in ("hip", "knee", "ankle"):
         li, ri = names.index(f"left_{left}"), names.index(f"right_{left}")
         assert (k[li] == orig[ri]).all() and (k[ri] == orig[li]).all()
-    for arm in ("shoulder", "elbow", "wrist"):
-        i = names.index(f"left_{arm}")
-        assert (k[i] == orig[i]).all()
+    for arm in ("shoulder", "elbow", "wrist"):  # the whole body, as the Review tab's swap
+        li, ri = names.index(f"left_{arm}"), names.index(f"right_{arm}")
+        assert (k[li] == orig[ri]).all() and (k[ri] == orig[li]).all()
+    assert (k[0] == orig[0]).all()  # the nose stays
     assert fixed["audit"]["fixed"] == [{"kind": "swapped", "by": "test"}]
     assert ann["keypoints"] == kps and "fixed" not in ann["audit"]  # the input is untouched
     data = {"annotations": [ann, {"id": 8, "keypoints": kps, "audit": {"flags": ["far_joint"]}}]}

@@ -53,7 +53,7 @@ from tqdm import tqdm
 from engine.argtypes import positive_int
 from engine.fileio import atomic_path, write_json
 from engine.geometry import BOX_PADDING, Crop
-from engine.joints import COCO_INDICES, FLIP_INDEX, JOINTS, NUM_JOINTS
+from engine.joints import COCO_FLIP_INDEX, COCO_INDICES, FLIP_INDEX, JOINTS, NUM_JOINTS
 from engine.video.blazepose_models import ModelMissing, TEACHERS, teacher_complexity, teacher_description
 from . import coco as cocolib
 from .pseudolabel import ABSENT, BLAZEPOSE_TO_COCO, VISIBLE
@@ -153,22 +153,15 @@ def judge(label_xy: np.ndarray, label_v: np.ndarray, teacher_xy: np.ndarray, tea
     return {"flags": flags, "far_joints": far, "missed_joints": missed, "swap_gain": round(gain, 4)}
 
 
-def swap_legs(keypoints: list) -> list:
-    """COCO keypoints (51 numbers) with the left/right pairs of the six lower-body joints
-    swapped (what the audit's ``swapped`` flag judges; the arms are left as labelled)."""
-    k = np.asarray(keypoints, dtype=float).reshape(17, 3)
-    out = k.copy()
-    for j, coco_j in enumerate(COCO_INDICES):
-        out[coco_j] = k[COCO_INDICES[FLIP_INDEX[j]]]
-    return [int(v) if float(v).is_integer() else float(v) for v in out.reshape(-1)]
-
-
 def apply_swap_fix(ann: dict, by: str) -> dict:
-    """A copy of ``ann`` with its leg pairs swapped and the fix recorded in its ``audit``
+    """A copy of ``ann`` with every left/right pair exchanged (``coco.swap_left_right``, as
+    the Review tab's swap; its ``keypoint_scores`` too) and the fix recorded in its ``audit``
     (``"fixed": [{"kind": "swapped", "by": by}]``); ``ann`` itself is not changed. Applying
     it twice gives the labels back with two fixes recorded."""
     fixed = copy.deepcopy(ann)
-    fixed["keypoints"] = swap_legs(ann["keypoints"])
+    fixed["keypoints"] = cocolib.swap_left_right(ann["keypoints"])
+    if len(ann.get("keypoint_scores") or []) == 17:
+        fixed["keypoint_scores"] = [ann["keypoint_scores"][i] for i in COCO_FLIP_INDEX]
     audit_field = fixed.setdefault("audit", {})
     audit_field.setdefault("fixed", []).append({"kind": "swapped", "by": by})
     return fixed
@@ -176,7 +169,7 @@ def apply_swap_fix(ann: dict, by: str) -> dict:
 
 def apply_fixes(data: dict, kinds: tuple[str, ...] = ("swapped",), by: str = "engine.audit") -> tuple[dict, int]:
     """A copy of an audited COCO file with the audit's fixes of ``kinds`` applied (only
-    ``swapped`` has an automatic fix: swap the leg pairs), and how many people were fixed."""
+    ``swapped`` has an automatic fix: swap the left/right pairs), and how many people were fixed."""
     unknown = set(kinds) - {"swapped"}
     if unknown:
         raise ValueError(f"no automatic fix for {sorted(unknown)}: only 'swapped' is fixed automatically")

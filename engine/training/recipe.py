@@ -115,7 +115,7 @@ def lsp_commands(shared: Path, work: Path) -> str:
 def lsp_split(audited: dict, by: str = "engine.recipe") -> tuple[dict, dict, dict]:
     """Leeds Sports Pose for the recipe: a seeded ``LSP_HOLDOUT`` of the images held out with
     their human labels as they are (the audit's fields dropped), the rest for training with the
-    audit's one confident fix applied (``swapped``: the leg pairs swapped back, recorded in
+    audit's one confident fix applied (``swapped``: the left/right pairs swapped back, recorded in
     ``audit.fixed``). Returns (train file, held-out file, counts)."""
     from engine.data.audit import apply_fixes
     ids = sorted(im["id"] for im in audited["images"])
