@@ -216,3 +216,41 @@ def test_knees_out_of_frame_too_cannot_be_judged_and_name_the_missing_joints():
     report = analyze_series(series_of(s.keypoints, s.times, conf))
     assert not report.judged and report.reps == 0
     assert "the knees and the ankles are not visible" in report.feedback[0]
+
+
+# -- side views told by the thighs (view.thigh_shares), with or without the ankles ----------------
+def test_thighs_turning_in_the_image_plane_make_a_side_view_even_without_ankles():
+    """Penn Action tracks labelled side whose hips look apart (a camera off the side line) and
+    whose ankles nobody labelled: the knee test needs the ankles, the thighs do not. Must
+    trigger on them; must not on the most oblique front-labelled track (one thigh turns across
+    the image, the other towards the camera) nor on a plain front view."""
+    from engine.analysis.angles import reliable_keypoints
+    from engine.analysis.view import knees_point_one_way, thigh_shares, thighs_point_one_way
+    for name in ("1685", "1710", "1801"):  # labelled left, right, left
+        s = penn(name)
+        kp = reliable_keypoints(s.keypoints, s.confidence)
+        assert not knees_point_one_way(kp), name
+        assert thighs_point_one_way(kp), (name, thigh_shares(kp))
+        assert analyze_series(s).view == "side", name
+    for name in ("1804", "1686"):  # labelled front: filmed a little off the front
+        s = penn(name)
+        kp = reliable_keypoints(s.keypoints, s.confidence)
+        shares = thigh_shares(kp)
+        assert not thighs_point_one_way(kp) and np.nanmax(np.abs(shares)) > 0.5, (name, shares)
+        assert analyze_series(s).view == "front", name
+    # the same front track without its ankles is still front
+    s = penn("1804")
+    conf = s.confidence.copy()
+    conf[:, 4:] = 0.0
+    no_ankles = analyze_series(series_of(s.keypoints, s.times, conf))
+    assert no_ankles.view == "front" and no_ankles.missing_joints == ["left_ankle", "right_ankle"]
+
+
+def test_thigh_shares_on_synthetic_side_and_front_squats():
+    from engine.analysis.angles import reliable_keypoints
+    from engine.analysis.view import thigh_shares
+    for view, low, high in (("side", th.SIDE_THIGH_SHARE, 1.01), ("front", -1.0, th.SIDE_THIGH_SHARE)):
+        s = clip(2, view)
+        shares = np.abs(thigh_shares(reliable_keypoints(s.keypoints, s.confidence)))
+        shares = shares[np.isfinite(shares)]
+        assert len(shares) and np.all((shares >= low) & (shares < high)), (view, shares)

@@ -102,3 +102,13 @@ def test_views_are_stable_segments_and_missing_ankles_are_named(mediapipe_series
     assert curl.judged and curl.reps == 0
     assert {"left_ankle", "right_ankle"} <= set(curl.missing_joints)
     assert any("out of view" in s and "ankle" in s for s in curl.feedback)
+
+
+def test_no_joint_of_a_real_clip_is_taken_for_a_stray(mediapipe_series):
+    """angles.drop_stray_joints drops a thigh over twice the other's length; MediaPipe's joints
+    on the real clips (cuts, close-ups, front squats whose thighs look short at the bottom)
+    never trigger it (tests/test_readers.py: one Penn Action hip in a corner does)."""
+    from engine.analysis.angles import drop_stray_joints, reliable_keypoints
+    for name, s in mediapipe_series.items():
+        kp = reliable_keypoints(s.keypoints, s.confidence)
+        assert np.array_equal(np.isfinite(drop_stray_joints(kp, s.times)), np.isfinite(kp)), name

@@ -152,10 +152,11 @@ def test_penn_file_through_the_command_writes_report_json_only(penn_dir, tmp_pat
 
 # -- all 114 Penn Action tracks ------------------------------------------------------------------
 #: The share of the 114 tracks whose view found agrees with the labelled one (left/right ->
-#: side, front/back -> front, back or 'front or back'), as measured (docs/analysis.md). The
-#: issue asked for 0.95; 0.868 is what the analysis reaches while the clips' manifest views
-#: (tests/test_mediapipe_clips.py) stay right: see docs/analysis.md for why.
-PENN_VIEW_AGREEMENT = 99 / 114
+#: side, front/back -> front, back or 'front or back'), as measured (docs/analysis.md): 105
+#: of 114. The issue asked for 0.95; the 9 left are views 25-50 degrees off the front or back
+#: that Penn Action labels side in some tracks and front/back in others with the same joint
+#: geometry (and the clips' manifest calls front): docs/analysis.md lists them.
+PENN_VIEW_AGREEMENT = 105 / 114
 
 
 def test_all_114_penn_action_tracks_analysed_and_views_agree(penn_dir, penn_series):
@@ -166,9 +167,27 @@ def test_all_114_penn_action_tracks_analysed_and_views_agree(penn_dir, penn_seri
     assert all(r["judged"] == "true" for r in rows)
     agree = np.mean([r["agrees"] == "true" for r in rows])
     assert agree >= PENN_VIEW_AGREEMENT - 1e-9, table
+    # the held-out half (SIDE_THIGH_SHARE was chosen on the even-numbered tracks) is as good
+    assert "even-numbered files: 49 of 53" in table and "odd-numbered files: 56 of 61" in table
     # every labelled front view is found front (none side), and a squat is found in nearly all
     assert not [r for r in rows if r["labelled_view"] == "front" and r["view"] != "front"]
     assert sum(r["reps"] >= 1 for r in rows) >= 110
+
+
+def test_only_a_joint_placed_far_off_the_body_is_dropped(penn_series):
+    """angles.drop_stray_joints: Penn Action's 1776 has its right hip labelled near the frame's
+    top-left corner in every frame (a thigh 4x the other): that hip goes, and with it the hips
+    'a body's width apart' that made the track front; no joint of the other 113 tracks goes."""
+    from engine.analysis.angles import drop_stray_joints, reliable_keypoints
+    dropped = {}
+    for k, s in penn_series.items():
+        kp = reliable_keypoints(s.keypoints, s.confidence)
+        gone = np.isfinite(kp[..., 0]) & ~np.isfinite(drop_stray_joints(kp, s.times)[..., 0])
+        if gone.any():
+            dropped[k] = [JOINTS[j] for j in np.flatnonzero(gone.any(axis=0))]
+    assert dropped == {"1776": ["right_hip"]}
+    report = analyze_series(penn_series["1776"])
+    assert report.view == "side" and report.reps == 1  # labelled left; found front before
 
 
 def test_batch_command_writes_the_table(penn_dir, tmp_path):

@@ -18,11 +18,11 @@ import numpy as np
 from engine.pose import PoseSeries
 from . import thresholds
 from engine.joints import JOINTS
-from .angles import LEGS, hip_angles, knee_angles, reliable_keypoints
+from .angles import LEGS, drop_stray_joints, hip_angles, knee_angles, reliable_keypoints
 from .feedback import rep_figures, rep_sentences, set_sentences
 from .posture import WORDS, main_posture, postures, upright_share
 from .reps import Partial, Rep, depth_signal, find_reps
-from .view import describe, frame_views, view_segments
+from .view import describe, frame_views, view_cues, view_segments
 
 __all__ = ["SquatReport", "analyze_series", "thresholds"]
 
@@ -101,7 +101,7 @@ def _upright_at(rep: Rep, posture: np.ndarray, times: np.ndarray) -> tuple[bool,
 
 def _analyze(series: PoseSeries) -> SquatReport:
     times = np.asarray(series.times, dtype=np.float64)
-    kp = reliable_keypoints(series.keypoints, series.confidence)
+    kp = drop_stray_joints(reliable_keypoints(series.keypoints, series.confidence), times)
     knee, hip = knee_angles(kp), hip_angles(kp)
     views = frame_views(kp, times)
     segments = view_segments(views, times, kp)
@@ -168,8 +168,9 @@ def _analyze(series: PoseSeries) -> SquatReport:
         feedback.append(f"The joints were unreliable in {100 * share_bad:.0f}% of frames; those frames "
                         "are marked in the report, not guessed.")
     seg_json = [s.to_json(times) for s in segments] if n else []
-    for s, up, src in zip(seg_json, signal.upright, signal.source):
+    for s, seg, up, src in zip(seg_json, segments, signal.upright, signal.source):
         s["upright"], s["depth_from"] = bool(up), src
+        s["view_cues"] = view_cues(kp[seg.start:seg.end])
     partials = [] if result is None else [
         {"kind": p.kind, "start_s": float(times[p.start]), "end_s": float(times[p.end]),
          "max_depth": round(float(p.max_depth), 3), **({"posture": p.posture} if p.posture else {})}

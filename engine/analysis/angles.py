@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.joints import JOINT_INDEX
-from .thresholds import MIN_CONFIDENCE
+from .thresholds import MIN_CONFIDENCE, STRAY_LIMB_RATIO, STRAY_WINDOW_S
 
 #: (hip, knee, ankle) joint indices per side, left then right.
 LEGS = tuple((JOINT_INDEX[f"{s}_hip"], JOINT_INDEX[f"{s}_knee"], JOINT_INDEX[f"{s}_ankle"])
@@ -28,6 +28,43 @@ def reliable_keypoints(keypoints: np.ndarray, confidence: np.ndarray,
     """A copy of ``keypoints`` (T, 6, 2) with joints below ``min_confidence`` set to NaN."""
     kp = np.array(keypoints, dtype=np.float64, copy=True)
     kp[~(np.asarray(confidence) >= min_confidence)] = np.nan
+    return kp
+
+
+def _running_max(x: np.ndarray, half: int) -> np.ndarray:
+    """NaN-ignoring running maximum over ``2 * half + 1`` samples; NaN where all are NaN."""
+    out = np.full(len(x), np.nan)
+    for i in range(len(x)):
+        w = x[max(0, i - half): i + half + 1]
+        w = w[np.isfinite(w)]
+        if len(w):
+            out[i] = w.max()
+    return out
+
+
+def drop_stray_joints(kp: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """A copy of ``kp`` (T, 6, 2) without joints placed far off the body: in a frame that shows
+    both thighs, a thigh more than ``STRAY_LIMB_RATIO`` times the longest the other thigh is
+    within ``STRAY_WINDOW_S`` either side (a 2-D thigh is never much longer than the other one:
+    foreshortening only shortens it; the other thigh seen in the same frame keeps a cut to
+    another zoom from mattering) loses its hip, or its knee when the shin is as much too long
+    too. Such joints are labelling or detection slips
+    (a Penn Action track has a hip placed near the frame's corner throughout); left in, they
+    read as hips a body's width apart and as a leg that never bends."""
+    kp = np.array(kp, dtype=np.float64, copy=True)
+    if len(kp) < 2:
+        return kp
+    thigh, shin = segment_lengths(kp)
+    dt = float(np.median(np.diff(times)))
+    half = max(1, int(round(STRAY_WINDOW_S / max(dt, 1e-6))))
+    with np.errstate(all="ignore"):
+        for s, (h, k, _) in enumerate(LEGS):
+            o = 1 - s
+            ref_t, ref_s = _running_max(thigh[:, o], half), _running_max(shin[:, o], half)
+            bad = np.isfinite(thigh[:, o]) & (thigh[:, s] > STRAY_LIMB_RATIO * ref_t)
+            knee_bad = bad & (shin[:, s] > STRAY_LIMB_RATIO * ref_s)
+            kp[bad & ~knee_bad, h] = np.nan
+            kp[knee_bad, k] = np.nan
     return kp
 
 

@@ -22,6 +22,9 @@ BATCH_SUFFIXES = (".mat", ".csv")
 AGREES = {"left": (SIDE,), "right": (SIDE,), "front": (FRONT, BACK, FRONT_OR_BACK),
           "back": (FRONT, BACK, FRONT_OR_BACK)}
 FOUND_COLUMNS = (SIDE, FRONT, BACK, FRONT_OR_BACK, "mixed", "unknown")
+#: tracks.csv's view cues (view.view_cues) of the file's longest view segment.
+CUE_COLUMNS = ("hip_separation", "knee_offset_left", "knee_offset_right", "thigh_share_left",
+               "thigh_share_right")
 
 
 def analyze_keypoints(path: str | Path, fps: float | None = None) -> dict:
@@ -50,6 +53,17 @@ def write_report(path: str | Path, out_dir: str | Path, fps: float | None = None
     return report
 
 
+def _cue_columns(report: dict) -> dict:
+    """CUE_COLUMNS from the view cues of the report's longest view segment ('' = not measured)."""
+    segs = report.get("view_segments") or []
+    if not segs:
+        return {c: "" for c in CUE_COLUMNS}
+    cues = max(segs, key=lambda g: g["end_frame"] - g["start_frame"]).get("view_cues", {})
+    vals = [cues.get("hip_separation"), *cues.get("knee_offsets", [None, None]),
+            *cues.get("thigh_shares", [None, None])]
+    return {c: "" if v is None else v for c, v in zip(CUE_COLUMNS, vals)}
+
+
 def _found(view: str) -> str:
     return view if view in FOUND_COLUMNS else ("mixed" if ", then " in view else "unknown")
 
@@ -69,14 +83,31 @@ def batch_rows(folder: str | Path, fps: float | None = None) -> list[dict]:
             r = analyze_keypoints(p, fps)
         except KeypointsError as e:
             rows.append({"file": p.name, "labelled_view": "", "view": "", "agrees": "", "reps": "",
-                         "judged": "", "frames": "", "error": str(e)})
+                         "judged": "", "frames": "", **{c: "" for c in CUE_COLUMNS}, "error": str(e)})
             continue
         lab = r.get("labelled_view", "")
         rows.append({"file": p.name, "labelled_view": lab, "view": r["view"],
                      "agrees": "" if lab not in AGREES else str(r["view"] in AGREES[lab]).lower(),
                      "reps": r["reps"], "judged": str(r["judged"]).lower(), "frames": r["frames"],
-                     "error": ""})
+                     **_cue_columns(r), "error": ""})
     return rows
+
+
+def _parity_split(labelled: list[dict]) -> list[str]:
+    """Where every file is named by a number (Penn Action's 1661.mat ...), the agreement on the
+    even- and odd-numbered files apart: ``thresholds.SIDE_THIGH_SHARE`` was chosen on the even
+    Penn Action tracks only, so the odd ones are a held-out check of it (docs/analysis.md)."""
+    stems = [Path(r["file"]).stem for r in labelled]
+    if not stems or not all(x.isdigit() for x in stems):
+        return []
+    out = []
+    for name, rest in (("even", 0), ("odd", 1)):
+        part = [r for r, x in zip(labelled, stems) if int(x) % 2 == rest]
+        if part:
+            agree = sum(r["agrees"] == "true" for r in part)
+            out.append(f"{name}-numbered files: {agree} of {len(part)} ({100 * agree / len(part):.1f}%)"
+                       + (" (SIDE_THIGH_SHARE chosen on these)." if rest == 0 else " (held out)."))
+    return [" ".join(out)]
 
 
 def confusion_markdown(rows: list[dict]) -> str:
@@ -88,7 +119,9 @@ def confusion_markdown(rows: list[dict]) -> str:
     if labelled:
         agree = sum(r["agrees"] == "true" for r in labelled)
         lines += [f"View agreement (left/right -> side; front/back -> front, back or 'front or back'): "
-                  f"{agree} of {len(labelled)} ({100 * agree / len(labelled):.1f}%).", "",
+                  f"{agree} of {len(labelled)} ({100 * agree / len(labelled):.1f}%)."]
+        lines += _parity_split(labelled)
+        lines += ["",
                   "| labelled \\ found | " + " | ".join(FOUND_COLUMNS) + " | total |",
                   "|---|" + "---:|" * (len(FOUND_COLUMNS) + 1)]
         for lab in AGREES:

@@ -12,6 +12,13 @@ from __future__ import annotations
 #: A joint counts as found when its confidence (MediaPipe: visibility; heatmap models: peak
 #: height) is at least this. Below it the joint is marked unreliable and never used.
 MIN_CONFIDENCE = 0.5
+#: A thigh more than this many times as long as the other leg's median thigh length is not a
+#: thigh (a hip or knee placed far off the body): its end joint is dropped (angles.drop_stray_joints).
+#: Two thighs of one person differ by far less in the image: foreshortening only shortens one.
+STRAY_LIMB_RATIO = 2.0
+#: ... the other thigh's length taken as its longest within this many seconds either side (a
+#: thigh pointing at the camera at the bottom of a front squat looks short for a moment).
+STRAY_WINDOW_S = 1.5
 
 # -- the depth signal (reps.py) ------------------------------------------------------------------
 #: Depth = 1 - (ankle y - hip y) / standing hip height. The standing hip height of a view
@@ -126,6 +133,24 @@ SIDE_KNEE_OFFSET = 0.16
 #: the segment's deepest): below about a half squat the knees have moved only ~0.1 leg
 #: lengths off the line, no more than labelling or detector noise and a turned stance give.
 SIDE_KNEE_MIN_DROP = 0.4
+#: Thighs in a bend (view.thigh_shares): the share of each thigh's turn that lies in the image
+#: plane at the bottom of the squat, about cos(splay) x sin(camera angle from the front): ~0.9
+#: from the side, ~0 for the two legs' mean from the front, where the splay moves the knees
+#: apart. A hips-apart segment is a side view when every thigh seen turns the same way by at
+#: least this (or the knees point one way, SIDE_KNEE_OFFSET). It needs no ankle, so it also
+#: decides tracks whose feet are out of the frame, where the knee test cannot run. Every thigh:
+#: in a view 25-35 degrees off the front one thigh turns across the image (0.5-0.8) and the
+#: other towards the camera (0.1-0.34), as on the clips' front views (front-gray 0.68 / 0.19,
+#: the front half of side-then-front 0.34 / 0.77, MediaPipe) and Penn Action's front-labelled
+#: 1804 (0.54 / 0.34). Chosen on the even-numbered Penn Action tracks only: 49 of 53 agree
+#: for any value from 0.34 to 0.377 (bounded by 1804, labelled front, 0.337, and 1760, labelled
+#: left, 0.377), 48 outside it; the odd-numbered ones, held out, give 56 of 61 for any value
+#: from 0.30 to 0.42 (docs/analysis.md).
+SIDE_THIGH_SHARE = 0.36
+#: ... judged only on frames whose thigh has turned at least 60 degrees from vertical (its
+#: vertical part at most this share of its standing length), the lower half of them: a shallow
+#: bend (a jump squat's dip, jump-squat-small.mp4) turns the thigh too little to tell.
+SIDE_THIGH_MAX_V = 0.5
 #: Front or back: the share of a hips-apart segment's frames in which the athlete's left hip
 #: lies on the image's right (front) or left (back) for the view to be named; with fewer it is
 #: 'front or back' (a source unsure of left and right, or an athlete turning).

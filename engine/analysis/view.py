@@ -14,17 +14,25 @@ Cues (six lower-body joints only):
 * **Minimum length**: a run shorter than ``MIN_VIEW_SEGMENT_S`` (a brief turn of the body,
   noise) is merged into its neighbours; a real turn or a cut lasts longer and starts a new
   segment.
-* **Knees in a bend** (per segment): from the side, both knees move the same way, forwards
-  of the hip-ankle line; from the front or back they move apart (or towards the camera, which
-  the image does not show). A segment whose hips look apart but whose knees, in its deepest
-  frames, both point the same way by at least ``SIDE_KNEE_OFFSET`` leg lengths is seen from
-  the side (a camera well off the front, as in many of the Penn Action tracks labelled
-  left/right).
+* **Knees and thighs in a bend** (per segment): from the side, both knees move the same way,
+  forwards of the hip-ankle line, and the thighs turn in the image plane; from the front or
+  back the knees move apart (or towards the camera, which the image does not show) and the
+  thighs turn towards the camera, looking short. A segment whose hips look apart is still
+  seen from the side (a camera well off the front, as in many of the Penn Action tracks
+  labelled left/right) when, in its deepest frames, both knees point the same way by at least
+  ``SIDE_KNEE_OFFSET`` leg lengths, or every thigh seen turns the same way with at least
+  ``SIDE_THIGH_SHARE`` of its turn in the image plane (``thigh_shares``: it needs no ankle,
+  so it also decides tracks whose feet are out of the frame). Both are ratios of the
+  athlete's own segments, so they do not depend on where a joint source puts the hip joints
+  (human labellers mark them wider apart than MediaPipe does).
 * **Front or back** (per front-like segment): seen from the front the athlete's left hip is
   on the image's right; from behind, on the image's left. The segment is 'front' or 'back'
   when at least ``LATERALITY_SHARE`` of its frames agree, else 'front or back' (a model that
   is unsure of left and right, or an athlete turning). This trusts the joint source's left
   and right; a source that mirrors them would swap front and back, never side.
+
+Joints far off the body (``angles.drop_stray_joints``, applied before any of this) are dropped
+first: a hip placed in a corner of the frame would read as hips a body's width apart.
 """
 from __future__ import annotations
 
@@ -162,23 +170,95 @@ def hip_drop(kp: np.ndarray) -> np.ndarray:
         return np.nanmax(out, axis=1) if len(kp) else np.zeros(0)
 
 
-def knees_point_one_way(kp: np.ndarray) -> bool:
-    """True when, in the deepest frames of ``kp`` (hip drop at least SIDE_KNEE_MIN_DROP and
-    within 80% of the deepest), the knees point the same way off their hip-ankle lines by at
-    least SIDE_KNEE_OFFSET leg lengths each (one knee, when only one leg is seen): a side view."""
+def deep_knee_offsets(kp: np.ndarray) -> np.ndarray:
+    """(2,) median ``knee_offsets`` per knee over the deepest frames of ``kp`` (hip drop at
+    least SIDE_KNEE_MIN_DROP and within 80% of the deepest); NaN for a knee not seen there, or
+    both when the hips never drop that far (or no ankle is seen: no hip drop)."""
     drop = hip_drop(kp)
     if not np.isfinite(drop).any():
-        return False
+        return np.full(2, np.nan)
     deepest = float(np.nanmax(drop))
     if deepest < th.SIDE_KNEE_MIN_DROP:
-        return False
+        return np.full(2, np.nan)
     deep = drop >= max(0.8 * deepest, th.SIDE_KNEE_MIN_DROP)
     with np.errstate(all="ignore"):
-        f = np.nanmedian(knee_offsets(kp)[deep], axis=0)  # (2,)
+        return np.nanmedian(knee_offsets(kp)[deep], axis=0)
+
+
+def knees_point_one_way(kp: np.ndarray) -> bool:
+    """True when, in the deepest frames of ``kp`` (``deep_knee_offsets``), the knees point the
+    same way off their hip-ankle lines by at least SIDE_KNEE_OFFSET leg lengths each (one knee,
+    when only one leg is seen): a side view."""
+    f = deep_knee_offsets(kp)
     f = f[np.isfinite(f)]
     if len(f) == 0:
         return False
     return bool((np.all(f >= th.SIDE_KNEE_OFFSET) or np.all(f <= -th.SIDE_KNEE_OFFSET)))
+
+
+def thigh_shares(kp: np.ndarray) -> np.ndarray:
+    """(2,) per leg, left then right: how much of the thigh's turn at the bottom of the squat
+    lies in the image plane, signed (positive = the knee travels towards the image's right).
+
+    Per frame, the thigh (hip -> knee) over its own standing length (90th percentile of its
+    lengths in ``kp``) has a vertical part v (1 standing, 0 level) and a horizontal part h.
+    Seen from the side the thigh turns in the image plane, so |h| = sqrt(1 - v^2); seen from
+    the front it turns towards the camera and |h| stays small (only the knees' spread). The
+    share h / sqrt(1 - v^2) is about cos(splay) sin(camera angle from the front): ~0.9 from the
+    side, ~0 for the two legs' mean from the front. Taken as the median over the deepest frames
+    (the more bent thigh's v <= SIDE_THIGH_MAX_V, the lower half of those), the same frames for
+    both legs, so it needs neither the ankles nor a known hip width; sqrt(1 - v^2) is taken as
+    at least 0.5, so a thigh that hardly turned in those frames (a less bent leg) gives no
+    large share. NaN for a leg not seen in those frames; both NaN when no thigh turns that far."""
+    out = np.full(2, np.nan)
+    v, x = np.full((len(kp), 2), np.nan), np.full((len(kp), 2), np.nan)
+    with np.errstate(all="ignore"):
+        for s, (h, k, _) in enumerate(LEGS):
+            d = kp[:, k] - kp[:, h]
+            length = np.linalg.norm(d, axis=1)
+            if np.sum(np.isfinite(length)) < 3:
+                continue
+            ref = np.nanpercentile(length, 90)
+            if ref > 0:
+                v[:, s], x[:, s] = d[:, 1] / ref, d[:, 0] / ref
+        if not np.isfinite(v).any():
+            return out
+        lowest = np.nanmin(v, axis=1)
+        deep = np.isfinite(lowest) & (lowest <= th.SIDE_THIGH_MAX_V)
+        if not deep.any():
+            return out
+        deep &= lowest <= np.median(lowest[deep])
+        turn = np.sqrt(np.clip(1.0 - np.clip(v[deep], -1.0, 1.0) ** 2, 0.25, None))
+        share = x[deep] / turn
+        for s in range(2):
+            if np.isfinite(share[:, s]).any():
+                out[s] = float(np.nanmedian(share[:, s]))
+    return out
+
+
+def thighs_point_one_way(kp: np.ndarray) -> bool:
+    """True when every thigh seen at the bottom of the squat (``thigh_shares``) turns the same
+    way, in the image plane by at least SIDE_THIGH_SHARE: a side view (or one closer to the side
+    than to the front), whether or not the ankles are in the frame."""
+    f = thigh_shares(kp)
+    f = f[np.isfinite(f)]
+    if len(f) == 0:
+        return False
+    return bool(np.all(f >= th.SIDE_THIGH_SHARE) or np.all(f <= -th.SIDE_THIGH_SHARE))
+
+
+def view_cues(kp: np.ndarray) -> dict:
+    """The figures the view of a stretch of frames ``kp`` is decided on, rounded, None where
+    not measured: ``hip_separation`` (median |hip gap| / leg length, ``hip_separation``),
+    ``knee_offsets`` and ``thigh_shares`` (left, right: ``deep_knee_offsets``,
+    ``thigh_shares``). Reported per view segment, so a user can see why a view was found."""
+    def num(x: float) -> float | None:
+        return round(float(x), 3) if np.isfinite(x) else None
+    with np.errstate(all="ignore"):
+        sep = hip_separation(kp)
+        sep = float(np.nanmedian(sep)) if np.isfinite(sep).any() else np.nan
+    return {"hip_separation": num(sep), "knee_offsets": [num(x) for x in deep_knee_offsets(kp)],
+            "thigh_shares": [num(x) for x in thigh_shares(kp)]}
 
 
 def facing(kp: np.ndarray) -> str:
@@ -248,7 +328,7 @@ def view_segments(views: np.ndarray, times: np.ndarray, kp: np.ndarray | None = 
     for r in runs:
         seg = kp[r.start:r.end]
         if r.view == FRONT:
-            view = SIDE if knees_point_one_way(seg) else facing(seg)
+            view = SIDE if (knees_point_one_way(seg) or thighs_point_one_way(seg)) else facing(seg)
         else:
             view = r.view
         out.append(ViewSegment(view, r.start, r.end))
