@@ -78,7 +78,9 @@ def cache_age_s() -> float:
     return _env_float("SQUATPOSE_CACHE_HOURS", 2) * 3600
 
 
-def _size(p: Path) -> int:
+def path_size(p: Path) -> int:
+    """Bytes of a file, or of every file under a folder (links counted as themselves, not
+    followed; what cannot be read counts 0)."""
     try:
         if p.is_symlink() or p.is_file():
             return p.lstat().st_size
@@ -126,7 +128,7 @@ def entries() -> list[Entry]:
         if not d.is_dir():
             continue
         for p in d.iterdir():
-            out.append(Entry(p, _size(p), _mtime(p)))
+            out.append(Entry(p, path_size(p), _mtime(p)))
     return sorted(out, key=lambda e: e.mtime)
 
 

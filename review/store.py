@@ -16,7 +16,6 @@ corrupting or losing writes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -26,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.fileio import sha256_file
 from engine.joints import JOINTS, V_OCCLUDED, V_UNLABELED, V_VISIBLE
 from engine.storage import data_dir  # noqa: F401  (the one definition of the data dir)
 
@@ -98,11 +98,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     st = p.stat()
     key = (str(p), st.st_size, st.st_mtime_ns)
     if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _SHA_CACHE[key] = h.hexdigest()
+        _SHA_CACHE[key] = sha256_file(p)
     return _SHA_CACHE[key]
 
 

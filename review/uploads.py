@@ -8,6 +8,8 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from engine.fileio import sha256_file
+
 #: Limits for an uploaded zip of images.
 MAX_ZIP_MEMBERS = 50_000
 MAX_MEMBER_BYTES = 50 * 1024 ** 2  # 50 MiB per file
@@ -98,15 +100,10 @@ def extract_zip_cached(zip_path: str | os.PathLike, cache_dir: str | os.PathLike
     """Extract (safely, as ``extract_zip``) into ``cache_dir/<zip sha256[:16]>`` once: loading
     the same archive again reuses that folder instead of filling the disk with copies. The
     folder appears whole or not at all (extracted beside it, then renamed into place)."""
-    import hashlib
     zip_path, cache_dir = Path(zip_path), Path(cache_dir)
     if not zip_path.is_file():
         raise UploadError(f"{zip_path.name}: file not found")
-    h = hashlib.sha256()
-    with open(zip_path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    final = cache_dir / h.hexdigest()[:16]
+    final = cache_dir / sha256_file(zip_path)[:16]
     if final.is_dir():
         os.utime(final)  # used again: its age (for the data dir's clean-up) starts afresh
         return final

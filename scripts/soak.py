@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.argtypes import non_negative_int  # noqa: E402
 from engine.fileio import write_json, write_text  # noqa: E402
+from engine.storage import path_size  # noqa: E402
 
 SHARED = Path(os.environ.get("SQUATPOSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -41,15 +42,9 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def tree_mb(folder: Path) -> float:
-    total = 0
-    for root, _dirs, files in os.walk(folder):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total / 2**20
+def tree_mb(path: Path) -> float:
+    """MB of a file or of all the files under a folder."""
+    return path_size(path) / 2**20
 
 
 def start_app(data_dir: Path, log: Path, env: dict) -> tuple[subprocess.Popen, str]:
@@ -122,7 +117,7 @@ def soak(analyses: int, decisions: int, data_dir: Path, model: str | None, clip:
         "rss_mb_end": round(values[-1], 1), "rss_mb_max": round(max(values), 1),
         "rss_mb_growth_after_first_analysis": round(values[-1] - after_first, 1),
         "data_dir_mb": round(tree_mb(data_dir), 2),
-        "data_dir_mb_by_folder": {p.name: round(tree_mb(p) if p.is_dir() else p.stat().st_size / 2**20, 2)
+        "data_dir_mb_by_folder": {p.name: round(tree_mb(p), 2)
                                   for p in sorted(data_dir.iterdir())},
         "quota_mb": float(os.environ.get("SQUATPOSE_DISK_QUOTA_MB", 2048)),
         "rss_mb_trace": {k: round(v, 1) for k, v in rss.items()},

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.fileio import sha256_file
 from engine.video import detect
 from engine.video.tracking import TrackerConfig, box_iou, choose_athlete
 
@@ -116,9 +117,9 @@ def test_checksum_is_verified(tmp_path):
     data = bytearray(detect.MODEL_PATH.read_bytes())
     data[-1] ^= 0xFF
     bad.write_bytes(bytes(data))
-    with pytest.raises(detect.DetectorError, match="SHA-256"):
+    with pytest.raises(detect.DetectorError, match="sha256 [0-9a-f]{64}, expected .*damaged or replaced"):
         detect.PersonDetector(bad, expected_sha256=detect.MODEL_SHA256)
-    assert detect.sha256(detect.MODEL_PATH) == detect.MODEL_SHA256
+    assert sha256_file(detect.MODEL_PATH) == detect.MODEL_SHA256
     provenance = (detect.MODEL_PATH.parent / "PROVENANCE.md").read_text()
     assert detect.MODEL_SHA256 in provenance
     assert (detect.MODEL_PATH.parent / "LICENSE-Apache-2.0.txt").is_file()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.fileio import sha256_file
 from engine.video import blazepose_models as bm
 from tests.conftest import needs_heavy_teacher, needs_mediapipe
 
@@ -55,7 +56,7 @@ def test_install_is_idempotent_and_checks_the_checksum(tmp_path):
                                     "pose_landmark_heavy.tflite": "installed"}
     installed = bm.check_model(2, target)
     assert installed == target / "pose_landmark" / "pose_landmark_heavy.tflite"
-    assert bm.sha256(installed) == bm.MODELS[2][1]
+    assert sha256_file(installed) == bm.MODELS[2][1]
     assert bm.install(source, target, log=lambda m: None) == {
         "pose_landmark_lite.tflite": "already installed", "pose_landmark_heavy.tflite": "already installed"}
     # a damaged copy is refused, and the install step replaces it

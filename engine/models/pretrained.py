@@ -29,7 +29,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .tflite_import import KNOWN_SHA256, PretrainedError, TFLiteImportError, read_tflite, sha256_file
+from engine.fileio import sha256_file
+
+from .tflite_import import KNOWN_SHA256, PretrainedError, TFLiteImportError, read_tflite
 
 RESNET_MODELS = ("resnet18", "resnet18_fpn", "attention")
 MOBILENET_MODELS = ("mobilenetv2",)

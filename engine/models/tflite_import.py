@@ -40,15 +40,6 @@ class TFLiteImportError(PretrainedError):
     """A ``.tflite`` file that cannot be imported; the message names the file and why."""
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_known(path: str | Path, digest: str) -> bool:
     """True when ``path`` is one of the files in ``KNOWN_SHA256`` with its recorded digest;
     False when its name is not in the table; raises when the name is known but the bytes

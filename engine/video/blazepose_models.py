@@ -21,7 +21,6 @@ into another environment's package.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import os
@@ -31,7 +30,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from engine.fileio import atomic_path
+from engine.fileio import atomic_path, check_sha256, sha256_file
 
 #: The npm package and the version whose files the checksums below are of.
 NPM_PACKAGE = "@mediapipe/pose@0.5.1675469404"
@@ -86,14 +85,6 @@ def model_path(complexity: int, modules: str | os.PathLike | None = None) -> Pat
     return None if entry is None else modules_dir(modules) / "pose_landmark" / entry[0]
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 _checked: dict[tuple, bool] = {}
 
 
@@ -113,7 +104,7 @@ def check_model(complexity: int, modules: str | os.PathLike | None = None) -> Pa
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _checked:
-        _checked[key] = sha256(path) == digest
+        _checked[key] = sha256_file(path) == digest
     if not _checked[key]:
         raise ModelMissing(f"{path} is damaged or not the expected file (sha256 differs from "
                            f"{digest}); reinstall it with: {INSTALL_HINT}")
@@ -177,9 +168,7 @@ def install(source: str | os.PathLike | None = None, modules: str | os.PathLike 
             found = sorted(src.rglob(name))
             if not found:
                 raise ModelMissing(f"{name} is not in {source or NPM_PACKAGE}")
-            got = sha256(found[0])
-            if got != digest:
-                raise ModelMissing(f"{found[0]}: sha256 {got}, expected {digest}: not copied")
+            check_sha256(found[0], digest, ModelMissing, "not copied")
             dest = model_path(c, modules)
             dest.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(dest) as t:

@@ -16,13 +16,14 @@ the best of overlapping boxes. Boxes come back in frame pixels.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from engine.fileio import check_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_PATH = ROOT / "weights" / "detector" / "yolox_nano_coco_416.onnx"
@@ -58,14 +59,6 @@ class Person:
 
     def to_json(self) -> dict:
         return {"box": [round(float(v), 1) for v in self.box], "score": round(float(self.score), 4)}
-
-
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def letterbox(image_bgr: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float]:
@@ -137,10 +130,7 @@ class PersonDetector:
         if not self.path.is_file():
             raise DetectorError(f"detector model not found: {self.path}")
         if expected_sha256 is not None:
-            digest = sha256(self.path)
-            if digest != expected_sha256:
-                raise DetectorError(f"{self.path}: SHA-256 {digest}, expected {expected_sha256} "
-                                    "(a damaged or replaced model file)")
+            check_sha256(self.path, expected_sha256, DetectorError, "a damaged or replaced model file")
         opts = ort.SessionOptions()
         if threads is None:
             import torch
