@@ -10,6 +10,7 @@ curl-no-squat.mp4 has no squat, so only its first frame counts.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 from engine.fileio import sha256_file
 from engine.video import detect
-from engine.video.tracking import TrackerConfig, box_iou, choose_athlete
+from engine.video.tracking import TrackerConfig, box_iou, choose_athlete, redetect_wait
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,6 +201,51 @@ def test_two_people_keeps_the_athlete(two_person_clip):
         assert ax0 - margin <= cx <= ax1 + margin, f"frame {f}: joints at x={cx:.0f}, passer at {left}..{right}"
         checked += 1
     assert checked >= 0.7 * len(series)
+
+
+def test_redetect_backs_off_while_nobody_matches():
+    """The wait before the next detection after 1, 2, 3... misses in a row: redetect_s
+    doubled, at most redetect_max_s; never past the moment the athlete counts as gone."""
+    cfg = TrackerConfig()
+    assert [redetect_wait(m, 10.0, None, cfg) for m in (1, 2, 3, 4, 9)] == \
+        [cfg.redetect_s, 2 * cfg.redetect_s, cfg.redetect_max_s, cfg.redetect_max_s, cfg.redetect_max_s]
+    assert redetect_wait(3, 10.0, 10.0 - cfg.lost_s + 0.2, cfg) == pytest.approx(0.2, abs=0.01)
+    assert redetect_wait(3, 10.0, 10.0 - cfg.lost_s - 1, cfg) == cfg.redetect_max_s  # gone already
+
+
+@pytest.fixture(scope="module")
+def athlete_then_nobody(clips_dir, tmp_path_factory):
+    """ATHLETE_CLIP's first second, then 3 s of black (a fade to black: the detector finds
+    nobody, the model's joints are unsure, so the track counts as lost)."""
+    from engine.video.reader import VideoWriter, open_video
+    path = tmp_path_factory.mktemp("nobody") / "athlete-then-black.mp4"
+    with open_video(clips_dir / ATHLETE_CLIP, max_seconds=1) as v:
+        w, h = v.frame_size
+        with VideoWriter(path, v.fps, (w, h)) as out:
+            for _, frame in v.frames():
+                out.write(frame)
+            for _ in range(int(round(3 * v.fps))):
+                out.write(np.zeros((h, w, 3), np.uint8))
+    return path
+
+
+def test_detector_backs_off_while_nobody_is_there(athlete_then_nobody):
+    """The athlete is found in the first frame; through the 3 s with nobody the detector waits
+    0.3, 0.6, then 1 s between calls instead of running on every batch (1/3 s here), as it
+    does with the wait held at redetect_s (what the video path did before the back-off)."""
+    from engine.video.pipeline import make_predictor, predict
+    pred = make_predictor("resnet18_fpn", device="cpu")
+    series = predict(athlete_then_nobody, pred, stride=2)
+    ax0, _, ax1, _ = FIRST[ATHLETE_CLIP][1]
+    ok = series.confidence[0] >= 0.5
+    assert ok.sum() >= 3 and ax0 - 50 <= np.nanmean(series.keypoints[0, ok, 0]) <= ax1 + 50
+    assert series.confidence[-1].mean() < pred.tracker.min_confidence  # lost in the black
+    backed_off = series.meta["detector_calls"]
+    pred.tracker = dataclasses.replace(pred.tracker, redetect_max_s=pred.tracker.redetect_s)
+    fixed = predict(athlete_then_nobody, pred, stride=2).meta["detector_calls"]
+    black_batches = 9  # 3 s at 24 frames/s, stride 2, 4 frames a batch
+    print(f"detector calls: {backed_off} backing off, {fixed} with a fixed wait")
+    assert fixed >= black_batches and backed_off <= 6, (backed_off, fixed)
 
 
 def test_search_fallback_when_the_detector_is_missing(clips_dir, tmp_path, monkeypatch):

@@ -27,7 +27,8 @@ from engine.models import preprocess
 from engine.models.common import fuse_conv_bn
 from engine.pose import PoseSeries
 from .tracking import (MotionMap, TrackerConfig, choose_athlete, confident_region, crop_from_joints,
-                       crowded, inside_box, outside_box, person_height_in_crop, search_levels, whole_frame_crop)
+                       crowded, inside_box, outside_box, person_height_in_crop, redetect_wait, search_levels,
+                       whole_frame_crop)
 
 #: How a predictor finds the athlete: "auto" = the person detector when it can be loaded, else
 #: the detector-free search; "detector" = the detector or an error; "search" = no detector.
@@ -212,6 +213,7 @@ class HeatmapPredictor:
         # with the detector: the athlete's last box, when it was seen, when to detect next
         athlete, seen_at, next_detect, last_detect, close = None, -np.inf, -np.inf, -np.inf, False
         matched = False  # whether the latest detection found the athlete (then its box bounds the joints)
+        misses = 0  # detections in a row that found nobody to be the athlete (they back off)
         calls0, det_s0, detections = (detector.calls, detector.seconds, 0) if detector else (0, 0.0, 0)
         motion = self.motion_map(video_path, max_seconds)
         with open_video(video_path, stride=stride, max_seconds=max_seconds) as video:
@@ -229,7 +231,9 @@ class HeatmapPredictor:
                     lost = last is None or last[1].mean() < cfg.min_confidence
                     strayed = athlete is not None and not lost and not inside_box(region, athlete, cfg)
                     due = close or t - last_detect >= cfg.detect_interval_s
-                    if (lost and t >= next_detect) or strayed or due:
+                    # while the latest detections matched nobody, every reason waits for next_detect
+                    # (redetect_wait backs off); after a match, next_detect is already past
+                    if (lost or strayed or due) and t >= next_detect:
                         people = detector.detect(frames[0])
                         detections += 1
                         last_detect = t
@@ -237,6 +241,7 @@ class HeatmapPredictor:
                             athlete = None  # gone too long (a cut): choose afresh
                         found = choose_athlete(people, athlete, motion, cfg)
                         matched = found is not None
+                        misses = 0 if matched else misses + 1
                         if found is not None:
                             athlete, seen_at = found.box, t
                             close = crowded(people, found, cfg)
@@ -246,7 +251,7 @@ class HeatmapPredictor:
                                 roi = box_crop
                         else:
                             close = False
-                            next_detect = t + cfg.redetect_s
+                            next_detect = t + redetect_wait(misses, t, seen_at if athlete is not None else None, cfg)
                             if roi is None:
                                 roi = whole_frame_crop(size, self.input_size)
                 elif not tracking and t >= next_search:

@@ -3,10 +3,14 @@
 A heatmap model needs a crop around the person. With the person detector
 (``engine.video.detect``, YOLOX-Nano; the default whenever it can be loaded):
 
-1. **Detect** on the first frame (and again after ``redetect_s`` while nobody is found),
-   whenever the tracked person's joint confidence drops below ``min_confidence``, whenever the
-   joints wander out of the athlete's last box, and every ``detect_interval_s`` of video as a
-   cheap check (every batch while another person overlaps the athlete).
+1. **Detect** on the first frame, whenever the tracked person's joint confidence drops below
+   ``min_confidence``, whenever the joints wander out of the athlete's last box, and every
+   ``detect_interval_s`` of video as a cheap check (every batch while another person overlaps
+   the athlete). While the latest detection matched nobody (nobody there, or not the athlete),
+   each of these waits: the next detection comes ``redetect_s`` later, doubled after each further
+   miss in a row up to ``redetect_max_s`` (``redetect_wait``; at 30 frames/s, 9, 18 then 30
+   frames at the most), so a stretch without the athlete costs about one detection a second
+   instead of one a batch.
 2. **Choose the athlete** (``choose_athlete``): the first time (and after a cut, when nobody
    matches for ``lost_s``), the largest person whose legs move: box area x how much the
    lower half of the box moves over the clip's first seconds (``MotionMap``), among people
@@ -103,8 +107,14 @@ class TrackerConfig:
     # -- with the person detector ----------------------------------------------------------------
     #: Detect at least this often (video seconds) as a cheap check while tracking.
     detect_interval_s: float = 1.0
-    #: While nobody (or not the athlete) is found, detect again after this long.
+    #: While nobody (or not the athlete) is found, detect again after this long, twice as long
+    #: after each further miss in a row, at most ``redetect_max_s`` (and never after the moment
+    #: the athlete counts as gone, ``lost_s`` after they were last seen): the detector is not
+    #: run on every batch of a stretch where nobody can be found.
     redetect_s: float = 0.3
+    #: The longest wait between two detections while nobody matches (video seconds): the
+    #: routine check's ``detect_interval_s``, so an athlete who walks in is found within it.
+    redetect_max_s: float = 1.0
     #: People the detector scores below this are ignored.
     min_person_score: float = 0.4
     #: A detection is the athlete seen before when its box overlaps the athlete's last box by at
@@ -276,6 +286,19 @@ def choose_athlete(people: list, last_box=None, motion: MotionMap | None = None,
         i = int(np.argmax(iou))
         return people[i] if iou[i] >= config.keep_iou else None
     return max(people, key=lambda p: p.area * leg_motion(p.box, motion))
+
+
+def redetect_wait(misses: int, t: float, seen_at: float | None,
+                  config: TrackerConfig = TrackerConfig()) -> float:
+    """Video seconds to wait, at time ``t``, before the next detection after ``misses`` (>= 1)
+    detections in a row matched nobody: ``redetect_s`` doubled for each further miss, at most
+    ``redetect_max_s``; while an athlete last seen at ``seen_at`` does not yet count as gone,
+    no later than just after ``lost_s`` from then (so that, after a cut, the athlete is chosen
+    afresh as soon as before)."""
+    wait = min(config.redetect_s * 2.0 ** (max(int(misses), 1) - 1), config.redetect_max_s)
+    if seen_at is not None and t - seen_at <= config.lost_s:
+        wait = min(wait, seen_at + config.lost_s - t + 1e-3)
+    return wait
 
 
 def crowded(people: list, athlete, config: TrackerConfig = TrackerConfig()) -> bool:
