@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 from engine.data import coco
+from engine.data.coco import LOW_CONFIDENCE
+from engine.data.pseudolabel import ABSENT, VISIBLE
 from engine.video.reader import open_video
 from scripts import make_demo_bundle
 from tests import spaceenv
@@ -102,14 +104,23 @@ def test_the_script_makes_this_bundle(tmp_path):
                    env={**os.environ, "SQUATPOSE_SHARED_DATA": str(tmp_path / "no-shared-data")})
     made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert made == sorted(str(p.relative_to(BUNDLE)) for p in BUNDLE.rglob("*") if p.is_file())
-    for name in ("README.md", "clips/LICENSE", "clips/" + CLIP.name):
+    for name in ("clips/LICENSE", "clips/" + CLIP.name):
         assert (out / name).read_bytes() == (BUNDLE / name).read_bytes(), name
     a, b = (json.loads(p.read_text()) for p in (out / "coco" / "annotations" / ANN.name, ANN))
     assert a["images"] == b["images"] and a["info"] == b["info"] and a["licenses"] == b["licenses"]
     assert len(a["annotations"]) == len(b["annotations"])
+    # The teacher's confidences may move by rounding on another CPU build (XNNPACK kernels):
+    # the flags that follow from them are compared, and the README (which counts the flags)
+    # byte for byte, unless a committed confidence lies within that rounding of a threshold.
+    thresholds = np.array([ABSENT, LOW_CONFIDENCE, VISIBLE])
+    near = any(np.abs(np.subtract.outer(y.get("keypoint_scores", []), thresholds)).min(initial=1) < 0.03
+               for y in b["annotations"])
+    if not near:
+        assert (out / "README.md").read_bytes() == (BUNDLE / "README.md").read_bytes()
     for x, y in zip(a["annotations"], b["annotations"]):
         kx, ky = np.array(x["keypoints"]).reshape(17, 3), np.array(y["keypoints"]).reshape(17, 3)
-        assert (kx[:, 2] == ky[:, 2]).all(), (x["id"], kx[:, 2], ky[:, 2])
+        sure = np.abs(np.subtract.outer(np.array(y.get("keypoint_scores", [1.0] * 17)), thresholds)).min(axis=1) >= 0.03
+        assert (kx[sure, 2] == ky[sure, 2]).all(), (x["id"], kx[:, 2], ky[:, 2])
         assert np.abs(kx[:, :2] - ky[:, :2]).max() <= 2.0 and np.allclose(x["bbox"], y["bbox"], atol=4)
         assert np.allclose(x.get("keypoint_scores", []), y.get("keypoint_scores", []), atol=0.03)
     for im in b["images"]:
