@@ -5,7 +5,9 @@
                                --out weights/scorecard.json
 
 For each model (and MediaPipe, the teacher):
-- ``clip_pck@0.05``: agreement with the teacher on the held-out clips (``engine.recipe``'s
+- ``clip_pck@0.05``: agreement with the teacher (the recipe's, BlazePose heavy, which also
+  labelled the held-out frames; MediaPipe full where heavy is not installed; the card's
+  ``clip_teacher``) on the held-out clips (``engine.recipe``'s
   leave-clip-out split): the full video path (search, tracking, smoothing) against MediaPipe's
   joints wherever the teacher is confident, a joint counting as correct within 0.05 x the
   frame's longer side;
@@ -313,6 +315,8 @@ def main(argv=None) -> int:
     clip_people = [dataclasses.replace(q, visibility=np.where(q.visibility >= 2, 2, 0))
                    for q in clip_val.people if (q.visibility >= 2).any()]
     teacher = {}
+    clip_teacher = _clip_teacher()
+    card["clip_teacher"] = clip_teacher.name
     people_rows = {}  # one model's held-out people figures, the same for each finder
     for name, finder in models:
         pred = make_predictor(name, device="cpu", finder=finder or "auto")
@@ -331,7 +335,7 @@ def main(argv=None) -> int:
             row["person_finder"] = s.meta.get("person_finder")
             if c["file"] in HELD_OUT_CLIPS:
                 if c["file"] not in teacher:
-                    teacher[c["file"]] = predict(clips / c["file"], make_predictor(MEDIAPIPE, smooth=False))
+                    teacher[c["file"]] = predict(clips / c["file"], clip_teacher)
                 a = clip_agreement(s, teacher[c["file"]])
                 agree = {k: agree[k] + a[k] for k in agree}
         row["clip_pck@0.05"] = agree["correct"] / agree["counted"] if agree["counted"] else None
@@ -389,6 +393,18 @@ def _print_row(label: str, row: dict) -> None:
           flush=True)
 
 
+def _clip_teacher():
+    """The teacher the held-out clips are scored against: the recipe's (BlazePose heavy, which
+    labelled val-clips.json), or MediaPipe full where heavy is not installed (named in the card)."""
+    from engine.video.blazepose_models import ModelMissing
+    from engine.video.mediapipe_pose import MediaPipePose
+    from .recipe import TEACHER
+    try:
+        return MediaPipePose.for_teacher(TEACHER, smooth=False)
+    except ModelMissing:
+        return make_predictor(MEDIAPIPE, smooth=False)
+
+
 def weights_dir() -> Path:
     from engine.models.weights import WEIGHTS_DIR
     return Path(WEIGHTS_DIR)
@@ -408,7 +424,7 @@ def table(card: dict) -> str:
     f = fmt3
     cells = lambda values: " | ".join(values) + " |"  # noqa: E731
     lines = ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
-             "| PCK@0.05 vs teacher, held-out clips | " + cells(f(r.get("clip_pck@0.05")) for r in rows),
+             f"| PCK@0.05 vs teacher ({card.get('clip_teacher', 'mediapipe')}), held-out clips | " + cells(f(r.get("clip_pck@0.05")) for r in rows),
              "| PCK@0.05 vs teacher, held-out clip frames in the teacher's box | " + cells(f(r.get("clip_box_pck@0.05")) for r in rows)]
     by_knee = [r.get("clip_box_pck@0.05_by_knee") or {} for r in rows]
     for key, words in (("deep", "deep squats (knee under 100°)"), ("not deep", "standing to bent (knee 100° or more)")):

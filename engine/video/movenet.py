@@ -48,14 +48,11 @@ class MoveNet:
         except ImportError:
             raise MovenetUnavailable("the TFLite runtime ai-edge-litert is not installed (an optional "
                                      "extra: pip install -r requirements-dev.txt)") from None
-        from .detect import sha256
+        from engine.fileio import check_sha256
         self.path = Path(path or os.environ.get("SQUATPOSE_MOVENET") or MODEL_PATH)
         if not self.path.is_file():
             raise MovenetUnavailable(f"MoveNet model not found: {self.path} (../shared/pretrained/pose/)")
-        digest = sha256(self.path)
-        if digest != MODEL_SHA256:
-            raise MovenetUnavailable(f"{self.path}: SHA-256 {digest}, expected {MODEL_SHA256} "
-                                     "(a damaged or replaced model file)")
+        check_sha256(self.path, MODEL_SHA256, MovenetUnavailable, "a damaged or replaced model file")
         if threads is None:
             import torch
             threads = torch.get_num_threads()
