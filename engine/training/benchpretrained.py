@@ -20,6 +20,7 @@ import random
 from pathlib import Path
 
 from engine.fileio import write_json
+from .benchenv import load_note
 
 
 def split_coco(ann: str | Path, val_count: int, train_count: int, seed: int, out: Path) -> tuple[Path, Path, dict]:
@@ -76,7 +77,6 @@ def bench_pretrained(args) -> dict:
 
 
 def pretrained_table(report: dict, env: dict) -> str:
-    from .bench import load_note
     s = report["split"]
     lines = [f"{report['model']} from ImageNet against random weights: {Path(report['ann']).name}, "
              f"{s['train']['annotations']} people ({s['train']['images']} images) for training, "
