@@ -235,7 +235,8 @@ class VideoWriter:
     """Write RGB frames as browser-playable H.264 mp4; the file appears only on ``close()``
     after a successful encode (temporary name, then rename). Use as a context manager."""
 
-    def __init__(self, path: str | os.PathLike, fps: float, frame_size: tuple[int, int], crf: int = 23):
+    def __init__(self, path: str | os.PathLike, fps: float, frame_size: tuple[int, int], crf: int = 23,
+                 preset: str = "veryfast"):
         self.path = Path(path)
         self.frame_size = (int(frame_size[0]) // 2 * 2, int(frame_size[1]) // 2 * 2)  # yuv420p: even
         self._ctx = atomic_path(self.path, suffix=".tmp.mp4")
@@ -243,7 +244,7 @@ class VideoWriter:
         w, h = self.frame_size
         cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
                "-s", f"{w}x{h}", "-r", f"{fps:.6f}", "-i", "-", "-an", "-c:v", "libx264",
-               "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+               "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                "-movflags", "+faststart", str(self._tmp)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         self.frames_written = 0
