@@ -270,6 +270,12 @@ def ship(model: str, work: Path, dest: Path | None = None, run: str | None = Non
     return out
 
 
+def _val_set_text(meta: dict) -> str:
+    """The per-epoch validation set of ``val_ann``: LSP's held-out people when the split had them."""
+    return ("Leeds Sports Pose people" if meta["training_data"].get("held_out_lsp_images")
+            else "COCO-MINI people")
+
+
 def _lsp_held_text(meta: dict) -> str:
     ids = meta["training_data"].get("held_out_lsp_images")
     return f", and {len(ids)} Leeds Sports Pose images (a seeded tenth; ids in the sidecar)" if ids else ""
@@ -318,13 +324,13 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
 - **Recipe**: `{meta['recipe']}` (commit {meta.get('commit')}); {meta.get('epochs')} epochs, settings {meta['settings']},
   {_augment_text(meta.get('augment'))}.
 - **Last epoch**: loss {last.get('loss', float('nan')):.5f}, validation PCK@0.05 on held-out
-  COCO-MINI people {fmt3(last.get('val_pck@0.05'))}. Full figures beside MediaPipe: `weights/scorecard.md`
+  {_val_set_text(meta)} {fmt3(last.get('val_pck@0.05'))}. Full figures beside MediaPipe: `weights/scorecard.md`
   (`python -m engine.scorecard`).
 
 {_card_scores(score)}
 ## Known weaknesses
 - {_data_weakness(meta)}
-- Most labels come from a teacher (MediaPipe), so it inherits the teacher's mistakes (left/right swaps
+- {"The clips' labels" if meta['training_data'].get('held_out_lsp_images') else "Most labels"} come from a teacher (MediaPipe), so it inherits the teacher's mistakes (left/right swaps
   in side views, ankles in occlusion) and cannot exceed the teacher on clips like the training ones.
 - Small input ({meta['input_size'][0]}x{meta['input_size'][1]}): joints of a person far from the camera rely
   on the tracker's crop; the very first frame of a small person needs the window search.
