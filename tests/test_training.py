@@ -172,7 +172,7 @@ def test_the_schedule_takes_runs_of_any_length_and_peaks_once(steps):
     from engine.training.train import make_scheduler
     net = torch.nn.Linear(2, 2)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
-    sched = make_scheduler(opt, [1e-3], steps)
+    sched = make_scheduler(opt, [1e-3] if steps % 2 else 1e-3, steps)  # a list per group, or one rate
     lrs = []
     for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])

@@ -192,6 +192,7 @@ def make_scheduler(opt, peaks, total_steps: int):
     divides by zero when its warm-up rounds to none, e.g. 10 steps in all); runs of under
     three steps keep the peak rate."""
     if total_steps < 3:
+        peaks = peaks if isinstance(peaks, (list, tuple)) else [peaks] * len(opt.param_groups)
         for g, peak in zip(opt.param_groups, peaks):
             g["lr"] = peak
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
