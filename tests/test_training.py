@@ -181,3 +181,18 @@ def test_the_schedule_takes_runs_of_any_length_and_peaks_once(steps):
     assert 0.95e-3 <= max(lrs) <= 1e-3 * (1 + 1e-6)
     if steps >= 3:
         assert lrs[0] < 1e-3 and lrs[-1] < lrs[int(np.argmax(lrs))]
+
+
+def test_resume_takes_imagenet_for_the_file_it_stands_for(tmp_path):
+    """A run started with the shared .tflite's path resumes under ``--pretrained imagenet`` (the
+    recipe's spelling) and the other way round; another file does not pass for it."""
+    from engine.models.pretrained import SHARED_TFLITE
+    from engine.training.train import _same_weights_file
+    if not SHARED_TFLITE.is_file():
+        pytest.skip(f"ImageNet MobileNetV2 not found at {SHARED_TFLITE}")
+    assert _same_weights_file("mobilenetv2", str(SHARED_TFLITE), "imagenet")
+    assert _same_weights_file("mobilenetv2", "imagenet", str(SHARED_TFLITE))
+    other = tmp_path / "other.tflite"
+    other.write_bytes(b"x")
+    assert not _same_weights_file("mobilenetv2", str(other), "imagenet")
+    assert not _same_weights_file("mobilenetv2", None, "imagenet")

@@ -51,10 +51,10 @@ SETTINGS = {"input_size": "128x96", "batch_size": 32, "lr": 1e-3, "sigma": 2.0}
 #: to it (the PCK figures do not depend on it).
 CONFIDENCE_SCALE = 2.0
 #: Per-model training options on top of SETTINGS: the ImageNet-initialised models start from
-#: the shared ImageNet MobileNetV2 (``engine.train --pretrained``; backbone learning rate x 0.1,
-#: engine.train's default with --pretrained).
-PRETRAINED_TFLITE = ROOT.parent / "shared" / "pretrained" / "imagenet" / "tf2_mobilenet_v2_1.0_224_ptq.tflite"
-MODEL_ARGS = {"mobilenetv2": ["--pretrained", str(PRETRAINED_TFLITE)]}
+#: ``engine.train --pretrained imagenet`` (for mobilenetv2 the shared ImageNet MobileNetV2,
+#: ``engine.models.pretrained.imagenet_source``; backbone learning rate x 0.1, engine.train's
+#: default with --pretrained).
+MODEL_ARGS = {"mobilenetv2": ["--pretrained", "imagenet"]}
 #: Epochs per model, sized so that the four train in about 40 CPU minutes (2 cores): the two ResNet
 #: models cost about twice as much per image as the others and get fewer. Longer runs were
 #: scored and kept only where better on the held-out data: dilated 40 (better than 20);

@@ -187,6 +187,21 @@ def write_chart(out: Path, history: list[dict], title: str) -> None:
     write_text(out, fig.to_html(include_plotlyjs="cdn"))
 
 
+def _same_weights_file(model: str, a: str | None, b: str | None) -> bool:
+    """Whether two ``--pretrained`` values name the same file (``imagenet`` resolved to the file
+    it stands for, paths compared resolved)."""
+    if a is None or b is None or a == b:
+        return a == b
+    from engine.models.pretrained import PretrainedError, imagenet_source
+
+    def where(v):
+        try:
+            return (imagenet_source(model) if v == "imagenet" else Path(v)).resolve()
+        except PretrainedError:
+            return v
+    return where(a) == where(b)
+
+
 def make_scheduler(opt, peaks, total_steps: int):
     """One-cycle cosine schedule with a 10% warm-up (at least two steps of it: OneCycleLR
     divides by zero when its warm-up rounds to none, e.g. 10 steps in all); runs of under
@@ -268,7 +283,10 @@ def main(argv=None) -> int:
     if args.resume and ckpt.is_file():
         st = torch.load(ckpt, map_location="cpu", weights_only=False)
         before = {k: st.get("args", {}).get(k) for k in ("pretrained", "backbone_bn", "backbone_lr")}
-        if before != {k: getattr(args, k) for k in before} and "pretrained" in st.get("args", {}):
+        now = {k: getattr(args, k) for k in before}
+        if _same_weights_file(args.model, before["pretrained"], now["pretrained"]):
+            now["pretrained"] = before["pretrained"]  # "imagenet" and the path it stands for
+        if before != now and "pretrained" in st.get("args", {}):
             print(f"error: {ckpt} was trained with {before}; resume with the same --pretrained, "
                   "--backbone-bn and --backbone-lr (they decide BatchNorm and learning rates)",
                   file=sys.stderr)
