@@ -160,6 +160,25 @@ def test_swap_through_decide_by_path_and_accept_clears_it(audited, store):
         store.decide("sha", 1, "fix")
 
 
+def test_export_swaps_keypoint_scores_with_their_keypoints(tmp_path):
+    """A swapped annotation's 17 ``keypoint_scores`` (a teacher's pseudo-labels carry them)
+    move with their keypoints; the input is not changed."""
+    from engine.data.coco import export
+    kps = [c for i in range(17) for c in (10.0 + i, 20.0 + i, 2)]
+    scores = [i / 100 for i in range(17)]
+    data = {"images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 100}],
+            "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 50, 50],
+                             "iscrowd": 0, "keypoints": list(kps), "keypoint_scores": list(scores)}],
+            "categories": [{"id": 1, "name": "person", "keypoints": list(COCO_KEYPOINT_NAMES)}]}
+    out = export(data, [5], tmp_path / "out.json", swaps=[5])
+    a = json.loads(out.read_text())["annotations"][0]
+    assert a["keypoints"] == swap_left_right(kps) != kps
+    lk, rk = COCO_KEYPOINT_NAMES.index("left_knee"), COCO_KEYPOINT_NAMES.index("right_knee")
+    assert (a["keypoint_scores"][lk], a["keypoint_scores"][rk]) == (scores[rk], scores[lk])
+    assert a["keypoint_scores"][0] == scores[0]  # the nose has no pair
+    assert data["annotations"][0]["keypoint_scores"] == scores
+
+
 def test_a_database_made_before_the_swap_keeps_its_decisions(tmp_path):
     """An older review.sqlite (no swap columns) is brought up to date in place."""
     path = tmp_path / "old.sqlite"

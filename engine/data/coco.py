@@ -310,13 +310,22 @@ def swap_left_right(keypoints: list) -> list:
     return [c for i in COCO_FLIP_INDEX for c in k[i]]
 
 
+def swap_annotation(ann: dict) -> None:
+    """Exchange every left/right pair of one COCO annotation in place: its ``keypoints``
+    (``swap_left_right``) and its 17 ``keypoint_scores`` when it has them. Call it on a copy."""
+    ann["keypoints"] = swap_left_right(ann["keypoints"])
+    sc = ann.get("keypoint_scores")
+    if isinstance(sc, list) and len(sc) == 17:
+        ann["keypoint_scores"] = [sc[i] for i in COCO_FLIP_INDEX]
+
+
 def export(data: dict, keep_ann_ids, out_path: str | Path,
            fixes: dict[int, dict] | None = None, description: str | None = None,
            swaps=(), extra: dict[int, dict] | None = None) -> Path:
     """Write a new COCO JSON holding only the annotations ``keep_ann_ids`` (and their images).
 
     ``swaps``: annotation ids whose left/right keypoint pairs are exchanged
-    (``swap_left_right``; 17 ``keypoint_scores`` too when the annotation has them). ``fixes``
+    (``swap_annotation``: keypoints, and 17 ``keypoint_scores`` when it has them). ``fixes``
     maps annotation id -> {joint name: (x, y, v)}, applied after the swap (a fix is where that
     joint ends up). ``extra`` maps annotation id -> fields set on its copy (e.g. an ``audit``
     recording a review fix). All of it goes to the copy, never to ``data``; ``num_keypoints``
@@ -332,10 +341,7 @@ def export(data: dict, keep_ann_ids, out_path: str | Path,
             continue
         a = copy.deepcopy(a)
         if int(a["id"]) in swaps:
-            a["keypoints"] = swap_left_right(a["keypoints"])
-            sc = a.get("keypoint_scores")
-            if isinstance(sc, list) and len(sc) == 17:
-                a["keypoint_scores"] = [sc[i] for i in COCO_FLIP_INDEX]
+            swap_annotation(a)
         for name, (x, y, v) in fixes.get(int(a["id"]), {}).items():
             ci = COCO_INDICES[JOINTS.index(name)]
             a["keypoints"][3 * ci: 3 * ci + 3] = [float(x), float(y), int(v)]
