@@ -53,7 +53,7 @@ from tqdm import tqdm
 from engine.argtypes import positive_int
 from engine.fileio import atomic_path, write_json
 from engine.geometry import BOX_PADDING, Crop
-from engine.joints import COCO_FLIP_INDEX, COCO_INDICES, FLIP_INDEX, JOINTS, NUM_JOINTS
+from engine.joints import COCO_INDICES, FLIP_INDEX, JOINTS, NUM_JOINTS
 from engine.video.blazepose_models import ModelMissing, TEACHERS, teacher_complexity, teacher_description
 from . import coco as cocolib
 from .pseudolabel import ABSENT, BLAZEPOSE_TO_COCO, VISIBLE
@@ -154,14 +154,12 @@ def judge(label_xy: np.ndarray, label_v: np.ndarray, teacher_xy: np.ndarray, tea
 
 
 def apply_swap_fix(ann: dict, by: str) -> dict:
-    """A copy of ``ann`` with every left/right pair exchanged (``coco.swap_left_right``, as
-    the Review tab's swap; its ``keypoint_scores`` too) and the fix recorded in its ``audit``
+    """A copy of ``ann`` with every left/right pair exchanged (``coco.swap_annotation``, as
+    the Review tab's export does; its ``keypoint_scores`` too) and the fix recorded in its ``audit``
     (``"fixed": [{"kind": "swapped", "by": by}]``); ``ann`` itself is not changed. Applying
     it twice gives the labels back with two fixes recorded."""
     fixed = copy.deepcopy(ann)
-    fixed["keypoints"] = cocolib.swap_left_right(ann["keypoints"])
-    if len(ann.get("keypoint_scores") or []) == 17:
-        fixed["keypoint_scores"] = [ann["keypoint_scores"][i] for i in COCO_FLIP_INDEX]
+    cocolib.swap_annotation(fixed)
     audit_field = fixed.setdefault("audit", {})
     audit_field.setdefault("fixed", []).append({"kind": "swapped", "by": by})
     return fixed
