@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.joints import COCO_INDICES, JOINT_INDEX, JOINTS, NUM_JOINTS
+from engine.joints import COCO_INDICES, FLIP_INDEX, JOINT_INDEX, JOINTS, NUM_JOINTS
 from engine.pose import PoseSeries
 
 #: The frame rate assumed where a file records none.
@@ -45,7 +45,8 @@ PENN_OCCLUDED_CONFIDENCE = 0.3
 PENN_JOINTS = ("head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
                "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
                "right_ankle")
-PENN_COLUMNS = (8, 7, 10, 9, 12, 11)  # our JOINTS order, left and right swapped
+#: Penn Action's column of each of our JOINTS: the joint of the other side's name.
+PENN_COLUMNS = tuple(PENN_JOINTS.index(JOINTS[FLIP_INDEX[j]]) for j in range(NUM_JOINTS))
 CSV_COLUMNS = ("frame", "time_s", "joint", "x", "y", "confidence")
 
 
