@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from engine.pose import PoseSeries
-from .angles import LEGS, reliable_keypoints
+from .angles import reliable_keypoints, segment_lengths
 from .thresholds import MIN_CONFIDENCE
 
 #: Models disagree in a frame when some joint is this far apart (leg lengths) between two of
@@ -87,11 +87,7 @@ def common_frames(series: Sequence[PoseSeries]) -> tuple[np.ndarray, list[np.nda
 def leg_length(keypoints: Sequence[np.ndarray]) -> float:
     """Median hip->knee + knee->ankle (pixels) over frames, sides and the given (T, 6, 2)
     arrays of reliable joints (NaN = unreliable); NaN when no whole leg is found anywhere."""
-    lengths = []
-    for kp in keypoints:
-        for h, k, a in LEGS:
-            lengths.append(np.linalg.norm(kp[:, h] - kp[:, k], axis=-1)
-                           + np.linalg.norm(kp[:, k] - kp[:, a], axis=-1))
+    lengths = [np.add(*segment_lengths(kp)).ravel() for kp in keypoints]
     v = np.concatenate(lengths) if lengths else np.array([])
     v = v[np.isfinite(v) & (v > 0)]
     return float(np.median(v)) if len(v) else float("nan")
