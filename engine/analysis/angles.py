@@ -31,14 +31,15 @@ def reliable_keypoints(keypoints: np.ndarray, confidence: np.ndarray,
     return kp
 
 
-def _running_max(x: np.ndarray, half: int) -> np.ndarray:
-    """NaN-ignoring running maximum over ``2 * half + 1`` samples; NaN where all are NaN."""
+def running(x: np.ndarray, half: int, reduce=np.max) -> np.ndarray:
+    """NaN-ignoring running ``reduce`` (``np.max``, ``np.median``) with a window of
+    ``2 * half + 1`` samples (shrinking at the ends); NaN only where the whole window is NaN."""
     out = np.full(len(x), np.nan)
     for i in range(len(x)):
         w = x[max(0, i - half): i + half + 1]
         w = w[np.isfinite(w)]
         if len(w):
-            out[i] = w.max()
+            out[i] = reduce(w)
     return out
 
 
@@ -60,7 +61,7 @@ def drop_stray_joints(kp: np.ndarray, times: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         for s, (h, k, _) in enumerate(LEGS):
             o = 1 - s
-            ref_t, ref_s = _running_max(thigh[:, o], half), _running_max(shin[:, o], half)
+            ref_t, ref_s = running(thigh[:, o], half), running(shin[:, o], half)
             bad = np.isfinite(thigh[:, o]) & (thigh[:, s] > STRAY_LIMB_RATIO * ref_t)
             knee_bad = bad & (shin[:, s] > STRAY_LIMB_RATIO * ref_s)
             kp[bad & ~knee_bad, h] = np.nan

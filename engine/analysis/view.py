@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import thresholds as th
-from .angles import LEGS, segment_lengths
+from .angles import LEGS, running, segment_lengths
 
 SIDE, FRONT, BACK, FRONT_OR_BACK = "side", "front", "back", "front or back"
 #: Views analysed as a front view (hip drop depth, knee valgus and left/right symmetry).
@@ -58,18 +58,6 @@ class ViewSegment:
         last = min(self.end, len(times)) - 1
         return {"view": self.view, "start_s": float(times[self.start]), "end_s": float(times[last]),
                 "start_frame": self.start, "end_frame": last}
-
-
-def running_median(x: np.ndarray, half: int) -> np.ndarray:
-    """NaN-ignoring running median with a window of ``2 * half + 1`` samples (shrinking at
-    the ends); NaN only where the whole window is NaN."""
-    out = np.full(len(x), np.nan)
-    for i in range(len(x)):
-        w = x[max(0, i - half): i + half + 1]
-        w = w[np.isfinite(w)]
-        if len(w):
-            out[i] = np.median(w)
-    return out
 
 
 def leg_length(kp: np.ndarray) -> np.ndarray:
@@ -126,7 +114,7 @@ def frame_views(kp: np.ndarray, times: np.ndarray) -> np.ndarray:
     sep = hip_separation(kp)
     dt = float(np.median(np.diff(times))) if n > 1 else 1.0
     half = max(1, int(round(th.VIEW_MEDIAN_S / 2 / max(dt, 1e-6))))
-    sep = _fill(running_median(sep, half))
+    sep = _fill(running(sep, half, np.median))
     if not np.isfinite(sep).any():
         return np.full(n, "", dtype=object)
     hi, lo = th.FRONT_MIN_SEPARATION + th.VIEW_HYSTERESIS, th.FRONT_MIN_SEPARATION - th.VIEW_HYSTERESIS
