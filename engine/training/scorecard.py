@@ -317,7 +317,7 @@ def main(argv=None) -> int:
     teacher = {}
     clip_teacher = _clip_teacher()
     card["clip_teacher"] = clip_teacher.name
-    people_rows = {}  # one model's held-out people figures, the same for each finder
+    still_rows = {}  # one model's figures on still images (held-out people, clip frames): the same for each finder
     for name, finder in models:
         pred = make_predictor(name, device="cpu", finder=finder or "auto")
         row = {"reps": {}, "rep_times": {}, "fps": {}, "searches": {}, "detector_calls": {}}
@@ -342,17 +342,18 @@ def main(argv=None) -> int:
         wrong = [c for c in manifest if abs(row["reps"][c["file"]] - c["reps"]) > c.get("reps_tolerance", 0)]
         row["reps_match"] = len(manifest) - len(wrong)
         row["reps_wrong"] = {c["file"]: {"counted": row["reps"][c["file"]], "person": c["reps"]} for c in wrong}
-        if name not in people_rows:
-            people_rows[name] = score_people(name, sets, references.get(name), progress=name in references)
-        row.update(people_rows[name])
-        if name != MEDIAPIPE:
-            from .evaluate import evaluate_people
-            from engine.models.weights import codec_for, load_model
-            model, meta = load_model(shipped_weights()[name])
-            r = evaluate_people(model, clip_people, work, codec_for(meta), clip_val.dataset,
-                                progress=False, keep_predictions=True)
-            row["clip_box_pck@0.05"] = r["pck@0.05"]
-            row["clip_box_pck@0.05_by_knee"] = pck_by_knee(r["predictions"], clip_people)
+        if name not in still_rows:
+            still = score_people(name, sets, references.get(name), progress=name in references)
+            if name != MEDIAPIPE:
+                from .evaluate import evaluate_people
+                from engine.models.weights import codec_for, load_model
+                model, meta = load_model(shipped_weights()[name])
+                r = evaluate_people(model, clip_people, work, codec_for(meta), clip_val.dataset,
+                                    progress=False, keep_predictions=True)
+                still["clip_box_pck@0.05"] = r["pck@0.05"]
+                still["clip_box_pck@0.05_by_knee"] = pck_by_knee(r["predictions"], clip_people)
+            still_rows[name] = still
+        row.update(still_rows[name])
         label = name if len(finders) == 1 or finder is None else f"{name} ({finder})"
         card["models"][label] = row
         _print_row(label, row)
