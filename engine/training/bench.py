@@ -28,7 +28,7 @@ import torch
 
 from engine.argtypes import device_name, positive_float, positive_int
 from engine.fileio import write_json, write_text
-from .benchenv import bench_env as _env, load_average as _load, load_note
+from .benchenv import bench_env, load_average, load_note
 
 
 def bench_train(models, input_size, batch_size, steps, device, repeats=3) -> list[dict]:
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     out = Path(args.out)
-    env = _env(args.threads, device)
+    env = bench_env(args.threads, device)
     if args.what == "pretrained":
         from .benchpretrained import bench_pretrained, pretrained_table
         try:
@@ -150,12 +150,12 @@ def main(argv=None) -> int:
         except (ValueError, RuntimeError, OSError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        env["load_average_end"] = _load()
+        env["load_average_end"] = load_average()
         table = pretrained_table(report, env)
         write_json(out / "bench-pretrained.json", {"env": env, **report})
     elif args.what == "train":
         rows = bench_train(args.models, args.input_size, args.batch_size, args.steps, device, args.repeats)
-        env["load_average_end"] = _load()
+        env["load_average_end"] = load_average()
         table = train_table(rows, env)
         write_json(out / "bench-train.json", {"env": env, "results": rows})
     else:
