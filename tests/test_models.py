@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.joints import NUM_JOINTS
+from engine.joints import FLIP_INDEX, NUM_JOINTS
 from engine.models import (MEAN, MODEL_INFO, STD, build_model, count_flops, count_parameters,
                            list_models, preprocess)
 from engine.models.attention import sine_position_encoding
-from engine.models.common import fuse_conv_bn
+from engine.models.common import fuse_conv_bn, predict_heatmaps
 
 torch.set_num_threads(1)
 
@@ -86,6 +86,25 @@ def test_folding_batchnorm_keeps_the_output(name):
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4 * before.abs().max().item())
     with pytest.raises(ValueError):
         fuse_conv_bn(build_model(name).train())
+
+
+@pytest.mark.parametrize("name", ["dilated", "mobilenetv2"])
+def test_flip_test_is_mirror_symmetric_and_averages_the_two_passes(name):
+    """The flip test answers a mirrored crop with its answer to the crop, mirrored back with
+    left and right exchanged (a model alone does not), and is the mean of the two passes."""
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    x = torch.randn(2, 3, 64, 96)
+    mirror = torch.flip(x, dims=[3])
+    back = list(FLIP_INDEX)
+    with torch.inference_mode():
+        plain, plain_m = model(x), model(mirror)
+        hm, hm_m = predict_heatmaps(model, x, True), predict_heatmaps(model, mirror, True)
+        torch.testing.assert_close(predict_heatmaps(model, x), plain)
+    tol = 1e-4 * plain.abs().max().item()  # an untrained head's outputs are small
+    torch.testing.assert_close(torch.flip(hm_m, dims=[3])[:, back], hm, rtol=1e-4, atol=tol)
+    assert (torch.flip(plain_m, dims=[3])[:, back] - plain).abs().max() > 100 * tol
+    torch.testing.assert_close(hm, 0.5 * (plain + torch.flip(plain_m, dims=[3])[:, back]), rtol=1e-4, atol=tol)
 
 
 def test_preprocess_normalises_rgb_uint8_crops():

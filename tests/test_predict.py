@@ -210,6 +210,13 @@ def test_load_predictor_reads_weights_and_their_sidecar(tmp_path, monkeypatch):
         ref = model.eval()(torch.zeros(1, 3, 96, 64))
         got = pred.model(torch.zeros(1, 3, 96, 64))
     torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+    assert not pred.flip_test  # a sidecar without "flip_test"
+    flipped = weightslib.save(model, tmp_path / "flipped.safetensors",
+                              {"model": "dilated", "input_size": [64, 96], "sigma": 1.5, "flip_test": True})
+    on = load_predictor("dilated", str(flipped), device="cpu", smooth=False)
+    assert on.flip_test and not load_predictor("dilated", str(flipped), device="cpu", flip_test=False).flip_test
+    _, _, hm_on = on.infer([frame], [whole_frame_crop((80, 100), pred.input_size)])
+    assert not np.allclose(hm_on, hm)
     with pytest.raises(weightslib.WeightsError, match="resnet18"):
         load_predictor("resnet18", str(path), device="cpu")
     monkeypatch.setattr(weightslib, "WEIGHTS_DIR", tmp_path / "none")

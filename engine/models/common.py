@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.joints import FLIP_INDEX
+
 #: ImageNet channel mean and standard deviation (RGB, on a 0..1 scale).
 MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -33,6 +35,20 @@ def preprocess(crops: np.ndarray | torch.Tensor, device: str | torch.device | No
     mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
     return ((x - mean) / std).contiguous()
+
+
+def predict_heatmaps(model: nn.Module, x: torch.Tensor, flip_test: bool = False) -> torch.Tensor:
+    """Float32 heatmaps of a normalised batch ``x`` (N, 3, H, W). With ``flip_test`` the batch
+    and its mirror image go through the model together (one pass of 2N) and each crop's
+    heatmaps are averaged with its mirror's, mirrored back with left and right exchanged (the
+    flip test of SimpleBaseline and HRNet). Pixel centres map exactly under the mirror
+    (``engine.codec``: heatmap x = (input x + 0.5) / stride - 0.5), so no shift is needed.
+    The caller sets the mode (``torch.inference_mode``, CUDA autocast)."""
+    if not flip_test:
+        return model(x).float()
+    n = x.shape[0]
+    hm = model(torch.cat([x, torch.flip(x, dims=[3])])).float()
+    return 0.5 * (hm[:n] + torch.flip(hm[n:], dims=[3])[:, list(FLIP_INDEX)])
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, dilation: int = 1) -> nn.Sequential:

@@ -71,6 +71,12 @@ def codec_for(meta: dict) -> HeatmapCodec:
     return HeatmapCodec((w, h), (w // 4, h // 4), float(meta.get("sigma", 2.0)))
 
 
+def flip_test_for(meta: dict) -> bool:
+    """Whether the weights ship with the flip test on (``engine.models.common.predict_heatmaps``):
+    the sidecar's ``flip_test``, off for sidecars without it."""
+    return bool(meta.get("flip_test", False))
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Build the model the sidecar names, load the weights (as float32) and check they fit."""
     from safetensors import SafetensorError

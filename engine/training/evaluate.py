@@ -31,7 +31,8 @@ from engine.data import coco as cocolib
 from engine.codec import HeatmapCodec
 from engine.data.dataset import Augment, PoseDataset
 from engine.fileio import write_json
-from engine.joints import FLIP_INDEX, JOINTS
+from engine.joints import JOINTS
+from engine.models.common import predict_heatmaps
 from .metrics import mean_pixel_error, oks_ap, pck
 
 
@@ -39,17 +40,6 @@ def to_model_input(images: torch.Tensor, device) -> torch.Tensor:
     """uint8 (N, H, W, 3) RGB crops -> normalised float (N, 3, H, W) on ``device``."""
     from engine.models import preprocess
     return preprocess(images.to(device, non_blocking=True))
-
-
-@torch.inference_mode()
-def predict_heatmaps(model: torch.nn.Module, x: torch.Tensor, flip_test: bool = False) -> torch.Tensor:
-    """Heatmaps for a normalised batch; with ``flip_test`` averaged with the mirrored image's
-    heatmaps (mirrored back, left/right channels swapped)."""
-    hm = model(x).float()
-    if flip_test:
-        hf = model(torch.flip(x, dims=[3])).float()
-        hm = 0.5 * (hm + torch.flip(hf, dims=[3])[:, list(FLIP_INDEX)])
-    return hm
 
 
 def predict_people(model, dataset: PoseDataset, device, flip_test=False, batch_size=32,
@@ -64,7 +54,8 @@ def predict_people(model, dataset: PoseDataset, device, flip_test=False, batch_s
     preds = np.zeros((len(dataset), len(JOINTS), 2))
     scores = np.zeros((len(dataset), len(JOINTS)))
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        hm = predict_heatmaps(model, to_model_input(batch["image"], device), flip_test)
+        with torch.inference_mode():
+            hm = predict_heatmaps(model, to_model_input(batch["image"], device), flip_test)
         xy, sc = codec.decode(hm.cpu().numpy())
         for k, i in enumerate(batch["index"].tolist()):
             crop = sample_crop(dataset.people[i], codec, Augment.none(), np.random.default_rng(0))

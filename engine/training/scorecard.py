@@ -234,15 +234,17 @@ def score_people(name: str, sets: list, reference=None, progress: bool = False) 
     detector's boxes: among the people the detector found)."""
     row = {}
     if reference is None:
-        from engine.models.weights import codec_for, load_model, shipped_weights
+        from engine.models.weights import codec_for, flip_test_for, load_model, shipped_weights
         from .evaluate import evaluate_people, evaluate_with_detector
         model, meta = load_model(shipped_weights()[name])
         for s in sets:
-            r = evaluate_people(model, s.people, s.images_dir, codec_for(meta), s.dataset, progress=False)
+            r = evaluate_people(model, s.people, s.images_dir, codec_for(meta), s.dataset, progress=False,
+                                flip_test=flip_test_for(meta))
             row[f"{s.key}_pck@0.05"] = r["pck@0.05"]
             if s.detections is not None:
                 r = evaluate_with_detector(model, s.people, s.images_dir, codec_for(meta), s.dataset,
-                                           progress=False, detections=s.detections)
+                                           progress=False, detections=s.detections,
+                                           flip_test=flip_test_for(meta))
                 row[f"{s.key}_det_pck@0.05"] = r["pck@0.05"]
         return row
     for s in sets:
@@ -346,10 +348,11 @@ def main(argv=None) -> int:
             still = score_people(name, sets, references.get(name), progress=name in references)
             if name != MEDIAPIPE:
                 from .evaluate import evaluate_people
-                from engine.models.weights import codec_for, load_model
+                from engine.models.weights import codec_for, flip_test_for, load_model
                 model, meta = load_model(shipped_weights()[name])
                 r = evaluate_people(model, clip_people, work, codec_for(meta), clip_val.dataset,
-                                    progress=False, keep_predictions=True)
+                                    progress=False, keep_predictions=True,
+                                    flip_test=flip_test_for(meta))
                 still["clip_box_pck@0.05"] = r["pck@0.05"]
                 still["clip_box_pck@0.05_by_knee"] = pck_by_knee(r["predictions"], clip_people)
             still_rows[name] = still

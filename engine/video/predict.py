@@ -24,7 +24,7 @@ from engine.codec import HeatmapCodec
 from engine.geometry import Crop
 from engine.joints import NUM_JOINTS
 from engine.models import preprocess
-from engine.models.common import fuse_conv_bn
+from engine.models.common import fuse_conv_bn, predict_heatmaps
 from engine.pose import PoseSeries
 from .tracking import (MotionMap, TrackerConfig, choose_athlete, confident_region, crop_from_joints,
                        crowded, inside_box, outside_box, person_height_in_crop, redetect_wait, search_levels,
@@ -70,7 +70,7 @@ class HeatmapPredictor:
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int] = (96, 128), name: str = "",
                  *, sigma: float = 2.0, device: str | torch.device = "cpu", batch_size: int = 8,
                  smooth: bool = True, tracker: TrackerConfig = TrackerConfig(),
-                 confidence_scale: float = 1.0, finder: str = "auto"):
+                 confidence_scale: float = 1.0, finder: str = "auto", flip_test: bool = False):
         w, h = (int(v) for v in input_size)
         s = int(getattr(model, "stride", 4))
         if w % 32 or h % 32:
@@ -90,6 +90,10 @@ class HeatmapPredictor:
             raise ValueError(f"finder must be one of {', '.join(FINDERS)}, not {finder!r}")
         #: "auto", "detector" or "search" (see ``FINDERS``); the detector loads at the first clip
         self.finder = finder
+        #: Average each crop's heatmaps with its mirror image's (``predict_heatmaps``): better
+        #: joints for twice the model's work; the sidecar's ``flip_test`` says whether a model
+        #: ships with it on
+        self.flip_test = bool(flip_test)
         model = copy.deepcopy(model).eval().to(self.device)
         if self.device.type == "cpu":
             model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
@@ -113,7 +117,7 @@ class HeatmapPredictor:
             x = x.contiguous(memory_format=torch.channels_last)
         t1 = time.perf_counter()
         with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self.device.type == "cuda"):
-            hm = self.model(x).float().cpu().numpy()
+            hm = predict_heatmaps(self.model, x, self.flip_test).cpu().numpy()
         t2 = time.perf_counter()
         expect = (len(frames), NUM_JOINTS, self.codec.heatmap_size[1], self.codec.heatmap_size[0])
         if hm.shape != expect:
@@ -300,7 +304,7 @@ class HeatmapPredictor:
         elif why:
             finder["person_finder_note"] = why
         series.meta.update({"input_size": list(self.input_size), "device": str(self.device),
-                            "confidence_scale": self.confidence_scale,
+                            "confidence_scale": self.confidence_scale, "flip_test": self.flip_test,
                             **finder, "timings_s": dict(self.timings)})
         if self.smooth:
             series = _smooth(series)
@@ -353,10 +357,11 @@ def _expected_frames(video, stride: int, max_seconds: float | None) -> int | Non
 
 
 def load_predictor(model: str, weights: str | None = None, device: str = "auto",
-                   smooth: bool = True, finder: str = "auto") -> Predictor:
+                   smooth: bool = True, finder: str = "auto", flip_test: bool | None = None) -> Predictor:
     """A predictor for registry model ``model`` with trained weights: the file ``weights``
     (its sidecar must name the same model), else the weights shipped in ``weights/`` for it.
-    ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'; ``finder``: see ``FINDERS``. Raises
+    ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'; ``finder``: see ``FINDERS``;
+    ``flip_test``: None = as the sidecar says (``flip_test``, off when absent). Raises
     ``engine.models.weights.WeightsError`` with a readable message when no usable weights exist."""
     from engine.models import weights as weightslib
     from engine.device import pick_device
@@ -372,4 +377,5 @@ def load_predictor(model: str, weights: str | None = None, device: str = "auto",
     net, meta = weightslib.load_model(path, dev)
     codec = weightslib.codec_for(meta)
     return HeatmapPredictor(net, codec.input_size, name, sigma=codec.sigma, device=dev, smooth=smooth,
-                            confidence_scale=float(meta.get("confidence_scale", 1.0)), finder=finder)
+                            confidence_scale=float(meta.get("confidence_scale", 1.0)), finder=finder,
+                            flip_test=weightslib.flip_test_for(meta) if flip_test is None else flip_test)
