@@ -37,6 +37,9 @@ def test_card_names_the_clips_counted_wrong(tmp_path):
     assert "counted wrong (this model / the person): b.mp4 0 / 3" in text
     assert "on the held-out Leeds Sports Pose people (human labels): –\n" in text
     assert "detector" not in text
+    assert "one pass per crop (no flip test)" in text and "heatmap peak x 1.0" in text
+    write_card("dilated", {**meta, "flip_test": True, "confidence_scale": 2.0}, path)
+    assert "flip test on" in path.read_text() and "heatmap peak x 2.0" in path.read_text()
     write_card("dilated", meta, path, {**_row(1, 0.25, 0.2), "coco_det_pck@0.05": 0.1,
                                        "lsp_pck@0.05": 0.4, "lsp_det_pck@0.05": 0.35})
     text = path.read_text()

@@ -50,6 +50,10 @@ SETTINGS = {"input_size": "128x96", "batch_size": 32, "lr": 1e-3, "sigma": 2.0}
 #: Chosen after looking at that held-out clip, so the held-out rep counts are not fully blind
 #: to it (the PCK figures do not depend on it).
 CONFIDENCE_SCALE = 2.0
+#: Models shipped with the flip test on (sidecar ``flip_test``; ``predict_heatmaps``): each crop
+#: and its mirror image through the model, heatmaps averaged. Chosen by held-out figures
+#: (docs/weights.md); it doubles the model's share of the time per frame.
+FLIP_TEST: frozenset = frozenset()
 #: Per-model training options on top of SETTINGS: the ImageNet-initialised models start from
 #: ``engine.train --pretrained imagenet`` (for mobilenetv2 the shared ImageNet MobileNetV2,
 #: ``engine.models.pretrained.imagenet_source``; backbone learning rate x 0.1, engine.train's
@@ -258,6 +262,7 @@ def ship(model: str, work: Path, dest: Path | None = None, run: str | None = Non
                       + f"; python -m engine.recipe train {model}; "
                       f"python -m engine.recipe ship {model}",
             "settings": SETTINGS, "confidence_scale": CONFIDENCE_SCALE, "commit": commit,
+            "flip_test": model in FLIP_TEST,
             "training_data": {"coco_mini_images": split["train_images"], "people": split["train_people"],
                               "sources": _sources_text(split),
                               "held_out_clips": split["held_out_clips"],
@@ -323,6 +328,8 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
 - **Initialisation**: {_init_text(meta.get('init'))}.
 - **Recipe**: `{meta['recipe']}` (commit {meta.get('commit')}); {meta.get('epochs')} epochs, settings {meta['settings']},
   {_augment_text(meta.get('augment'))}.
+- **Inference**: {"flip test on (each crop and its mirror image, heatmaps averaged)" if meta.get('flip_test') else "one pass per crop (no flip test)"};
+  the analysis reads a joint's confidence as min(1, heatmap peak x {meta.get('confidence_scale', 1.0)}).
 - **Last epoch**: loss {last.get('loss', float('nan')):.5f}, validation PCK@0.05 on held-out
   {_val_set_text(meta)} {fmt3(last.get('val_pck@0.05'))}. Full figures beside MediaPipe: `weights/scorecard.md`
   (`python -m engine.scorecard`).
