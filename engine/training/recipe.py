@@ -53,7 +53,7 @@ CONFIDENCE_SCALE = 2.0
 #: Models shipped with the flip test on (sidecar ``flip_test``; ``predict_heatmaps``): each crop
 #: and its mirror image through the model, heatmaps averaged. Chosen by held-out figures
 #: (docs/weights.md); it doubles the model's share of the time per frame.
-FLIP_TEST: frozenset = frozenset()
+FLIP_TEST: frozenset = frozenset({"mobilenetv2"})
 #: Per-model training options on top of SETTINGS: the ImageNet-initialised models start from
 #: ``engine.train --pretrained imagenet`` (for mobilenetv2 the shared ImageNet MobileNetV2,
 #: ``engine.models.pretrained.imagenet_source``; backbone learning rate x 0.1, engine.train's
@@ -64,7 +64,7 @@ MODEL_ARGS = {"mobilenetv2": ["--pretrained", "imagenet"]}
 #: scored and kept only where better on the held-out data: dilated 40 (better than 20);
 #: attention 30, resnet18 25 and resnet18_fpn 25 fit the training clips better but agreed
 #: less with the teacher on the held-out clips, so they stay at 15 / 10 / 10.
-EPOCHS = {"dilated": 40, "resnet18": 10, "resnet18_fpn": 10, "attention": 15, "mobilenetv2": 4}
+EPOCHS = {"dilated": 40, "resnet18": 10, "resnet18_fpn": 10, "attention": 15, "mobilenetv2": 12}
 #: The pseudo-labelling teacher: BlazePose heavy placed more joints right than full on held-out
 #: human-labelled people (PCK@0.05 0.54 against 0.42, ../shared/pretrained/README.md). The
 #: weights shipped before this was the recipe's teacher were made with ``mediapipe`` (full).
