@@ -50,3 +50,22 @@ def test_recipe_data_without_the_lsp_audit_says_how_to_make_it(tmp_path):
     msg = str(e.value)
     assert "engine.convert lsp" in msg and "engine.audit" in msg and "--no-lsp" in msg
     assert recipe.main(["data", "--shared", str(tmp_path / "shared"), "--work", str(tmp_path / "work")]) == 2
+
+
+def test_the_held_out_lsp_people_do_not_need_the_audit(tmp_path):
+    """``engine.recipe heldout`` reads the plain conversion when the audited file is missing:
+    the held-out people (seeded by image id, human labels unfixed) come out the same."""
+    audited = _audited()
+    plain = {**audited, "annotations": [{k: v for k, v in a.items() if k != "audit"}
+                                        for a in audited["annotations"]]}
+    _, val_audited, counts_audited = recipe.lsp_split(audited)
+    _, val_plain, counts_plain = recipe.lsp_split(plain)
+    assert val_plain == val_audited
+    assert counts_plain["lsp_held_out_image_ids"] == counts_audited["lsp_held_out_image_ids"]
+    work = tmp_path / "work"
+    (work / "lsp").mkdir(parents=True)
+    (work / "lsp" / "lsp.json").write_text("{}")
+    assert recipe.lsp_source(tmp_path, work, held_out_only=True) == work / "lsp" / "lsp.json"
+    assert recipe.lsp_source(tmp_path, work, held_out_only=False) == recipe.lsp_audited_path(work)
+    recipe.lsp_audited_path(work).write_text("{}")
+    assert recipe.lsp_source(tmp_path, work, held_out_only=True) == recipe.lsp_audited_path(work)

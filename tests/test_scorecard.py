@@ -7,20 +7,25 @@ from engine.training.recipe import write_card
 from engine.training.scorecard import best_model, matched_reps, pck_by_knee, table
 
 
-def _row(match, clip, coco, wrong=None, box=None):
+def _row(match, clip, coco, wrong=None, box=None, lsp=None):
     return {"reps": {"a.mp4": 2, "b.mp4": 0}, "reps_match": match, "clip_pck@0.05": clip,
-            "coco_pck@0.05": coco, "reps_wrong": wrong or {}, "clip_box_pck@0.05": box}
+            "coco_pck@0.05": coco, "reps_wrong": wrong or {}, "clip_box_pck@0.05": box,
+            "lsp_pck@0.05": lsp}
 
 
-def test_default_is_most_clips_right_then_teacher_agreement_then_coco():
-    rows = {"x": _row(1, 0.9, 0.9), "y": _row(2, 0.1, 0.1)}
-    assert best_model(rows) == "y"
-    rows["z"] = _row(2, 0.5, 0.0)
-    assert best_model(rows) == "z"
-    rows["w"] = _row(2, 0.5, 0.2)
-    assert best_model(rows) == "w"
-    rows["v"] = _row(2, None, None)  # a model without figures never wins on them
-    assert best_model(rows) == "w"
+def test_default_is_chosen_on_held_out_clips_and_people_before_the_trained_on_clips():
+    held = ("b.mp4",)  # a.mp4: a clip the models trained on
+    wrong_a, wrong_b = {"a.mp4": {"counted": 1, "person": 2}}, {"b.mp4": {"counted": 1, "person": 0}}
+    rows = {"x": _row(2, 0.6, 0.9, lsp=0.9), "y": _row(1, 0.9, 0.1, wrong_a, lsp=0.1)}
+    assert best_model(rows, held) == "y"  # the held-out clip agreement first: not all clips right
+    rows["z"] = _row(1, 0.99, 0.9, wrong_b, lsp=0.9)
+    assert best_model(rows, held) == "y"  # the held-out clip counted wrong: never first
+    rows["w"] = _row(1, 0.9, 0.1, wrong_a, lsp=0.2)
+    assert best_model(rows, held) == "w"  # then the held-out LSP people
+    rows["v"] = _row(2, 0.9, 0.1, lsp=0.2)
+    assert best_model(rows, held) == "v"  # and all clips right last
+    rows["u"] = _row(2, None, None)  # a model without figures never wins on them
+    assert best_model(rows, held) == "v"
 
 
 def test_card_names_the_clips_counted_wrong(tmp_path):
