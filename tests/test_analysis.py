@@ -8,7 +8,7 @@ import pytest
 
 from engine.analysis import analyze_series
 from engine.analysis.angles import angle_at, hip_angles, inclination_from_vertical, knee_angles
-from engine.analysis.feedback import rep_sentences
+from engine.analysis.feedback import rep_sentences, set_sentences
 from engine.analysis.reps import find_reps
 from engine.analysis import thresholds as th
 from engine.pose import PoseSeries
@@ -216,17 +216,23 @@ def test_a_rep_whose_bottom_was_not_seen_counts_unless_the_gap_is_long(gap_s, co
     result = find_reps(d, t)
     assert len(result.reps) == counted
     # beyond the limit the rep is lost, and the ascent after the gap is a rep begun unseen
-    assert [p.kind for p in result.partials] == ([] if counted else ["lost", "start"])
+    assert [p.kind for p in result.partials] == ([] if counted else ["lost", "resumed"])
 
 
 def test_a_long_gap_while_standing_still_ends_the_track():
     """Outside a rep the short limit holds: after 1 s without joints the athlete, seen deep
-    at once, is a clip starting mid-rep (a partial), not the bottom of a rep."""
+    at once, is a rep begun unseen (a partial, 'resumed'), not the bottom of a rep; said as
+    such, not as a clip starting mid-rep."""
     t = times_for(8)
     d = _squat_depth(t, 3.0, 5.0)
     d[(t > 2.0) & (t < 3.0 + 1.0)] = np.nan  # lost while standing, found deep in the rep
     result = find_reps(d, t)
-    assert len(result.reps) == 0 and [p.kind for p in result.partials] == ["start"]
+    assert len(result.reps) == 0 and [p.kind for p in result.partials] == ["resumed"]
+    words = set_sentences([], result.partials, t)
+    assert any("found again mid-rep at 4.0 s" in w for w in words)
+    assert not any("clip starts mid-rep" in w for w in words)
+    d[t < 4.0] = np.nan  # the same joints with nothing before: the clip itself starts mid-rep
+    assert [p.kind for p in find_reps(d, t).partials] == ["start"]
 
 # -- feedback ----------------------------------------------------------------------------------
 def test_above_parallel_triggers_and_deep_does_not():

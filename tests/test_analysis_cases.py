@@ -52,6 +52,41 @@ def test_knee_bends_lying_down_count_zero_and_say_why():
     assert standing.reps == 3 and not any("lying" in s for s in standing.feedback)
 
 
+# -- a knee closed further than knees close: not legs ----------------------------------------------
+def knees_folded(kp: np.ndarray, k: float) -> np.ndarray:
+    """The same joints with each knee's flexion (180 - knee angle) multiplied by ``k``: the shin
+    turned about the knee, its length and the side it bends to kept."""
+    out = kp.copy()
+    for h, kn, a in ((0, 2, 4), (1, 3, 5)):
+        thigh = (kp[:, h, 0] - kp[:, kn, 0]) + 1j * (kp[:, h, 1] - kp[:, kn, 1])
+        shin = (kp[:, a, 0] - kp[:, kn, 0]) + 1j * (kp[:, a, 1] - kp[:, kn, 1])
+        with np.errstate(all="ignore"):  # joints nobody labelled stay NaN
+            turn = np.angle(shin / thigh)  # signed knee angle, radians
+            folded = np.sign(turn) * (np.pi - (np.pi - np.abs(turn)) * k)
+            new = kp[:, kn, 0] + 1j * kp[:, kn, 1] + np.abs(shin) * thigh / np.abs(thigh) * np.exp(1j * folded)
+        out[:, a, 0], out[:, a, 1] = new.real, new.imag
+    return out
+
+
+def test_a_knee_closed_past_a_real_knee_is_not_counted_and_says_why():
+    """Penn Action 1661 (side view, human labels) with every knee's flexion x 1.24: the knees
+    close to about 10 degrees at the bottom, as when a pose model takes an arm curl for a leg.
+    Must trigger there; must not on the real track nor on 1830, the human-labelled side-view
+    squat whose knee closes the most (32 degrees)."""
+    s = penn("1661")
+    real = analyze_series(s)
+    assert real.reps == 1 and not any(p["kind"] == "knee too closed" for p in real.partials)
+    folded = analyze_series(transformed(s, knees_folded(s.keypoints, 1.24)))
+    assert folded.view == "side" and folded.reps == 0
+    (p,) = [p for p in folded.partials if p["kind"] == "knee too closed"]
+    assert p["knee_angle"] < th.MIN_SIDE_KNEE_ANGLE_DEG
+    assert any("not legs" in x and "was not counted" in x for x in folded.feedback)
+    assert not any("hips never dropped" in x for x in folded.feedback)
+    deepest = analyze_series(penn("1830"))
+    assert deepest.reps == 1 and deepest.rep_details[0]["bottom_knee_angle"] < 35
+    assert deepest.rep_details[0]["view"] == "side"
+
+
 def test_a_real_squat_track_turned_on_its_side_is_lying_down():
     """Penn Action 1661 (a side-view squat, labelled by people) counts one rep; the same joints
     turned 90 degrees (the athlete lying, the motion unchanged) count none."""

@@ -19,10 +19,10 @@ from engine.pose import PoseSeries
 from . import thresholds
 from engine.joints import JOINTS
 from .angles import LEGS, drop_stray_joints, hip_angles, knee_angles, reliable_keypoints
-from .feedback import rep_figures, rep_sentences, set_sentences
+from .feedback import bottom_knee, rep_figures, rep_sentences, set_sentences
 from .posture import WORDS, main_posture, postures, upright_share
 from .reps import Partial, Rep, depth_signal, find_reps
-from .view import describe, frame_views, view_cues, view_segments
+from .view import SIDE, describe, frame_views, view_cues, view_segments
 
 __all__ = ["SquatReport", "analyze_series", "thresholds"]
 
@@ -139,11 +139,16 @@ def _analyze(series: PoseSeries) -> SquatReport:
         kept = []
         for rep in result.reps:
             ok, seen = _upright_at(rep, posture, times)
-            if ok:
-                kept.append(rep)
-            else:
+            angle = bottom_knee(rep, knee)[1]
+            side = next(s for s in segments if s.start <= rep.bottom < s.end).view == SIDE
+            if not ok:
                 result.partials.append(Partial("not upright", rep.start, rep.end, rep.bottom_depth,
                                                posture=seen))
+            elif side and angle < thresholds.MIN_SIDE_KNEE_ANGLE_DEG:
+                result.partials.append(Partial("knee too closed", rep.start, rep.end, rep.bottom_depth,
+                                               knee_angle=round(angle, 1)))
+            else:
+                kept.append(rep)
         result.reps = kept
         result.partials.sort(key=lambda p: p.start)
         for i, rep in enumerate(result.reps, 1):
@@ -152,7 +157,7 @@ def _analyze(series: PoseSeries) -> SquatReport:
             details.append(d)
             sentences += rep_sentences(i, d)
         feedback += set_sentences(details, result.partials, times)
-        if not result.reps and not any(p.kind == "not upright" for p in result.partials):
+        if not result.reps and not any(p.kind in ("not upright", "knee too closed") for p in result.partials):
             feedback.append("No squat repetitions found: the hips never dropped far enough from "
                             "standing to count as a squat.")
         feedback += sentences
@@ -173,7 +178,8 @@ def _analyze(series: PoseSeries) -> SquatReport:
         s["view_cues"] = view_cues(kp[seg.start:seg.end])
     partials = [] if result is None else [
         {"kind": p.kind, "start_s": float(times[p.start]), "end_s": float(times[p.end]),
-         "max_depth": round(float(p.max_depth), 3), **({"posture": p.posture} if p.posture else {})}
+         "max_depth": round(float(p.max_depth), 3), **({"posture": p.posture} if p.posture else {}),
+         **({"knee_angle": p.knee_angle} if p.knee_angle is not None else {})}
         for p in result.partials]
     # an unjudged clip reports no view: what could not be judged is not described either
     return SquatReport(reps=len(details), view=describe(segments) if judged else "unknown",

@@ -64,6 +64,12 @@ def _cue_columns(report: dict) -> dict:
     return {c: "" if v is None else v for c, v in zip(CUE_COLUMNS, vals)}
 
 
+def _closest_knee(report: dict) -> float | str:
+    """The smallest ``bottom_knee_angle`` of the report's reps, degrees ('' = no rep measured)."""
+    angles = [d["bottom_knee_angle"] for d in report.get("rep_details", []) if d.get("bottom_knee_angle") is not None]
+    return min(angles) if angles else ""
+
+
 def _found(view: str) -> str:
     return view if view in FOUND_COLUMNS else ("mixed" if ", then " in view else "unknown")
 
@@ -83,13 +89,14 @@ def batch_rows(folder: str | Path, fps: float | None = None) -> list[dict]:
             r = analyze_keypoints(p, fps)
         except KeypointsError as e:
             rows.append({"file": p.name, "labelled_view": "", "view": "", "agrees": "", "reps": "",
-                         "judged": "", "frames": "", **{c: "" for c in CUE_COLUMNS}, "error": str(e)})
+                         "judged": "", "frames": "", **{c: "" for c in CUE_COLUMNS},
+                         "bottom_knee_angle": "", "error": str(e)})
             continue
         lab = r.get("labelled_view", "")
         rows.append({"file": p.name, "labelled_view": lab, "view": r["view"],
                      "agrees": "" if lab not in AGREES else str(r["view"] in AGREES[lab]).lower(),
                      "reps": r["reps"], "judged": str(r["judged"]).lower(), "frames": r["frames"],
-                     **_cue_columns(r), "error": ""})
+                     **_cue_columns(r), "bottom_knee_angle": _closest_knee(r), "error": ""})
     return rows
 
 

@@ -54,6 +54,17 @@ def standing_lengths(kp: np.ndarray) -> tuple[float, float]:
             float(np.percentile(leg, 90)) if len(leg) else np.nan)
 
 
+def bottom_knee(rep: Rep, knee: np.ndarray) -> tuple[int, float]:
+    """(frame, angle): the rep's smallest knee angle (the mean of the knees seen in a frame),
+    degrees; the bottom frame and NaN when no knee angle is known in the rep."""
+    with np.errstate(all="ignore"):
+        mean_knee = np.nanmean(knee[rep.start:rep.end + 1], axis=1)
+        if not np.isfinite(mean_knee).any():
+            return rep.bottom, np.nan
+        kb = rep.start + int(np.nanargmin(mean_knee))
+        return kb, float(np.nanmean(knee[kb]))
+
+
 def rep_figures(rep: Rep, kp: np.ndarray, knee: np.ndarray, times: np.ndarray, view: str,
                 reliable: np.ndarray, seg_kp: np.ndarray | None = None) -> dict:
     """The figures of one rep (see the module docstring); ``view`` is the view segment's,
@@ -67,13 +78,8 @@ def rep_figures(rep: Rep, kp: np.ndarray, knee: np.ndarray, times: np.ndarray, v
          "descent_s": round(float(times[b] - times[rep.start]), 3),
          "ascent_s": round(float(times[rep.end] - times[b]), 3),
          "view": view, "depth_signal": _f(rep.bottom_depth), "reliable_share": round(share, 3)}
-    # bottom knee angle: the smallest (both-leg mean) knee angle of the rep
-    with np.errstate(all="ignore"):
-        mean_knee = np.nanmean(knee[sl], axis=1)
-    kb = b
-    if np.isfinite(mean_knee).any():
-        kb = rep.start + int(np.nanargmin(mean_knee))
-    d["bottom_knee_angle"] = _f(np.nanmean(knee[kb])) if np.isfinite(knee[kb]).any() else None
+    kb, angle = bottom_knee(rep, knee)
+    d["bottom_knee_angle"] = _f(angle)
     d["bottom_knee_angle_left"] = _f(knee[kb, 0])
     d["bottom_knee_angle_right"] = _f(knee[kb, 1])
     # depth relative to parallel, at the bottom frame
@@ -172,12 +178,20 @@ def set_sentences(details: list[dict], partials: list[Partial], times: np.ndarra
             out.append(f"A partial squat at {t:.1f} s did not go deep enough to count as a rep.")
         elif p.kind == "start":
             out.append("The clip starts mid-rep; that rep is not counted.")
+        elif p.kind == "resumed":
+            out.append(f"The athlete was lost from view and found again mid-rep at {t:.1f} s; "
+                       "that rep's descent was not seen, so it is not counted.")
         elif p.kind == "end":
             out.append("The clip ends mid-rep; that rep is not counted.")
         elif p.kind == "not upright":
             how = WORDS.get(p.posture, "not on their feet")
             out.append(f"A knee bend at {t:.1f} s was not counted: the athlete was {how}, not "
                        "standing, where it began or ended. A squat starts and ends on the feet.")
+        elif p.kind == "knee too closed":
+            out.append(f"A knee bend at {t:.1f} s was not counted: its knee closed to "
+                       f"{p.knee_angle:.0f}°, further than a knee bends in a squat, so the joints "
+                       "found there are probably not legs (an arm, say). Film the whole body, "
+                       "hips to feet.")
         elif p.kind == "lost":
             out.append(f"The athlete was lost from view during a rep at {t:.1f} s; it is not counted.")
     return out

@@ -16,7 +16,8 @@ frame, and ends when the depth is back at or below STAND_DEPTH. Deliberate cases
 * pause at the bottom: the hysteresis band keeps it one rep, however long;
 * partial rep (passes PARTIAL_DEPTH, never DOWN_DEPTH): listed in ``partials``, not counted;
 * clip starting mid-rep (first reliable depth >= DOWN_DEPTH): that rep's descent was not
-  seen; it is listed as a partial and not counted;
+  seen; it is listed as a partial ('start') and not counted; so is a rep the athlete is found
+  again in after a gap longer than MAX_GAP_S ('resumed');
 * clip ending mid-rep: not counted unless the ascent is two thirds done (END_RETURN_SHARE);
 * jump squats: in the air the legs are straight, so the flight reads as standing and each
   squat between jumps is one rep; a soft landing stays above DOWN_DEPTH;
@@ -47,12 +48,15 @@ class Rep:
 
 @dataclass
 class Partial:
-    kind: str  # 'shallow', 'start' (clip starts mid-rep), 'end' (clip ends mid-rep), 'lost',
-    #            'not upright' (a knee bend while lying, sitting or kneeling)
+    kind: str  # 'shallow', 'start' (clip starts mid-rep), 'resumed' (the athlete found again
+    #            mid-rep after a gap longer than MAX_GAP_S), 'end' (clip ends mid-rep), 'lost',
+    #            'not upright' (a knee bend while lying, sitting or kneeling), 'knee too
+    #            closed' (thresholds.MIN_SIDE_KNEE_ANGLE_DEG: not legs)
     start: int
     end: int
     max_depth: float
     posture: str = ""  # for 'not upright': the posture seen instead (posture.py)
+    knee_angle: float | None = None  # for 'knee too closed': the smallest knee angle, degrees
 
 
 @dataclass
@@ -155,17 +159,19 @@ def find_reps(depth: np.ndarray, times: np.ndarray) -> RepResult:
             if state == "down":
                 out.partials.append(Partial("lost", start_i, last_i, float(depth[bottom_i])))
             state = "start"
+        resumed = last_i >= 0  # in state 'start' here: the athlete found again after a gap
         last_i = i
         if state == "start":
             if d >= th.DOWN_DEPTH:
                 state, start_i, bottom_i = "midrep", i, i
+                midrep_kind = "resumed" if resumed else "start"
             else:
                 state, last_stand, peak, peak_i = "up", i, 0.0, -1
         if state == "midrep":
             if d > depth[bottom_i]:
                 bottom_i = i
             if d <= th.STAND_DEPTH:
-                out.partials.append(Partial("start", start_i, i, float(depth[bottom_i])))
+                out.partials.append(Partial(midrep_kind, start_i, i, float(depth[bottom_i])))
                 state, last_stand = "up", i
         elif state == "up":
             if d <= th.STAND_DEPTH:

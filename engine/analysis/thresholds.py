@@ -87,6 +87,14 @@ POSTURE_WINDOW_S = 0.3
 #: ... and the athlete is on their feet there when at least this share of the frames whose
 #: posture is known are upright (one mislabelled frame does not decide).
 UPRIGHT_SHARE = 0.5
+#: Seen from the side (where the image shows the knee's true angle), a knee bend whose knee
+#: closes below this many degrees at the bottom is not counted: thigh and calf stop a real knee
+#: well before that (the human-labelled Penn Action squats, 105 reps with a knee angle, close
+#: to 32 degrees at the least from the side), so such joints are not legs; a pose model that
+#: takes an arm for a leg shows an elbow curl this way (mobilenetv2 on curl-no-squat.mp4: 11
+#: degrees). Front and back views are left alone: there the thigh points at the camera and the
+#: image angle can be anything (a Penn Action rear view's left knee reaches 4 degrees).
+MIN_SIDE_KNEE_ANGLE_DEG = 20.0
 #: With fewer than this share of frames having a reliable leg (hip and knee, and the ankle
 #: unless the thigh alone is used), the clip cannot be judged.
 MIN_VISIBLE_SHARE = 0.3
