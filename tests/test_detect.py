@@ -287,3 +287,17 @@ def test_joints_below_the_athletes_feet_are_not_the_athletes():
     kp = np.array([[150, 300], [150, 400 + 0.5 * cfg.below_box * 400], [150, 400 + 2 * cfg.below_box * 400],
                    [200 + 0.2 * 100, 250], [200 + 0.3 * 100, 250], [np.nan, np.nan]])
     assert outside_box(kp, box, cfg).tolist() == [False, False, True, False, True, False]
+
+
+def test_a_box_taken_in_the_air_is_renewed_when_it_cuts_the_feet_off(clips_dir):
+    """jump-squat-small.mp4: the athlete's box, detected during a jump, ends above the feet
+    after the landing, and the ankles below it were dropped until the next routine detection
+    (0.7 s, long enough to lose the second squat's descent: 1 rep of 2). Joints dropped below a
+    box older than ``redetect_s`` now call the detector again: the second squat is seen and
+    counted, as by MediaPipe."""
+    from engine.analysis import analyze_series
+    from engine.video.pipeline import make_predictor, predict
+    s = predict(clips_dir / "jump-squat-small.mp4", make_predictor("mobilenetv2", device="cpu"))
+    report = analyze_series(s)
+    assert report.reps == 2, report.partials
+    assert not any(p["kind"] == "resumed" for p in report.partials)

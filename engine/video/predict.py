@@ -217,6 +217,7 @@ class HeatmapPredictor:
         # with the detector: the athlete's last box, when it was seen, when to detect next
         athlete, seen_at, next_detect, last_detect, close = None, -np.inf, -np.inf, -np.inf, False
         matched = False  # whether the latest detection found the athlete (then its box bounds the joints)
+        dropped = False  # whether the latest frame lost joints to the athlete's box (it may be stale)
         misses = 0  # detections in a row that found nobody to be the athlete (they back off)
         calls0, det_s0, detections = (detector.calls, detector.seconds, 0) if detector else (0, 0.0, 0)
         motion = self.motion_map(video_path, max_seconds)
@@ -233,7 +234,10 @@ class HeatmapPredictor:
                 if detector is not None:
                     region = None if last is None else confident_region(*last, cfg)
                     lost = last is None or last[1].mean() < cfg.min_confidence
-                    strayed = athlete is not None and not lost and not inside_box(region, athlete, cfg)
+                    # joints dropped below a box older than redetect_s: the box may be stale (taken
+                    # in the air during a jump squat, the feet now lower): detect again
+                    stale = dropped and t - last_detect >= cfg.redetect_s
+                    strayed = athlete is not None and not lost and (stale or not inside_box(region, athlete, cfg))
                     due = close or t - last_detect >= cfg.detect_interval_s
                     # while the latest detections matched nobody, every reason waits for next_detect
                     # (redetect_wait backs off); after a match, next_detect is already past
@@ -271,6 +275,9 @@ class HeatmapPredictor:
                 if detector is not None and matched:  # not the athlete's: outside their box
                     out = outside_box(kp, athlete, cfg)
                     kp[out], conf[out] = np.nan, 0.0
+                    dropped = bool(out[-1].any())
+                else:
+                    dropped = False
                 last = (kp[-1], conf[-1])
                 # keep tracking while the latest frame is confident; the next crop covers the
                 # joints of all the batch's confident frames (and so the motion between them)

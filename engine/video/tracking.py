@@ -4,7 +4,9 @@ A heatmap model needs a crop around the person. With the person detector
 (``engine.video.detect``, YOLOX-Nano; the default whenever it can be loaded):
 
 1. **Detect** on the first frame, whenever the tracked person's joint confidence drops below
-   ``min_confidence``, whenever the joints wander out of the athlete's last box, and every
+   ``min_confidence``, whenever the joints wander out of the athlete's last box or the latest
+   frame lost joints below a box older than ``redetect_s`` (a box taken while the athlete was
+   in the air, in a jump squat, ends above the feet after the landing), and every
    ``detect_interval_s`` of video as a cheap check (every batch while another person overlaps
    the athlete). While the latest detection matched nobody (nobody there, or not the athlete),
    each of these waits: the next detection comes ``redetect_s`` later, doubled after each further
