@@ -136,11 +136,14 @@ def _analyze(series: PoseSeries) -> SquatReport:
     result = find_reps(depth, times) if judged else None
     details, sentences = [], []
     if result is not None:
+        def segment_of(rep: Rep):
+            return next(s for s in segments if s.start <= rep.bottom < s.end)
+
         kept = []
         for rep in result.reps:
             ok, seen = _upright_at(rep, posture, times)
             angle = bottom_knee(rep, knee)[1]
-            side = next(s for s in segments if s.start <= rep.bottom < s.end).view == SIDE
+            side = segment_of(rep).view == SIDE
             if not ok:
                 result.partials.append(Partial("not upright", rep.start, rep.end, rep.bottom_depth,
                                                posture=seen))
@@ -152,7 +155,7 @@ def _analyze(series: PoseSeries) -> SquatReport:
         result.reps = kept
         result.partials.sort(key=lambda p: p.start)
         for i, rep in enumerate(result.reps, 1):
-            seg = next(s for s in segments if s.start <= rep.bottom < s.end)
+            seg = segment_of(rep)
             d = rep_figures(rep, kp, knee, times, seg.view, reliable, kp[seg.start:seg.end])
             details.append(d)
             sentences += rep_sentences(i, d)

@@ -227,9 +227,9 @@ def build_data(shared: Path, work: Path, extra_videos: list[Path], stride: int =
                "val_coco_people": len(va_a), "val_clip_frames": len(vc_i),
                "held_out_clips": list(HELD_OUT_CLIPS), "coco_held_out_image_ids": sorted(held),
                "teacher": teacher, **lsp_counts}
-    if held_out_only:
-        return {k: v for k, v in summary.items() if not k.startswith("train") and not k.startswith("lsp_train")
-                and k not in ("lsp_swaps_fixed_in_train", "lsp_swaps_flagged")}
+    if held_out_only:  # nothing about a training set was written
+        return {k: v for k, v in summary.items() if k.startswith(("val_", "held_out", "coco_held", "lsp_val", "lsp_held"))
+                or k == "teacher"}
     write_json(work / "split.json", summary)
     return summary
 
@@ -458,6 +458,8 @@ def main(argv=None) -> int:
     h = sub.add_parser("heldout", help="the held-out sets alone (for engine.scorecard; no training set, no LSP audit)")
     h.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the real data folder")
     h.add_argument("--work", default="data/recipe", help="working folder (not committed)")
+    # the data step's frames and teacher, so that the held-out frames are the same ones
+    h.set_defaults(extra_videos=[], stride=d.get_default("stride"), teacher=TEACHER, no_lsp=False)
     t = sub.add_parser("train", help="train one model with the recipe's settings")
     t.add_argument("model", help="registered model name")
     t.add_argument("--work", default="data/recipe", help="working folder from the data step")
@@ -478,12 +480,10 @@ def main(argv=None) -> int:
         print(f"wrote {ship(args.model, work, run=args.run)}")
         return 0
     if args.step in ("data", "heldout"):
-        held_out_only = args.step == "heldout"
         try:
-            summary = build_data(Path(args.shared), work,
-                                 [] if held_out_only else [Path(v) for v in args.extra_videos],
-                                 2 if held_out_only else args.stride, TEACHER if held_out_only else args.teacher,
-                                 lsp=held_out_only or not args.no_lsp, held_out_only=held_out_only)
+            summary = build_data(Path(args.shared), work, [Path(v) for v in args.extra_videos],
+                                 args.stride, args.teacher, lsp=not args.no_lsp,
+                                 held_out_only=args.step == "heldout")
         except (ModelMissing, LSPNotAudited) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
