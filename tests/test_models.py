@@ -16,7 +16,8 @@ torch.set_num_threads(1)
 
 
 def test_registry_lists_the_study_models_with_descriptions():
-    assert list_models() == ["resnet18", "resnet18_fpn", "dilated", "attention", "mobilenetv2"]
+    assert list_models() == ["resnet18", "resnet18_fpn", "dilated", "attention", "mobilenetv2",
+                             "movenet_thunder", "movenet_lightning"]
     assert set(MODEL_INFO) == set(list_models())
     assert all(isinstance(v, str) and v for v in MODEL_INFO.values())
     with pytest.raises(ValueError, match="resnet18"):
@@ -37,6 +38,10 @@ def test_model_maps_images_to_stride_4_heatmaps_for_two_sizes(name):
 
 @pytest.mark.parametrize("name", list_models())
 def test_num_joints_is_a_constructor_option(name):
+    if name.startswith("movenet"):  # its heads are trained on COCO's 17 keypoints: six of them are ours
+        with pytest.raises(ValueError, match="num_joints must be 6"):
+            build_model(name, num_joints=3)
+        return
     with torch.inference_mode():
         assert build_model(name, num_joints=3).eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 16, 16)
 
@@ -48,6 +53,8 @@ def test_parameter_counts_and_flops():
     assert 14e6 < params["resnet18"] < 17e6  # SimpleBaseline-ResNet18 is about 15 M
     assert params["attention"] < params["resnet18_fpn"] < params["resnet18"]
     assert 9e6 < params["mobilenetv2"] < 10e6  # 2.2 M backbone + 1280->256 deconvolutions
+    # MoveNet: the graph's 6,238,414 / 2,324,966 weights + the identity BatchNorms' scales
+    assert 6.2e6 < params["movenet_thunder"] < 6.3e6 and 2.3e6 < params["movenet_lightning"] < 2.4e6
     small, big = (count_flops(build_model("dilated"), s) for s in [(96, 128), (192, 256)])
     assert 0 < small and big == pytest.approx(4 * small, rel=0.05)  # convs scale with pixels
     # attention FLOPs are counted (quadratic in tokens, so more than 4x)
@@ -63,7 +70,8 @@ def test_gradients_reach_the_first_layer(name):
     out.square().mean().backward()
     first = next(p for p in model.parameters() if p.ndim == 4)
     assert first.grad is not None and first.grad.abs().sum() > 0
-    assert all(p.grad is not None for p in model.parameters())
+    aux = getattr(model, "AUXILIARY", ())  # heads outside the heatmap path (MoveNet's decoding)
+    assert all(p.grad is not None for n, p in model.named_parameters() if not n.startswith(aux))
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -8,6 +8,7 @@ ImageNet backbone by ``build_model(name, pretrained=PATH | "imagenet")`` (see
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -17,6 +18,7 @@ from .attention import TransPose
 from .common import INPUT_MULTIPLE, MEAN, OUTPUT_STRIDE, STD, preprocess
 from .dilated import DilatedNet
 from .mobilenetv2 import MobileNetV2Pose
+from .movenet import MoveNetPose
 from .resnet import ResNetFPN, SimpleBaseline
 
 __all__ = ["MEAN", "STD", "OUTPUT_STRIDE", "INPUT_MULTIPLE", "MODEL_INFO", "preprocess",
@@ -28,6 +30,8 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "dilated": DilatedNet,
     "attention": TransPose,
     "mobilenetv2": MobileNetV2Pose,
+    "movenet_thunder": partial(MoveNetPose, variant="thunder"),
+    "movenet_lightning": partial(MoveNetPose, variant="lightning"),
 }
 
 #: One line per model, for CLIs and the app.
@@ -39,6 +43,10 @@ MODEL_INFO: dict[str, str] = {
                  "+ deconv to stride 4",
     "mobilenetv2": "SimpleBaseline on MobileNetV2 (TF padding, stride 32, 1280 ch) + three 4x4 "
                    "deconvolutions (256 ch) + 1x1 head; ImageNet backbone from the TFLite file",
+    "movenet_thunder": "Google's MoveNet SinglePose Thunder (256x256): MobileNetV2 x1.75 + FPN + CenterNet "
+                       "heads, trained on people; imported from its TensorFlow.js graph",
+    "movenet_lightning": "Google's MoveNet SinglePose Lightning (192x192): MobileNetV2 x1.0 + FPN + "
+                         "CenterNet heads, trained on people; imported from its TensorFlow.js graph",
 }
 
 

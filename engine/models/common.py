@@ -51,6 +51,27 @@ def predict_heatmaps(model: nn.Module, x: torch.Tensor, flip_test: bool = False)
     return 0.5 * (hm[:n] + torch.flip(hm[n:], dims=[3])[:, list(FLIP_INDEX)])
 
 
+def predict_keypoints(model: nn.Module, x: torch.Tensor, codec, flip_test: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heatmaps (N, 6, h, w) float32, joints (N, 6, 2) in input pixels and their scores (N, 6)
+    of a normalised batch ``x``: the one place inference turns a model's output into joints.
+    A model with its own decoding (``decodes_keypoints`` true: MoveNet with its own weights,
+    decoded with its centre, regression and offset heads) gives them by ``forward_keypoints``;
+    every other model's heatmaps go through ``codec.decode`` (arg-max + DARK), after the flip
+    test when asked. The caller sets the mode."""
+    if getattr(model, "decodes_keypoints", False):
+        own = model.forward_keypoints
+        if flip_test:
+            raise ValueError(f"{type(model).__name__} decodes its own joints; the flip test is not "
+                             "available for it (set flip_test false in its sidecar)")
+        hm, xy, sc = own(x)
+        return (hm.float().cpu().numpy(), xy.double().cpu().numpy(),
+                sc.double().cpu().numpy())
+    hm = predict_heatmaps(model, x, flip_test).cpu().numpy()
+    xy, sc = codec.decode(hm)
+    return hm, xy, sc
+
+
 def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     """Conv (no bias, 'same' padding for odd kernels) -> BatchNorm -> ReLU."""
     pad = dilation * (kernel - 1) // 2

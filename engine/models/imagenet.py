@@ -3,6 +3,7 @@ against the TFLite runtime, export the weights as safetensors.
 
     python -m engine.pretrained classify --tflite PATH IMAGE... [--top K] [--check] [--json]
     python -m engine.pretrained export --tflite PATH --out FILE.safetensors
+    python -m engine.pretrained movenet [--source ../shared/pretrained/pose] [--out weights]
 
 ``classify`` centre-crops each photo to a square, resizes it to 224x224 (bilinear) and runs
 the converted PyTorch network on the same uint8 pixels the TFLite file takes, scaled as the
@@ -16,6 +17,8 @@ errors from quantisation noise. ``--json`` prints one JSON object per photo.
 ``export`` writes the converted network (BatchNorm folded; see ``engine.models.mobilenetv2``)
 with the source file's name, sha256 and input scaling in the safetensors metadata, so that
 training, the app and a Space need no TFLite parser.
+``movenet`` imports MoveNet Thunder and Lightning from their TensorFlow.js graphs
+(``engine.models.movenet_import``) and writes them as the shipped weights.
 """
 from __future__ import annotations
 
@@ -32,6 +35,9 @@ from engine.fileio import atomic_path
 from .mobilenetv2 import classifier_state, tf_mobilenet_v2
 from .pretrained import EXPORT_FORMAT, read_export
 from .tflite_import import PretrainedError, TFLiteNet, read_labels, read_tflite
+from .weights import WEIGHTS_DIR
+
+SHARED_POSE = Path(__file__).resolve().parents[3] / "shared" / "pretrained" / "pose"
 
 SIZE = 224
 NUM_CLASSES = 1001
@@ -223,6 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="write the converted network as .safetensors")
     e.add_argument("--tflite", required=True, help="the MobileNetV2 .tflite file")
     e.add_argument("--out", required=True, help="output .safetensors (written atomically)")
+    m = sub.add_parser("movenet", help="import MoveNet Thunder and Lightning from their TensorFlow.js "
+                                       "graphs as SquatPose weights (engine.models.movenet_import)")
+    m.add_argument("--source", default=str(SHARED_POSE),
+                   help="folder with movenet-{thunder,lightning}.json and .bin, checked by SHA-256 "
+                        "(default: ../shared/pretrained/pose)")
+    m.add_argument("--out", default=str(WEIGHTS_DIR),
+                   help="folder for movenet_{thunder,lightning}.safetensors and their sidecars "
+                        "(default: the shipped weights/)")
+    m.add_argument("--variants", nargs="+", choices=("thunder", "lightning"), default=["thunder", "lightning"],
+                   help="which sizes to import (default: both)")
     return p
 
 
@@ -277,6 +293,11 @@ def _classify(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "movenet":
+            from .movenet_import import ship
+            for path in ship(args.source, args.out, tuple(args.variants)):
+                print(f"wrote {path}")
+            return 0
         if args.command == "export":
             out = export(args.tflite, args.out)
             print(f"wrote {out}")

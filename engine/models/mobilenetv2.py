@@ -58,10 +58,19 @@ class TFSameConv2d(nn.Conv2d):
         return super().forward(x)
 
 
-def tf_mobilenet_v2(num_classes: int = 1001) -> nn.Module:
+def tf_mobilenet_v2(num_classes: int = 1001, width_mult: float = 1.0,
+                    last_channel: int | None = None) -> nn.Module:
     """torchvision's MobileNetV2 (random init) with TensorFlow SAME padding everywhere;
-    ``num_classes`` 1001 as in the TFLite files (class 0 = background)."""
-    net = mobilenet_v2(weights=None, num_classes=num_classes)
+    ``num_classes`` 1001 as in the TFLite files (class 0 = background). ``width_mult`` scales
+    every layer as torchvision (and Keras) do; ``last_channel`` overrides the width of the final
+    1x1 convolution (torchvision widens it past 1280 when ``width_mult`` > 1, MoveNet's
+    Keras backbone keeps 1280)."""
+    net = mobilenet_v2(weights=None, num_classes=num_classes, width_mult=width_mult)
+    if last_channel is not None:
+        from torchvision.ops.misc import Conv2dNormActivation
+        net.features[-1] = Conv2dNormActivation(net.features[-1][0].in_channels, last_channel,
+                                                kernel_size=1, norm_layer=nn.BatchNorm2d,
+                                                activation_layer=nn.ReLU6)
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Conv2d:
@@ -134,7 +143,7 @@ def folded_state(features: nn.Module, net: TFLiteNet) -> dict[str, torch.Tensor]
             raise TFLiteImportError(f"{where}: its input is not the previous layer's output (or "
                                     "a residual sum of it): the graph is not MobileNetV2's chain")
         state[f"{name}.weight"] = torch.from_numpy(op.weight.copy())
-        _set_identity_bn(state, bn_name, bn, torch.from_numpy(op.bias.copy()))
+        set_identity_bn(state, bn_name, bn, torch.from_numpy(op.bias.copy()))
     for first, last in _residual_blocks(features, convs):
         want = {net.convs[first].input, net.convs[last].output}
         if not any(set(ins) == want for ins, _ in net.adds):
@@ -147,7 +156,7 @@ def folded_state(features: nn.Module, net: TFLiteNet) -> dict[str, torch.Tensor]
     return state
 
 
-def _set_identity_bn(state: dict, name: str, bn: nn.BatchNorm2d, bias: torch.Tensor) -> None:
+def set_identity_bn(state: dict, name: str, bn: nn.BatchNorm2d, bias: torch.Tensor) -> None:
     """State of a BatchNorm that is an exact identity plus ``bias`` in eval mode."""
     c = bn.num_features
     state[f"{name}.weight"] = torch.ones(c)

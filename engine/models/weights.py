@@ -30,14 +30,19 @@ def sidecar_path(path: str | Path) -> Path:
 
 
 def save(model: torch.nn.Module, path: str | Path, meta: dict, half: bool = False) -> Path:
-    """Write ``model``'s weights (fp16 when ``half``) and the sidecar, each atomically."""
+    """Write ``model``'s weights (fp16 when ``half``, BatchNorm statistics kept float32: an
+    identity BatchNorm's variance 1 - eps is not a float16 number) and the sidecar, each atomically."""
     from safetensors.torch import save_file
 
     path = Path(path)
     if "model" not in meta or "input_size" not in meta:
         raise ValueError("weights metadata needs at least 'model' and 'input_size'")
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.state_dict().items()}
+
+    def stored(k: str, v: torch.Tensor) -> torch.Tensor:
+        if half and v.is_floating_point() and not k.endswith(("running_mean", "running_var")):
+            v = v.half()
+        return v.detach().cpu().contiguous()
+    state = {k: stored(k, v) for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"model": str(meta["model"]), "format": FORMAT})
     side = {"format": FORMAT, "dtype": "float16" if half else "float32",

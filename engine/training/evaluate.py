@@ -32,7 +32,7 @@ from engine.codec import HeatmapCodec
 from engine.data.dataset import Augment, PoseDataset
 from engine.fileio import write_json
 from engine.joints import JOINTS
-from engine.models.common import predict_heatmaps
+from engine.models.common import predict_keypoints
 from .metrics import mean_pixel_error, oks_ap, pck
 
 
@@ -55,8 +55,7 @@ def predict_people(model, dataset: PoseDataset, device, flip_test=False, batch_s
     scores = np.zeros((len(dataset), len(JOINTS)))
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
         with torch.inference_mode():
-            hm = predict_heatmaps(model, to_model_input(batch["image"], device), flip_test)
-        xy, sc = codec.decode(hm.cpu().numpy())
+            _, xy, sc = predict_keypoints(model, to_model_input(batch["image"], device), codec, flip_test)
         for k, i in enumerate(batch["index"].tolist()):
             crop = sample_crop(dataset.people[i], codec, Augment.none(), np.random.default_rng(0))
             preds[i] = crop.to_image(xy[k])

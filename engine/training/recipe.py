@@ -345,6 +345,10 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
     ``score``: this model's row of ``engine.scorecard`` (written in when the scorecard runs)."""
     from engine.fileio import write_text
     from engine.models import MODEL_INFO
+    if meta.get("imported"):  # weights imported from another runtime, not trained by the recipe
+        from engine.models.movenet_import import card_text
+        write_text(path, card_text(model, meta) + "\n" + _card_scores(score) + _kept_by_hand(path))
+        return
     last = meta["history"][-1] if meta.get("history") else {}
     text = f"""# {model} — SquatPose model card
 

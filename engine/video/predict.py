@@ -7,8 +7,8 @@ model -> heatmaps -> keypoints (frame pixels) with confidences -> temporal smoot
 Where to crop each frame is decided by ``engine.video.tracking``: the person detector
 (``engine.video.detect``) finds the athlete, the joints found then track the lower body; without
 the detector, a search of the whole frame with the model itself. Frames are run through the model in batches
-that share one crop. Decoding is ``HeatmapCodec.decode`` (arg-max + DARK) then
-``Crop.to_image``. A joint's confidence is its heatmap peak clipped to [0, 1]; a joint whose
+that share one crop. Decoding is ``engine.models.common.predict_keypoints`` (the codec's arg-max
++ DARK, or the model's own decoding) then ``Crop.to_image``. A joint's confidence is its heatmap peak clipped to [0, 1]; a joint whose
 peak lies outside the frame (in the crop's padding) counts as not found (NaN, confidence 0).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from engine.codec import HeatmapCodec
 from engine.geometry import Crop
 from engine.joints import NUM_JOINTS
 from engine.models import preprocess
-from engine.models.common import fuse_conv_bn, predict_heatmaps
+from engine.models.common import fuse_conv_bn, predict_keypoints
 from engine.pose import PoseSeries
 from .tracking import (MotionMap, TrackerConfig, choose_athlete, confident_region, crop_from_joints,
                        crowded, inside_box, outside_box, person_height_in_crop, redetect_wait, search_levels,
@@ -117,12 +117,11 @@ class HeatmapPredictor:
             x = x.contiguous(memory_format=torch.channels_last)
         t1 = time.perf_counter()
         with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self.device.type == "cuda"):
-            hm = predict_heatmaps(self.model, x, self.flip_test).cpu().numpy()
+            hm, xy, peak = predict_keypoints(self.model, x, self.codec, self.flip_test)
         t2 = time.perf_counter()
         expect = (len(frames), NUM_JOINTS, self.codec.heatmap_size[1], self.codec.heatmap_size[0])
         if hm.shape != expect:
             raise ValueError(f"model {self.name} gave heatmaps {hm.shape}, expected {expect}")
-        xy, peak = self.codec.decode(hm)
         kp = np.stack([c.to_image(p) for c, p in zip(crops, xy)])
         conf = np.clip(peak, 0.0, 1.0).astype(np.float64)
         for i, f in enumerate(frames):
