@@ -41,6 +41,9 @@ HEAD_SCOPES = {"kpt_heatmap": ("kpt_heatmap_0", "separable_conv2d_4", "conv2d_5"
                "center": ("center_0", "separable_conv2d_3", "conv2d_4"),
                "kpt_regress": ("kpt_regress_0", "separable_conv2d_5", "conv2d_6"),
                "kpt_offset": ("kpt_offset_0", "separable_conv2d_6", "conv2d_7")}
+#: The analysis trusts a joint from confidence 0.5 (``engine.analysis.thresholds.MIN_CONFIDENCE``);
+#: MoveNet's own demos draw a keypoint from score 0.3: its scores are scaled so that 0.3 reads as 0.5
+CONFIDENCE_SCALE = round(0.5 / 0.3, 3)
 #: the licences shipped beside the weights (as ``movenet-<name>``): the model's and the npm package's
 LICENCES = ("LICENSE-Apache-2.0.txt", "LICENSE-human-models-MIT.txt")
 SOURCE = {
@@ -250,13 +253,31 @@ def ship(source_dir: str | Path, out_dir: str | Path, variants=tuple(VARIANTS)) 
                 "provenance": PROVENANCE.format(variant=variant),
                 "licences": {"model": "Apache-2.0", "npm package": "MIT"}},
                 "decode": "movenet (centre, regression and sub-cell offsets, as the graph)",
-                "flip_test": False, "confidence_scale": 1.0,
+                "flip_test": False, "confidence_scale": CONFIDENCE_SCALE,
                 "training_data": {"sources": "Google's MoveNet training set (COCO + Active, per the "
                                   "model card); not trained by SquatPose"}}
-        path = weights.save(model, Path(out_dir) / f"movenet_{variant}.safetensors", meta, half=True)
+        path = Path(out_dir) / f"movenet_{variant}.safetensors"
+        if _same_tensors(path, model):  # keep the file (safetensors orders its header differently
+            weights.save_sidecar(path, meta, half=True)  # each run): only the sidecar is new
+        else:
+            weights.save(model, path, meta, half=True)
         write_text(path.with_suffix(".md"), card_text(meta["model"], meta))
         out.append(path)
     return out
+
+
+def _same_tensors(path: Path, model: MoveNetPose) -> bool:
+    """Whether ``path`` already holds exactly what saving ``model`` in float16 would write."""
+    from safetensors.torch import load_file
+    from . import weights
+    if not path.is_file():
+        return False
+    try:
+        old = load_file(str(path))
+    except Exception:
+        return False
+    new = weights.stored_state(model, half=True)
+    return old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in new)
 
 
 def card_text(model: str, meta: dict) -> str:

@@ -37,18 +37,27 @@ def save(model: torch.nn.Module, path: str | Path, meta: dict, half: bool = Fals
     path = Path(path)
     if "model" not in meta or "input_size" not in meta:
         raise ValueError("weights metadata needs at least 'model' and 'input_size'")
+    with atomic_path(path) as tmp:
+        save_file(stored_state(model, half), str(tmp), metadata={"model": str(meta["model"]), "format": FORMAT})
+    return save_sidecar(path, meta, half)
 
+
+def stored_state(model: torch.nn.Module, half: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors ``save`` writes: the state dict, floating tensors float16 when ``half`` except
+    BatchNorm statistics, on the CPU."""
     def stored(k: str, v: torch.Tensor) -> torch.Tensor:
         if half and v.is_floating_point() and not k.endswith(("running_mean", "running_var")):
             v = v.half()
         return v.detach().cpu().contiguous()
-    state = {k: stored(k, v) for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"model": str(meta["model"]), "format": FORMAT})
+    return {k: stored(k, v) for k, v in model.state_dict().items()}
+
+
+def save_sidecar(path: str | Path, meta: dict, half: bool = False) -> Path:
+    """Write the sidecar of the weights at ``path`` (format, dtype, date and ``meta``) atomically."""
     side = {"format": FORMAT, "dtype": "float16" if half else "float32",
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **meta}
     write_json(sidecar_path(path), side)
-    return path
+    return Path(path)
 
 
 def read_sidecar(path: str | Path) -> dict:
