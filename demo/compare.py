@@ -71,20 +71,21 @@ def check_clip(path: str | Path | None, limits: Limits = Limits()) -> dict:
                            "trim it or export it at a lower quality, then upload again.")
     dl = limits.decode()
     try:
-        with decode_limits(dl), open_video(p) as v:  # the pixel limit, on the decoded first frame
+        with decode_limits(dl), open_video(p) as v:  # the pixel limit, from the header first
             info = {"fps": v.fps, "frame_size": v.frame_size}
+            limit_fps = v.limit_fps  # a raw stream states no rate: held to the limit at 10/s
     except LimitExceeded as e:
         raise InputProblem(str(e)) from None
     except VideoError as e:
         raise InputProblem(f"That file is not a video the app can read ({e}). Try an mp4, mov, webm or avi.") from None
     # the duration: video packets counted by demuxing (a raw stream claims a negative count)
-    budget = dl.frame_budget(info["fps"])
+    budget = dl.frame_budget(limit_fps)
     try:
         n = count_frames(p, stop_after=budget + 1)
     except VideoError as e:
         raise InputProblem(f"That file is not a video the app can read ({e}). Try an mp4, mov, webm or avi.") from None
     if n > budget:
-        raise InputProblem(dl.too_long(info["fps"], budget, more=True))
+        raise InputProblem(dl.too_long(limit_fps, budget, more=True))
     info["frames"], info["seconds"] = n, n / info["fps"]
     return info
 
