@@ -7,10 +7,11 @@ Everything the app writes lives under one folder, ``$SQUATPOSE_DATA_DIR`` (defau
     uploads/           extracted image archives (one folder per archive content)
     analyses/          one folder per analysis (keypoints.csv, report.json, annotated.mp4)
     exports/           curated COCO files
+    sessions/          a public app's visitors' own review decisions (one SQLite file each)
     gradio/            Gradio's upload / download cache (the app points GRADIO_TEMP_DIR here;
                        Gradio's own ``delete_cache`` empties it, ``cache_age_s()``)
 
-The budget: the four folders together may hold at most ``quota_bytes()``
+The budget: the five folders together may hold at most ``quota_bytes()``
 (``SQUATPOSE_DISK_QUOTA_MB``, default 2048); an entry (a file or a top-level folder in one
 of the first three) older than ``max_age_s()`` (``SQUATPOSE_MAX_AGE_HOURS``, default 24) is
 removed, and
@@ -30,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The sub-folders of the data dir that count towards the quota.
-AREAS = ("uploads", "analyses", "exports", "gradio")
+AREAS = ("uploads", "analyses", "exports", "sessions", "gradio")
 #: Those this module removes entries from; Gradio's cache is left to Gradio (it keeps files it
 #: still needs, such as the examples, which a clean-up by age here would break).
-CLEANED = ("uploads", "analyses", "exports")
+CLEANED = ("uploads", "analyses", "exports", "sessions")
 #: An entry younger than this (seconds) is never removed to make room: a request may be using it.
 IN_USE_S = 600.0
 

@@ -30,7 +30,7 @@ from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
 from . import audits as auditlib
 from . import drawing
 from .drawing import View, read_rgb, render_crop, render_detail, zoom_view  # noqa: F401  (API)
-from .store import ReviewStore, default_store, file_sha256
+from .store import ReviewStore, current_store, file_sha256
 from .uploads import UploadError, extract_zip, extract_zip_cached, find_images_root  # noqa: F401
 
 
@@ -112,7 +112,7 @@ def open_dataset(ann_path: str | os.PathLike, images_dir: str | os.PathLike,
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = ds
         # a write, so only when first opened: later clicks on the same file only read
-        (store or default_store()).register_file(ds.sha, ds.ann_path)
+        (store or current_store()).register_file(ds.sha, ds.ann_path)
     return ds
 
 
@@ -170,7 +170,7 @@ def decide(ann_path: str | os.PathLike, ann_id, decision: str, fixes=None, note:
         raise ValueError(f"annotation id must be a whole number, not {ann_id!r}") from None
     if aid not in people:
         raise ValueError(f"{Path(ann_path).name} has no person annotation with id {aid}")
-    store = store or default_store()
+    store = store or current_store()
     if decision == "undo":
         store.undo(sha, aid)
     elif decision == "swap":
@@ -188,7 +188,7 @@ def swap(sha: str, person: Person, fixes=None, note: str | None = None,
     undoable 'fix' decision with ``swap`` set, keeping ``fixes`` (joints placed, where they end
     up after the swap; None keeps those of a fix already saved). ValueError when it is already
     swapped (undo takes a swap back). Returns the store's Decision."""
-    store = store or default_store()
+    store = store or current_store()
     d = store.get(sha, person.ann_id)
     if d is not None and d.decision == "fix" and d.swap:
         raise ValueError(f"annotation {person.ann_id} is already swapped left/right; "
@@ -236,7 +236,7 @@ def summary(ds: Dataset, store: ReviewStore | None = None) -> dict:
 
 def progress(ds: Dataset, store: ReviewStore | None = None) -> dict:
     """Decision counts over the flagged people (reviewed of total)."""
-    return (store or default_store()).progress(ds.sha, [p.ann_id for p in ds.flagged])
+    return (store or current_store()).progress(ds.sha, [p.ann_id for p in ds.flagged])
 
 
 def progress_line(ds: Dataset, store: ReviewStore | None = None) -> str:
@@ -312,7 +312,7 @@ def filter_people(ds: Dataset, name: str = "flagged", status: str = "any",
                     key=lambda p: (-p.flags.n_labeled, p.ann_id))
     if status == "any":
         return people
-    decisions = (store or default_store()).all(ds.sha)
+    decisions = (store or current_store()).all(ds.sha)
     if status == "unreviewed":
         return [p for p in people if p.ann_id not in decisions]
     if status == "reviewed":
@@ -351,7 +351,7 @@ def next_person(order: list[int], ann_id: int, old_position: int | None) -> int 
 def gallery_items(ds: Dataset, people: list[Person], store: ReviewStore | None = None,
                   limit: int = PAGE_SIZE) -> list[tuple[np.ndarray, str]]:
     """(crop, caption) for the first ``limit`` people; captions carry id, labelled count, decision."""
-    decisions = (store or default_store()).all(ds.sha)
+    decisions = (store or current_store()).all(ds.sha)
     items, images = [], {}
     for p in people[:limit]:
         if p.file_name not in images:
@@ -382,7 +382,7 @@ def detail(ds: Dataset, person: Person, fixes: dict | None = None, highlight: st
 def describe(ds: Dataset, person: Person, store: ReviewStore | None = None) -> str:
     """Markdown describing one person's flags and current decision."""
     f = person.flags
-    d = (store or default_store()).get(ds.sha, person.ann_id)
+    d = (store or current_store()).get(ds.sha, person.ann_id)
     lines = [f"**Annotation {person.ann_id}** · image `{person.file_name}` · "
              f"box {person.bbox[2]:.0f}×{person.bbox[3]:.0f} px · {f.n_labeled} of 6 labelled"]
     if f.unlabeled:
@@ -435,7 +435,7 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
     if out_path is None:  # the app's exports folder: within the data dir's budget
         from engine import storage
         storage.make_room(ds.ann_path.stat().st_size, "the curated file")  # DiskBudgetError: OSError
-    decisions = (store or default_store()).all(ds.sha)
+    decisions = (store or current_store()).all(ds.sha)
     keep, fixes, swaps, extra = [], {}, [], {}
     dropped_rejected, dropped_incomplete, kept_unreviewed, kept_accepted = [], [], [], []
     for p in ds.people:

@@ -16,6 +16,8 @@ corrupting or losing writes.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import os
@@ -337,3 +339,23 @@ def default_store() -> ReviewStore:
         if path not in _STORES:
             _STORES[path] = ReviewStore(path)
         return _STORES[path]
+
+
+_CURRENT: contextvars.ContextVar[ReviewStore | None] = contextvars.ContextVar("squatpose_review_store",
+                                                                             default=None)
+
+
+@contextlib.contextmanager
+def using_store(store: ReviewStore):
+    """Inside this block (this thread / task), ``current_store()`` is ``store``: the Review
+    tab sets a public app's visitor's own store around each event (``review.access``)."""
+    token = _CURRENT.set(store)
+    try:
+        yield store
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_store() -> ReviewStore:
+    """The store of the event being served (``using_store``), else ``default_store()``."""
+    return _CURRENT.get() or default_store()

@@ -8,6 +8,7 @@ teacher's skeleton, the audit's findings, an audit filter and a legend.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -16,10 +17,10 @@ import gradio as gr
 from engine.data.coco import CocoFormatError
 from engine.joints import JOINTS, V_OCCLUDED, V_VISIBLE
 
-from . import audits, curation
+from . import access, audits, curation
 from . import drawing
 from .paths import confine
-from .store import default_store
+from .store import current_store, using_store
 from .uploads import UploadError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,32 @@ def _err(e: Exception) -> gr.Error:
     return gr.Error(str(e), duration=None)
 
 
+def scoped(fn):
+    """``fn`` as a Gradio handler that also takes the request, and runs with the store that
+    request may use (``review.access.store_for``: a public app's visitor gets their own)."""
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                    annotation="gr.Request"))
+
+    n = len(params) - 1
+
+    def handler(*args, **kwargs):  # Gradio passes the request positionally, after the inputs
+        request = args[n] if len(args) > n else kwargs.pop("request", None)
+        args = args[:n]
+        try:
+            store = access.store_for(request)
+        except access.NotAllowed as e:
+            raise _err(e) from None
+        with using_store(store):
+            return fn(*args)
+
+    handler.__name__, handler.__qualname__, handler.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    handler.__signature__ = sig.replace(parameters=params)
+    handler.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": "gr.Request"}
+    return handler
+
+
 def _upload_folder() -> list[str]:
     """Gradio's upload folder: an uploaded .json is opened from there (and typed back by the
     tab's own events), so it counts as a review root."""
@@ -96,12 +123,14 @@ def _open(ann, imgs) -> curation.Dataset:
 
 
 # -- API endpoints (also used by the UI) ------------------------------------------------------
+@scoped
 def review_summary(annotation_path: str, images_dir: str) -> dict:
     """Flag counts of a COCO keypoints file (person_annotations, none_labeled, all_labeled,
     all_visible, ...) and review progress over its flagged people."""
     return curation.summary(_open(annotation_path, images_dir))
 
 
+@scoped
 def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: str = "",
                   note: str = "") -> dict:
     """Record a decision: 'accept', 'reject', 'fix' (fixes_json = {"left_knee": [x, y, v]}),
@@ -115,6 +144,7 @@ def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: 
         raise _err(e) from None
 
 
+@scoped
 def review_export(annotation_path: str, images_dir: str, only_complete: bool):
     """Write the curated COCO JSON (rejected removed, fixes applied, unreviewed kept;
     ``only_complete`` keeps only people with all six joints labelled). Returns (file, report)."""
@@ -137,7 +167,7 @@ def _pending_md(pending: dict) -> str:
 
 def _swapped(ds, ann_id) -> bool:
     """Whether the saved decision on this person swaps its left and right."""
-    d = default_store().get(ds.sha, ann_id)
+    d = current_store().get(ds.sha, ann_id)
     return bool(d and d.decision == "fix" and d.swap)
 
 
@@ -181,6 +211,13 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 "them, and export a curated training set. Decisions are stored beside the file "
                 "(never written into it). Keys: **a** accept, **r** reject, **f** save fix, "
                 "**s** swap left/right, **n** next, **u** undo.")
+    public = access.public()
+    with gr.Row(visible=public):  # a public app: visitors curate for themselves (review.access)
+        role_md = gr.Markdown(access.role_line(None) if public else "", elem_id="review-role")
+        token_in = gr.Textbox(label="Maintainer token", type="password", scale=1, elem_id="review-token")
+        sign_btn = gr.Button("Sign in as maintainer", scale=1, elem_id="review-sign-in")
+        if public and os.environ.get("OAUTH_CLIENT_ID"):  # a Space with hf_oauth: true
+            gr.LoginButton(scale=1)
     with gr.Row():
         ann_in = gr.Textbox(ann0, label="COCO keypoints .json (path)", elem_id="review-ann", scale=3)
         img_in = gr.Textbox(imgs0, label="Image folder (path)", elem_id="review-images", scale=3)
@@ -281,7 +318,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                  pending, info, pending_md, detail, page_in, audit_flt, legend]
     # Progress and error badges go on one small component per event (show_progress_on), so a
     # refused input leaves the rest of the tab readable and clickable.
-    load_btn.click(load, [ann_in, img_in, json_up, zip_up, flt, status, page_in, audit_flt], load_outs,
+    load_btn.click(scoped(load), [ann_in, img_in, json_up, zip_up, flt, status, page_in, audit_flt], load_outs,
                    api_visibility="private", show_progress_on=summary_md)
 
     def refilter(ann, imgs, f, s, pg, au):
@@ -293,9 +330,9 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         return refilter(ann, imgs, f, s, 1, au)
 
     for dd in (flt, status, audit_flt):  # a new filter starts at its first page
-        dd.change(first_page, [ann_in, img_in, flt, status, audit_flt], [gallery, ids, count_md, page_in],
+        dd.change(scoped(first_page), [ann_in, img_in, flt, status, audit_flt], [gallery, ids, count_md, page_in],
                   api_visibility="private", show_progress_on=count_md)
-    page_in.submit(refilter, [ann_in, img_in, flt, status, page_in, audit_flt],
+    page_in.submit(scoped(refilter), [ann_in, img_in, flt, status, page_in, audit_flt],
                    [gallery, ids, count_md, page_in], api_visibility="private", show_progress_on=count_md)
 
     def show(ds, aid, zm):
@@ -303,7 +340,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         if aid is None:
             return (None, {}, None, "_Select a person in the gallery._", _pending_md({}), "",
                     gr.update(), gr.update())
-        d = default_store().get(ds.sha, aid)
+        d = current_store().get(ds.sha, aid)
         fixes = dict(d.fixes) if d else {}  # (a swap, if any, is read from the store by _detail)
         j = _first_missing(ds, aid)
         picture, v = _detail(ds, aid, fixes, j, zm)
@@ -319,7 +356,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             raise gr.Error("that person is no longer in the list; change the filter to refresh it")
         return show(ds, id_list[i], zm)
 
-    gallery.select(select, [ann_in, img_in, ids, zoom], show_outs, api_visibility="private",
+    gallery.select(scoped(select), [ann_in, img_in, ids, zoom], show_outs, api_visibility="private",
                    show_progress_on=info)
 
     def place(ann, imgs, aid, pend, j, v, zm, vw, evt: gr.SelectData):
@@ -336,7 +373,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         picture, vw = _detail(ds, aid, pend, j, zm)
         return pend, picture, _pending_md(pend), vw
 
-    detail.select(place, [ann_in, img_in, current, pending, joint, vis, zoom, view],
+    detail.select(scoped(place), [ann_in, img_in, current, pending, joint, vis, zoom, view],
                   [pending, detail, pending_md, view], api_visibility="private",
                   show_progress_on=pending_md)
 
@@ -346,7 +383,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         return _detail(_open(ann, imgs), aid, pend, j, zm)
 
     for trigger in (joint, zoom):
-        trigger.change(redraw, [ann_in, img_in, current, pending, joint, zoom], [detail, view],
+        trigger.change(scoped(redraw), [ann_in, img_in, current, pending, joint, zoom], [detail, view],
                        api_visibility="private", show_progress_on=pending_md)
 
     def clear(ann, imgs, aid, j, zm):
@@ -355,7 +392,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         picture, vw = _detail(_open(ann, imgs), aid, {}, j, zm)
         return {}, picture, _pending_md({}), vw
 
-    clear_btn.click(clear, [ann_in, img_in, current, joint, zoom], [pending, detail, pending_md, view],
+    clear_btn.click(scoped(clear), [ann_in, img_in, current, joint, zoom], [pending, detail, pending_md, view],
                     api_visibility="private", show_progress_on=pending_md)
 
     def after_change(ds, f, s, pg, id_list, aid, advance, zm, au):
@@ -385,7 +422,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 raise gr.Error("place at least one joint (pick it, then click the image) before saving a fix")
             try:
                 fixes = curation.check_fixes(ds.person(aid), pend) if kind == "fix" else None
-                default_store().decide(ds.sha, aid, kind, fixes, nt or "")
+                current_store().decide(ds.sha, aid, kind, fixes, nt or "")
             except ValueError as e:
                 raise _err(e) from None
             return after_change(ds, f, s, pg, id_list, aid, True, zm, au)
@@ -393,7 +430,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
 
     common = [ann_in, img_in, flt, status, page_in, ids, current, pending, note, zoom, audit_flt]
     for btn, kind in ((accept_btn, "accept"), (reject_btn, "reject"), (fix_btn, "fix")):
-        btn.click(decide(kind), common, change_outs, api_visibility="private",
+        btn.click(scoped(decide(kind)), common, change_outs, api_visibility="private",
                   show_progress_on=progress_md)
 
     def swap(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
@@ -407,7 +444,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             raise _err(e) from None
         return after_change(ds, f, s, pg, id_list, aid, False, zm, au)
 
-    swap_btn.click(swap, common, change_outs, api_visibility="private", show_progress_on=progress_md)
+    swap_btn.click(scoped(swap), common, change_outs, api_visibility="private", show_progress_on=progress_md)
 
     def next_person(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
         ds = _open(ann, imgs)
@@ -415,32 +452,48 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             return after_change(ds, f, s, pg, id_list, id_list[0] if id_list else None, False, zm, au)
         return after_change(ds, f, s, pg, id_list, aid, True, zm, au)
 
-    next_btn.click(next_person, common, change_outs, api_visibility="private",
+    next_btn.click(scoped(next_person), common, change_outs, api_visibility="private",
                    show_progress_on=progress_md)
 
     def undo(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
         ds = _open(ann, imgs)
-        restored = default_store().undo(ds.sha)
+        restored = current_store().undo(ds.sha)
         if restored is None:
             gr.Info("nothing to undo")
         return after_change(ds, f, s, pg, id_list, restored if restored is not None else aid, False,
                             zm, au)
 
-    undo_btn.click(undo, common, change_outs, api_visibility="private",
+    undo_btn.click(scoped(undo), common, change_outs, api_visibility="private",
                    show_progress_on=progress_md)
 
     def save_note(ann, imgs, aid, nt):
         if aid is None:
             raise gr.Error("select a person in the gallery first")
         ds = _open(ann, imgs)
-        if default_store().set_note(ds.sha, aid, nt or "") is None:
+        if current_store().set_note(ds.sha, aid, nt or "") is None:
             raise gr.Error("this person has no decision yet: accept, reject or fix them and the "
                            "note is saved with that decision")
         gr.Info("note saved")
         return curation.describe(ds, ds.person(aid))
 
-    note_btn.click(save_note, [ann_in, img_in, current, note], info, api_visibility="private",
+    note_btn.click(scoped(save_note), [ann_in, img_in, current, note], info, api_visibility="private",
                    show_progress_on=info)
+
+    def sign_in(token, request: gr.Request):
+        try:
+            access.sign_in(request, token)
+        except access.NotAllowed as e:
+            raise _err(e) from None
+        gr.Info("signed in as maintainer: press Load to see the shared decisions")
+        return access.role_line(request), ""
+
+    sign_btn.click(sign_in, [token_in], [role_md, token_in], api_visibility="private",
+                   show_progress_on=role_md)
+    if public:
+        def role(request: gr.Request):
+            return access.role_line(request)
+
+        (blocks or gr.context.Context.root_block).load(role, None, role_md, api_visibility="private")
 
     export_btn.click(review_export, [ann_in, img_in, only_complete], [export_file, report],
                      api_name="review_export")
@@ -456,5 +509,5 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 return (ann, imgs, f"**Could not open the default data:** {e.message}",
                         *([gr.update()] * (len(load_outs) - 3)))
 
-        blocks.load(initial, [ann_in, img_in, flt, status, audit_flt], load_outs, api_visibility="private",
+        blocks.load(scoped(initial), [ann_in, img_in, flt, status, audit_flt], load_outs, api_visibility="private",
                     show_progress_on=summary_md)
