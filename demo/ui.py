@@ -197,15 +197,17 @@ def build_compare_tab() -> None:
 
     # The named API endpoint: a clip and a list of model names in, the reports out.
     api_clip = gr.File(visible=False)
-    api_models = gr.Dropdown(choices=models, multiselect=True, visible=False)
+    # custom values pass to compare.chosen_models, which answers an unknown name in words
+    api_models = gr.Dropdown(choices=models, multiselect=True, visible=False, allow_custom_value=True)
     api_out = gr.JSON(visible=False)
     api_button = gr.Button(visible=False)
 
     def analyze_api(path, names):
         """Analyse a clip with the named models (at least one, as in the UI); returns {model: report}."""
         try:
+            names = compare.chosen_models(names or [])  # each once, at most MAX_MODELS
             compare.check_clip(path)
-            runs = compare.run_models(path, list(names or []))
+            runs = compare.run_models(path, names)
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
         return {r.name: r.report for r in runs}

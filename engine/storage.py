@@ -69,6 +69,12 @@ def quota_bytes() -> int:
     return int(_env_float("SQUATPOSE_DISK_QUOTA_MB", 2048) * 2**20)
 
 
+def max_upload_mb() -> float:
+    """The largest upload the app takes, MB (``SQUATPOSE_MAX_UPLOAD_MB``, default 100): a clip,
+    a COCO file or an image archive; Gradio's upload route is held to it too (``app.py``)."""
+    return _env_float("SQUATPOSE_MAX_UPLOAD_MB", 100) or 100
+
+
 def max_age_s() -> float:
     return _env_float("SQUATPOSE_MAX_AGE_HOURS", 24) * 3600
 

@@ -76,6 +76,37 @@ _INSERT = ("INSERT OR REPLACE INTO decisions (file_sha, ann_id, decision, fixes,
            "updated_at, swap) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return v if math.isfinite(v) and v > 0 else default
+
+
+def max_db_bytes() -> int:
+    """Largest the review database may grow (``SQUATPOSE_REVIEW_MAX_MB``, default 256): SQLite's
+    ``max_page_count``; past it a write is refused like a full disk (``StoreFull``)."""
+    return int(_env_float("SQUATPOSE_REVIEW_MAX_MB", 256) * 2**20)
+
+
+class StoreFull(ValueError):
+    """The disk (or the review database's size limit) is full: the change was not saved;
+    everything already saved can still be read. The message says so in words."""
+
+
+FULL_MESSAGE = ("The server's storage is full, so this decision was not saved (the decisions "
+                "already saved are safe, and browsing and exporting still work). Try again later.")
+
+
+def _translate(e: Exception) -> Exception:
+    """SQLite's "database or disk is full" (and a failing write to disk) as ``StoreFull``."""
+    msg = str(e).lower()
+    if isinstance(e, sqlite3.OperationalError) and ("full" in msg or "disk i/o" in msg):
+        return StoreFull(FULL_MESSAGE)
+    return e
+
+
 #: Longest note kept with a decision (characters); a longer one is refused in words.
 MAX_NOTE_CHARS = 2000
 
@@ -178,6 +209,8 @@ class ReviewStore:
             con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = NORMAL")
+            page = con.execute("PRAGMA page_size").fetchone()[0]
+            con.execute(f"PRAGMA max_page_count = {max(16, max_db_bytes() // page)}")
             self._local.con = con
         return con
 
@@ -190,7 +223,22 @@ class ReviewStore:
             return self.con
 
         def __exit__(self, exc_type, exc, tb):
-            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self.con.execute("COMMIT")
+                    return False
+                except sqlite3.OperationalError as e:
+                    exc = e
+            if self.con.in_transaction:
+                try:
+                    self.con.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            full = _translate(exc)
+            if full is not exc:
+                raise full from None
+            if exc_type is None:
+                raise exc
             return False
 
     def _tx(self) -> "_Tx":
@@ -216,8 +264,9 @@ class ReviewStore:
 
     # -- writes ------------------------------------------------------------------------------
     def register_file(self, file_sha: str, path: str | os.PathLike) -> None:
-        """Remember where a file with this content was last seen (for people, not for keys)."""
-        with self._tx() as con:
+        """Remember where a file with this content was last seen (for people, not for keys);
+        skipped when the storage is full (reading a file must keep working)."""
+        with contextlib.suppress(StoreFull), self._tx() as con:
             con.execute("INSERT INTO files VALUES (?, ?, ?) ON CONFLICT(file_sha) DO UPDATE SET "
                         "path = excluded.path, seen_at = excluded.seen_at",
                         (file_sha, str(path), time.time()))

@@ -457,7 +457,10 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
 
     def undo(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
         ds = _open(ann, imgs)
-        restored = current_store().undo(ds.sha)
+        try:
+            restored = current_store().undo(ds.sha)
+        except ValueError as e:  # StoreFull
+            raise _err(e) from None
         if restored is None:
             gr.Info("nothing to undo")
         return after_change(ds, f, s, pg, id_list, restored if restored is not None else aid, False,
@@ -470,7 +473,11 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         if aid is None:
             raise gr.Error("select a person in the gallery first")
         ds = _open(ann, imgs)
-        if current_store().set_note(ds.sha, aid, nt or "") is None:
+        try:
+            saved = current_store().set_note(ds.sha, aid, nt or "")
+        except ValueError as e:  # too long, or StoreFull
+            raise _err(e) from None
+        if saved is None:
             raise gr.Error("this person has no decision yet: accept, reject or fix them and the "
                            "note is saved with that decision")
         gr.Info("note saved")
