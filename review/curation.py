@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.data import coco as ecoco
 from engine.data.coco import CocoFormatError, CocoPeople, Person
+from engine.images import ImageProblem
 from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
 
 from . import audits as auditlib
@@ -355,8 +356,15 @@ def gallery_items(ds: Dataset, people: list[Person], store: ReviewStore | None =
     items, images = [], {}
     for p in people[:limit]:
         if p.file_name not in images:
-            images[p.file_name] = ds.image(p)
+            try:
+                images[p.file_name] = ds.image(p)
+            except (ImageProblem, OSError) as e:  # that one image refused, the rest shown
+                images[p.file_name] = e
         d = decisions.get(p.ann_id)
+        if isinstance(images[p.file_name], Exception):
+            items.append((drawing.unavailable_tile(), f"#{p.ann_id} · image not shown: "
+                          + str(images[p.file_name]).split(": ", 1)[-1]))
+            continue
         fixes = d.fixes if d else None
         au = ds.audit(p)
         swapped = bool(d and d.swap)

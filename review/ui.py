@@ -173,8 +173,11 @@ def _swapped(ds, ann_id) -> bool:
 
 def _detail(ds, ann_id, pending, joint=None, zoom=False):
     """(picture, View as a list for gr.State) of one person (with its saved swap, if any)."""
-    picture, view = curation.detail(ds, ds.person(ann_id), pending, joint, bool(zoom),
-                                    _swapped(ds, ann_id))
+    try:
+        picture, view = curation.detail(ds, ds.person(ann_id), pending, joint, bool(zoom),
+                                        _swapped(ds, ann_id))
+    except (ValueError, OSError) as e:  # the person's image is refused (damaged, too large)
+        raise _err(e) from None
     return picture, [view.x0, view.y0, view.width, view.height, view.scale]
 
 
