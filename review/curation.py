@@ -142,6 +142,20 @@ def people_index(ann_path: str | os.PathLike) -> tuple[str, dict[int, Person]]:
     return hit
 
 
+def annotation_id(value) -> int:
+    """An annotation id from a request: a whole number (or its digits as text) from 0 to
+    2**63 - 1; ValueError in words for anything else (``true``, 1.5, 2**64 + 5)."""
+    from engine.data.schema import MAX_ID
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 30:
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a JSON number sent by a client as 5.0
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:27] + "..."
+        raise ValueError(f"annotation id must be a whole number from 0 to 2**63 - 1, not {shown}")
+    return value
+
+
 def check_fixes(person: Person, fixes) -> dict[str, tuple[float, float, int]]:
     """Validate ``{joint: (x, y, v)}`` for this person: known joints, COCO ``v``, and labelled
     points inside the image (0 <= x <= width, 0 <= y <= height, when the file gives the size).
@@ -165,10 +179,7 @@ def decide(ann_path: str | os.PathLike, ann_id, decision: str, fixes=None, note:
     (exchange the person's left and right: see ``swap``) or 'undo' (restore this person's
     previous decision). Returns the current decision as a dict (``decision`` None: none)."""
     sha, people = people_index(ann_path)
-    try:
-        aid = int(ann_id)
-    except (TypeError, ValueError):
-        raise ValueError(f"annotation id must be a whole number, not {ann_id!r}") from None
+    aid = annotation_id(ann_id)
     if aid not in people:
         raise ValueError(f"{Path(ann_path).name} has no person annotation with id {aid}")
     store = store or current_store()

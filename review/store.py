@@ -155,15 +155,15 @@ def validate_fixes(fixes) -> dict[str, tuple[float, float, int]]:
             raise ValueError(f"unknown joint {name!r}; joints are {', '.join(JOINTS)}")
         if not isinstance(val, (list, tuple)) or len(val) != 3:
             raise ValueError(f"fix for {name} must be [x, y, v]")
-        try:
-            x, y, v = float(val[0]), float(val[1]), int(val[2])
-        except (TypeError, ValueError):
-            raise ValueError(f"fix for {name} must be numbers [x, y, v]") from None
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in val):
+            raise ValueError(f"fix for {name} must be numbers [x, y, v]")
+        x, y, v = float(val[0]), float(val[1]), val[2]
         if not (math.isfinite(x) and math.isfinite(y)):
             raise ValueError(f"fix for {name}: x and y must be finite pixels")
-        if v not in (V_UNLABELED, V_OCCLUDED, V_VISIBLE):
-            raise ValueError(f"fix for {name}: v must be 0 (unlabelled), 1 (occluded) or 2 (visible)")
-        out[name] = (x, y, v)
+        if v not in (V_UNLABELED, V_OCCLUDED, V_VISIBLE):  # 1.5 or true: refused, not rounded
+            raise ValueError(f"fix for {name}: v must be 0 (unlabelled), 1 (occluded) or 2 (visible), "
+                             f"not {v!r}")
+        out[name] = (x, y, int(v))
     return out
 
 

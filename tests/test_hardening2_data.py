@@ -67,3 +67,68 @@ def test_item4_the_review_gallery_refuses_that_one_image_and_shows_the_rest(tmp_
     assert len(refused) == len(on_victim) >= 1, refused
     assert "claims more than 50 million pixels" in refused[0]
     assert all(img.shape[0] > 8 for img, _ in items)  # the others are real crops
+
+
+# -- item 5: numbers out of range, refused at the schema boundary with the record's id ----------
+def test_item5_out_of_range_ids_and_coordinates_are_refused_naming_the_record(tmp_path):
+    from engine.data.coco import CocoFormatError, read_json
+    data = json.loads(ANN.read_text())
+    anns = data["annotations"]
+    anns[0]["keypoints"][3 * 13] = 1e308                # a keypoint of 1e308
+    anns[1]["id"] = 2**64 + 5                           # past SQLite's int64
+    anns[2]["bbox"][0] = -1e12                          # a box far outside the image
+    anns[3]["id"] = True                                # true is not an id
+    path = tmp_path / "ranges.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CocoFormatError) as err:
+        read_json(path)
+    msg = str(err.value)
+    assert "4 problems" in msg, msg
+    assert f"annotation {anns[0]['id']}: keypoint 13 has x, y = 1e+308" in msg and "far outside" in msg, msg
+    assert "has id 18446744073709551621 (out of range: ids run from 0 to 2**63 - 1)" in msg, msg
+    assert f"annotation {anns[2]['id']} has bbox" in msg, msg
+    assert "has id True (a whole number needed)" in msg, msg
+
+
+def test_item5_decisions_refuse_ids_and_visibility_that_would_be_coerced(tmp_path):
+    from review import curation
+    from review.store import ReviewStore, validate_fixes
+    store = ReviewStore(tmp_path / "r.sqlite")
+    aid = json.loads(ANN.read_text())["annotations"][0]["id"]
+    for bad in (True, 2**64 + 5, 1.5, "1e3", -1):
+        with pytest.raises(ValueError, match="annotation id must be a whole number from 0 to 2"):
+            curation.decide(ANN, bad, "accept", store=store)
+    assert curation.decide(ANN, str(aid), "accept", store=store)["decision"] == "accept"
+    for v in (1.5, True, "2"):
+        with pytest.raises(ValueError, match="fix for left_knee"):
+            validate_fixes({"left_knee": [10, 10, v]})
+    assert validate_fixes({"left_knee": [10, 10, 2]}) == {"left_knee": (10.0, 10.0, 2)}
+
+
+# -- item 6: audit files checked strictly ------------------------------------------------------
+def good_audit() -> dict:
+    return {"flags": ["far_joint"], "far_joints": ["left_knee"], "missed_joints": [], "swap_gain": 0.1,
+            "teacher_keypoints": [100.0, 100.0, 2] * 17, "teacher_scores": [0.9] * 17}
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"extra": 1}, "unknown field(s) 'extra'"),
+    ({"swap_gain": "0.1"}, "'swap_gain' must be a finite number"),
+    ({"swap_gain": 1e308}, "'swap_gain' must be a finite number from"),
+    ({"teacher_keypoints": [1e308, 100.0, 2] * 17}, "lie far outside the 640x480 image"),
+    ({"teacher_keypoints": [100.0, 100.0, 1.5] * 17}, "flags must be exactly 0, 1 or 2"),
+    ({"teacher_scores": [1.5] * 17}, "'teacher_scores' must lie between 0 and 1"),
+    ({"far_joints": ["left_knee", "left_knee"]}, "'far_joints' must list joint names (each once)"),
+    ({"flags": ["far_joint", 3]}, "unknown audit flag"),
+    ({"review_fix": {"note": 5}}, "'review_fix' must be an object"),
+    ({"fixed": [{"kind": "swapped"}]}, "'fixed' must be a list"),
+])
+def test_item6_an_audit_with_unknown_fields_wrong_types_or_ranges_is_refused_in_words(change, needle):
+    from engine.data.coco import CocoFormatError
+    from review.audits import parse_audit
+    assert parse_audit(good_audit(), "a.json: annotation 7", (640, 480)).flagged
+    with pytest.raises(CocoFormatError) as err:
+        parse_audit({**good_audit(), **change}, "a.json: annotation 7", (640, 480))
+    assert str(err.value).startswith("a.json: annotation 7: ") and needle in str(err.value), str(err.value)
+    with pytest.raises(CocoFormatError, match="unknown field"):
+        parse_audit({"flags": ["skipped"], "reason": "x", "teacher_scores": []}, "a.json: annotation 7")
