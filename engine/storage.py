@@ -3,7 +3,8 @@
 Everything the app writes lives under one folder, ``$SQUATPOSE_DATA_DIR`` (default
 ``~/.squatpose``)::
 
-    review.sqlite      review decisions (never cleaned up: they are the curators' work)
+    review.sqlite      review decisions (never cleaned up: they are the curators' work; counted
+                       in the quota with its -wal and -shm files, history pruned by review.store)
     uploads/           extracted image archives (one folder per archive content)
     analyses/          one folder per analysis (keypoints.csv, report.json, annotated.mp4)
     exports/           curated COCO files
@@ -126,10 +127,19 @@ class Entry:
     mtime: float
 
 
+#: Files at the top of the data dir that count towards the quota but are never removed: the
+#: review decisions (the curators' work) with SQLite's write-ahead log and index.
+KEPT_FILES = ("review.sqlite", "review.sqlite-wal", "review.sqlite-shm")
+
+
 def entries() -> list[Entry]:
-    """Every top-level entry of the cleanable areas, oldest first."""
+    """Every top-level entry of the areas, and the review database's files, oldest first."""
     out = []
     root = data_dir()
+    for name in KEPT_FILES:
+        p = root / name
+        if p.is_file():
+            out.append(Entry(p, path_size(p), _mtime(p)))
     for name in AREAS:
         d = root / name
         if not d.is_dir():
@@ -167,7 +177,7 @@ def clean(now: float | None = None, extra_bytes: int = 0) -> dict:
         es = entries()
         used = sum(e.size for e in es)
         for e in es:
-            if e.path.parent.name not in CLEANED:
+            if e.path.parent == data_dir() or e.path.parent.name not in CLEANED:  # KEPT_FILES
                 continue
             expired = now - e.mtime > age
             over = used + extra_bytes > quota and now - e.mtime > IN_USE_S

@@ -90,6 +90,18 @@ def max_db_bytes() -> int:
     return int(_env_float("SQUATPOSE_REVIEW_MAX_MB", 256) * 2**20)
 
 
+def max_history() -> int:
+    """Undo steps kept (``SQUATPOSE_REVIEW_HISTORY``, default 20,000 changes over all files):
+    older history rows are pruned as new ones come; current decisions are never touched."""
+    return int(_env_float("SQUATPOSE_REVIEW_HISTORY", 20_000))
+
+
+#: The write-ahead log is truncated back to this size at each checkpoint (bytes).
+WAL_LIMIT_BYTES = 4 * 2**20
+#: A checkpoint every this many writes of one process (besides SQLite's own every 1000 pages).
+CHECKPOINT_EVERY = 200
+
+
 class StoreFull(ValueError):
     """The disk (or the review database's size limit) is full: the change was not saved;
     everything already saved can still be read. The message says so in words."""
@@ -209,6 +221,7 @@ class ReviewStore:
             con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = NORMAL")
+            con.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")  # the WAL shrinks back
             page = con.execute("PRAGMA page_size").fetchone()[0]
             con.execute(f"PRAGMA max_page_count = {max(16, max_db_bytes() // page)}")
             self._local.con = con
@@ -242,7 +255,17 @@ class ReviewStore:
             return False
 
     def _tx(self) -> "_Tx":
+        self._writes = getattr(self, "_writes", 0) + 1
+        if self._writes % CHECKPOINT_EVERY == 0:
+            self.checkpoint()
         return self._Tx(self._con())
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database as far as readers allow (PASSIVE: never
+        waits for them); once it is all copied the next write restarts the log and SQLite cuts
+        the file back to ``WAL_LIMIT_BYTES`` (``journal_size_limit``)."""
+        with contextlib.suppress(sqlite3.Error):
+            self._con().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _migrate(self) -> None:
         """Add the columns a database made by an older release lacks (one transaction, so two
@@ -322,10 +345,13 @@ class ReviewStore:
 
     @staticmethod
     def _push_history(con, file_sha, ann_id, prev, now) -> None:
-        con.execute("INSERT INTO history (file_sha, ann_id, prev_decision, prev_fixes, prev_note, "
-                    "prev_created_at, prev_updated_at, prev_swap, changed_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (file_sha, ann_id, *(prev if prev else (None,) * 6), now))
+        """Save the state a change replaces; the oldest rows past ``max_history()`` go (undo
+        then reaches back that many changes; the decisions themselves stay)."""
+        cur = con.execute("INSERT INTO history (file_sha, ann_id, prev_decision, prev_fixes, prev_note, "
+                          "prev_created_at, prev_updated_at, prev_swap, changed_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (file_sha, ann_id, *(prev if prev else (None,) * 6), now))
+        con.execute("DELETE FROM history WHERE seq <= ?", (cur.lastrowid - max_history(),))
 
     def undo(self, file_sha: str, ann_id: int | None = None) -> int | None:
         """Undo the newest change in this file (or to this annotation): restore the state it

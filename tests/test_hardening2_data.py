@@ -132,3 +132,43 @@ def test_item6_an_audit_with_unknown_fields_wrong_types_or_ranges_is_refused_in_
     assert str(err.value).startswith("a.json: annotation 7: ") and needle in str(err.value), str(err.value)
     with pytest.raises(CocoFormatError, match="unknown field"):
         parse_audit({"flags": ["skipped"], "reason": "x", "teacher_scores": []}, "a.json: annotation 7")
+
+
+# -- item 7: the review history and the write-ahead log are bounded, and counted ----------------
+def test_item7_history_is_pruned_past_its_limit_and_every_decision_kept(tmp_path, monkeypatch):
+    import sqlite3
+    from review.store import ReviewStore
+    monkeypatch.setenv("SQUATPOSE_REVIEW_HISTORY", "50")
+    store = ReviewStore(tmp_path / "r.sqlite")
+    sha = "f" * 64
+    for k in range(400):  # 40 people, each decided ten times
+        store.decide(sha, k % 40, ("accept", "reject")[k // 40 % 2], note=f"round {k // 40}")
+    rows = sqlite3.connect(tmp_path / "r.sqlite").execute("SELECT COUNT(*) FROM history").fetchone()[0]
+    assert rows == 50, rows  # was one row per change: 400
+    assert len(store.all(sha)) == 40 and store.get(sha, 39).note == "round 9"
+    assert store.undo(sha) == 39 and store.get(sha, 39).note == "round 8"  # recent undo still works
+
+
+def test_item7_the_wal_shrinks_back_after_a_reader_held_it_and_the_database_counts_in_the_quota(
+        tmp_path, monkeypatch):
+    import sqlite3
+    from engine import storage
+    from review.store import WAL_LIMIT_BYTES, ReviewStore
+    monkeypatch.setenv("SQUATPOSE_DATA_DIR", str(tmp_path))
+    store = ReviewStore(tmp_path / "review.sqlite")
+    reader = sqlite3.connect(tmp_path / "review.sqlite")
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM decisions").fetchone()  # holds a snapshot: the WAL grows
+    for k in range(600):
+        store.decide("e" * 64, k, "accept", note="w" * 1900)
+    wal = tmp_path / "review.sqlite-wal"
+    assert wal.stat().st_size > WAL_LIMIT_BYTES
+    reader.rollback()
+    reader.close()
+    for k in range(400):  # the next checkpoint (every 200 writes) truncates it
+        store.decide("e" * 64, k, "reject")
+    assert wal.stat().st_size <= WAL_LIMIT_BYTES, wal.stat().st_size
+    used = storage.usage()
+    assert used >= (tmp_path / "review.sqlite").stat().st_size > 0
+    storage.clean(extra_bytes=10 * 2**30)  # far over the quota: the decisions are never removed
+    assert (tmp_path / "review.sqlite").is_file() and len(store.all("e" * 64)) == 600
