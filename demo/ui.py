@@ -8,6 +8,8 @@ import time
 
 import gradio as gr
 
+from engine.fileio import without_paths
+
 from . import compare, comparison, estimate
 
 MAX_PANELS = 6
@@ -41,7 +43,7 @@ JUMP_JS = """
 
 
 def _error(e: Exception) -> gr.Error:
-    return gr.Error(str(e), duration=None)
+    return gr.Error(without_paths(str(e)), duration=None)  # names, never server paths
 
 
 def build_compare_tab() -> None:

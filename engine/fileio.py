@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -68,3 +69,13 @@ def check_sha256(path: str | os.PathLike, expected: str, error: type[Exception] 
     if digest != expected:
         raise error(f"{path}: sha256 {digest}, expected {expected} ({why})")
     return digest
+
+
+#: An absolute POSIX path inside a text (not part of a URL or of a word like left/right).
+_ABS_PATH = re.compile(r"(?<![\w.:/~-])(?:/[^\s'\",;:()\[\]{}<>/]+)+/?")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by its last part (a file's name): what a
+    visitor is shown never says where the server keeps files."""
+    return _ABS_PATH.sub(lambda m: Path(m.group(0).rstrip("/")).name or "/", str(text))

@@ -239,8 +239,8 @@ def summary(ds: Dataset, store: ReviewStore | None = None) -> dict:
     if ds.audited:
         out["flagged"] = len(ds.flagged)  # the audit's findings count too
         out["audit"] = auditlib.counts(ds.audits, [p.ann_id for p in ds.people])
-    out["annotation_file"] = str(ds.ann_path)
-    out["images_dir"] = str(ds.images_dir)
+    out["annotation_file"] = ds.ann_path.name  # names, never server paths
+    out["images_dir"] = ds.images_dir.name
     out["file_sha256"] = ds.sha
     out["progress"] = progress(ds, store)
     return out
@@ -440,9 +440,12 @@ def export_dir() -> Path:
 
 
 def curated_path(ds: Dataset, only_complete: bool) -> Path:
-    """Default export path: ``<data dir>/exports/<file stem>.<sha8>.curated[-complete].json``."""
+    """Default export path: ``<data dir>/exports/<random>/<file stem>.<sha8>.curated[-complete].json``;
+    the folder's name is 128 random bits, new for every export, so that an export served by
+    the app cannot be fetched by someone who guesses its name (it was the same for everyone)."""
+    import secrets
     tag = "curated-complete" if only_complete else "curated"
-    return export_dir() / f"{ds.ann_path.stem}.{ds.sha[:8]}.{tag}.json"
+    return export_dir() / secrets.token_hex(16) / f"{ds.ann_path.stem}.{ds.sha[:8]}.{tag}.json"
 
 
 def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
@@ -490,7 +493,7 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
     ecoco.export(ds.coco.dataset, keep, out_path, fixes=fixes, description=desc, swaps=swaps,
                  extra=extra)
     report = {
-        "source": str(ds.ann_path), "source_sha256": ds.sha, "output": str(out_path),
+        "source": ds.ann_path.name, "source_sha256": ds.sha, "output": out_path.name,
         "only_complete": bool(only_complete), "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "people_in_source": len(ds.people),
         "kept": len(keep) - (0 if only_complete else len(crowd_ids)),

@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from engine.data.coco import CocoFormatError
+from engine.fileio import without_paths
 from engine.joints import JOINTS, V_OCCLUDED, V_VISIBLE
 
 from . import access, audits, curation
@@ -70,7 +71,7 @@ def default_paths() -> tuple[str, str]:
 
 
 def _err(e: Exception) -> gr.Error:
-    return gr.Error(str(e), duration=None)
+    return gr.Error(without_paths(str(e)), duration=None)  # names, never server paths
 
 
 def scoped(fn):

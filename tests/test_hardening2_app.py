@@ -86,6 +86,34 @@ def test_item3_analyze_with_too_many_models_is_refused_before_anything_runs(app)
                        [f"model{i}" for i in range(7)], api_name="/analyze")
 
 
+# -- item 8: unguessable export names, no server paths in messages ------------------------------
+def test_item8_exports_get_unguessable_names_and_messages_show_no_server_path(app):
+    import re
+    client, url, data, _ = app
+    names = []
+    for _ in range(2):
+        path, report = client.predict(str(ANN), str(IMAGES), False, api_name="/review_export")
+        names.append(path)
+        assert report["source"] == ANN.name and report["output"] == "person_keypoints_demo." \
+            + report["source_sha256"][:8] + ".curated.json", report
+    folders = [re.search(r"exports/([0-9a-f]+)/", n) for n in [str(p) for p in
+               sorted((data / "exports").rglob("*.curated.json"))]]
+    assert len(folders) == 2 and all(f and len(f.group(1)) == 32 for f in folders), folders
+    assert folders[0].group(1) != folders[1].group(1)
+    summary = client.predict(str(ANN), str(IMAGES), api_name="/review_summary")
+    assert summary["annotation_file"] == ANN.name and "/" not in summary["images_dir"]
+    missing = data / "typed" / "gone.json"  # inside the data dir: allowed, but not there
+    missing.parent.mkdir(parents=True, exist_ok=True)
+    with pytest.raises(Exception) as err:
+        client.predict(str(missing), str(IMAGES), api_name="/review_summary")
+    assert "gone.json: file not found" in str(err.value) and str(data) not in str(err.value), str(err.value)
+    bad = data / "typed" / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(Exception) as err:
+        client.predict(str(bad), str(IMAGES), api_name="/review_summary")
+    assert "bad.json: not valid JSON" in str(err.value) and str(data) not in str(err.value), str(err.value)
+
+
 # -- item 2 (last: it fills the review database): Review keeps working when storage is full ----
 def test_item2_when_storage_is_full_review_reads_and_refuses_new_decisions_in_words(app):
     client, *_ = app
