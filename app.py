@@ -96,7 +96,9 @@ def main() -> None:
           f"{app.delete_cache[0]} s", flush=True)
     app.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-               max_file_size=MAX_FILE_SIZE, show_error=True, head=_head(),
+               max_file_size=MAX_FILE_SIZE, head=_head(),
+               # only gr.Error's words reach a visitor: never an exception's own text
+               show_error=False,
                app_kwargs={"middleware": [Middleware(UploadQuota)]},
                # analysis results and curated exports are handed to Gradio from the data dir
                allowed_paths=[str(storage.area("analyses")), str(storage.area("exports"))])

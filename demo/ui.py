@@ -5,10 +5,11 @@ Thin: every decision lives in ``demo.compare`` and ``engine``; this file wires c
 from __future__ import annotations
 
 import time
+import traceback
 
 import gradio as gr
 
-from engine.fileio import without_paths
+from engine.fileio import user_message
 
 from . import compare, comparison, estimate
 
@@ -43,7 +44,7 @@ JUMP_JS = """
 
 
 def _error(e: Exception) -> gr.Error:
-    return gr.Error(without_paths(str(e)), duration=None)  # names, never server paths
+    return gr.Error(user_message(e), duration=None)  # words, never Python's text or server paths
 
 
 def build_compare_tab() -> None:
@@ -123,8 +124,9 @@ def build_compare_tab() -> None:
             costs = estimate.time_models(path, names, lambda f, m: progress(f, desc=m))
         except (compare.InputProblem, compare.VideoError) as e:
             return f"⚠️ {e}"
-        except Exception as e:  # an estimate must never break the page
-            return f"The time could not be estimated ({e})."
+        except Exception:  # an estimate must never break the page (and says no Python text)
+            traceback.print_exc()
+            return "The time could not be estimated for this clip; Analyse still runs it."
         return estimate.describe(info["frames"], info["fps"], names, int(k), costs)[1]
 
     def panel_images(cmp, position, hm, v, skel):
@@ -142,6 +144,9 @@ def build_compare_tab() -> None:
             runs = compare.run_models(path, names, progress=lambda f, m: progress(f, desc=m), stride=int(k))
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
+        except Exception as e:  # one sentence, never Python's text (logged)
+            traceback.print_exc()
+            raise _error(e) from None
         cmp = comparison.compare(path, runs, time.perf_counter() - t0, est)
         if raw:
             estimate.learn(raw, cmp.seconds)
@@ -212,6 +217,9 @@ def build_compare_tab() -> None:
             runs = compare.run_models(path, names)
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
+        except Exception as e:  # one sentence, never Python's text (logged)
+            traceback.print_exc()
+            raise _error(e) from None
         return {r.name: r.report for r in runs}
 
     api_button.click(analyze_api, [api_clip, api_models], api_out, api_name="analyze",

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import inspect
 import os
+import traceback
 from pathlib import Path
 
 import gradio as gr
 
 from engine.data.coco import CocoFormatError
-from engine.fileio import without_paths
+from engine.fileio import user_message
 from engine.joints import JOINTS, V_OCCLUDED, V_VISIBLE
 
 from . import access, audits, curation
@@ -71,7 +72,7 @@ def default_paths() -> tuple[str, str]:
 
 
 def _err(e: Exception) -> gr.Error:
-    return gr.Error(without_paths(str(e)), duration=None)  # names, never server paths
+    return gr.Error(user_message(e), duration=None)  # words, never Python's text or server paths
 
 
 def scoped(fn):
@@ -92,7 +93,13 @@ def scoped(fn):
         except access.NotAllowed as e:
             raise _err(e) from None
         with using_store(store):
-            return fn(*args)
+            try:
+                return fn(*args)
+            except gr.Error:
+                raise
+            except Exception as e:  # never Python's own text: one sentence per kind, logged
+                traceback.print_exc()
+                raise _err(e) from None
 
     handler.__name__, handler.__qualname__, handler.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
     handler.__signature__ = sig.replace(parameters=params)
@@ -138,6 +145,11 @@ def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: 
     'swap' (exchange the annotation's left and right keypoints, with fixes_json placed after
     it) or 'undo' (restore this annotation's previous decision). An empty note keeps the
     existing one. Fixed points must lie inside the image. Returns the current decision."""
+    if note is not None and not isinstance(note, str):
+        raise _err(ValueError("the note must be text"))
+    if fixes_json is not None and not isinstance(fixes_json, (str, dict)):
+        raise _err(ValueError('fixes must be JSON text mapping joint names to [x, y, v], e.g. '
+                              '{"left_knee": [120, 300, 2]}'))
     try:
         annotation_path, _ = _confined(annotation_path)
         return curation.decide(annotation_path, ann_id, decision, fixes_json or None, note or None)
@@ -149,6 +161,8 @@ def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: 
 def review_export(annotation_path: str, images_dir: str, only_complete: bool):
     """Write the curated COCO JSON (rejected removed, fixes applied, unreviewed kept;
     ``only_complete`` keeps only people with all six joints labelled). Returns (file, report)."""
+    if only_complete not in (None, True, False):  # "yes" or [1] were taken as true
+        raise _err(ValueError("only_complete must be true or false"))
     ds = _open(annotation_path, images_dir)
     try:
         path, report = curation.export_curated(ds, only_complete=bool(only_complete))

@@ -114,6 +114,36 @@ def test_item8_exports_get_unguessable_names_and_messages_show_no_server_path(ap
     assert "bad.json: not valid JSON" in str(err.value) and str(data) not in str(err.value), str(err.value)
 
 
+# -- item 9: wrong types sent to each endpoint get one message in words, never Python's text -------
+RAW = ("Traceback", "validation error", "pydantic", "invalid literal", "object has no attribute",
+       "unsupported operand", "NoneType", "Errno", "<class")
+
+
+def test_item9_wrong_types_get_words_not_python_text(app):
+    client, *_ = app
+    clip = handle_file(str(ROOT / "assets/demo/clips/gym-side-two-squats.mp4"))
+    cases = [
+        (("review_decide", str(ANN), 1, "accept", "", 5), "the note must be text"),
+        (("review_decide", str(ANN), 1, "accept", "", ["x"]), "the note must be text"),
+        (("review_decide", str(ANN), True, "accept", "", ""), "annotation id must be a whole number"),
+        (("review_decide", str(ANN), 1, 5, "", ""), "decision must be one of"),
+        (("review_decide", str(ANN), 1, "fix", "[1, 2]", ""), "fixes must map joint names"),
+        (("review_decide", str(ANN), 1, "fix", '{"left_knee": [1, 2, true]}', ""), "fix for left_knee"),
+        (("review_export", str(ANN), str(IMAGES), "yes"), "only_complete must be true or false"),
+        (("review_summary", str(ANN), str(ANN)), "image folder not found"),
+        (("analyze", clip, 5), "list of model names"),
+        (("analyze", clip, "mobilenetv2x"), "Unknown or unavailable model(s): 'mobilenetv2x'"),
+        (("analyze", "notafile", ["mobilenetv2"]), None),  # refused by Gradio before the app: no text
+    ]
+    for (name, *args), needle in cases:
+        with pytest.raises(Exception) as err:
+            client.predict(*args, api_name="/" + name)
+        msg = str(err.value)
+        assert not any(r in msg for r in RAW), (name, args, msg)
+        if needle:
+            assert needle in msg, (name, args, msg)
+
+
 # -- item 2 (last: it fills the review database): Review keeps working when storage is full ----
 def test_item2_when_storage_is_full_review_reads_and_refuses_new_decisions_in_words(app):
     client, *_ = app

@@ -172,3 +172,80 @@ def test_item7_the_wal_shrinks_back_after_a_reader_held_it_and_the_database_coun
     assert used >= (tmp_path / "review.sqlite").stat().st_size > 0
     storage.clean(extra_bytes=10 * 2**30)  # far over the quota: the decisions are never removed
     assert (tmp_path / "review.sqlite").is_file() and len(store.all("e" * 64)) == 600
+
+
+# -- item 10: every CLI answers a bad input with one line and exit code 2 ------------------------
+def malformed_mats(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Penn-Action-like .mat files that scipy reads but that are not joint arrays."""
+    import scipy.io
+    cell = folder / "cell.mat"
+    scipy.io.savemat(cell, {"x": np.array([["a", "b"]], dtype=object), "y": np.zeros((2, 13))})
+    garbage = folder / "garbage.mat"
+    garbage.write_bytes(b"MATLAB 5.0 MAT-file" + bytes(range(256)) * 2)
+    return {"cell": (cell, "x, y and visibility must be arrays of numbers"),
+            "garbage": (garbage, "cannot read it as a MATLAB file (damaged, or not a Penn Action label file)")}
+
+
+def test_item10_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    from engine.argtypes import run_cli
+    from engine.video.detect import main as detect_main
+    from engine.video.pipeline import main as analyze_main
+    for name, (path, needle) in malformed_mats(tmp_path).items():
+        assert run_cli(analyze_main, ["--keypoints", str(path), "--out", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "\n" not in err and "Traceback" not in err, err
+    assert run_cli(detect_main, [str(bomb_png(tmp_path / "bomb.png"))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: bomb.png: the image claims more than 50 million pixels, too large to open", err
+
+    def broken(argv=None):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")  # an internal slip
+    assert run_cli(broken, []) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "operand" not in err and "\n" not in err, err
+
+
+def test_item10_flags_with_an_id_past_int64_in_a_real_process(tmp_path):
+    import subprocess
+    import sys
+    data = json.loads(ANN.read_text())
+    data["annotations"][0]["id"] = 2**64 + 5
+    path = tmp_path / "big-id.json"
+    path.write_text(json.dumps(data))
+    r = subprocess.run([sys.executable, "-m", "engine.flags", str(path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "out of range: ids run from 0 to 2**63 - 1" in r.stderr
+
+
+# -- item 11: joint files within limits; a truncated image is damaged ---------------------------
+def test_item11_joint_files_past_the_frame_or_size_limit_are_refused_quickly(tmp_path, monkeypatch):
+    import time
+
+    import scipy.io
+    from engine.analysis.readers import KeypointsError, read_keypoints
+    long_mat = tmp_path / "long.mat"  # 303,000 frames, 60 KB compressed
+    scipy.io.savemat(long_mat, {"x": np.zeros((303_000, 13)), "y": np.zeros((303_000, 13))}, do_compression=True)
+    t0 = time.perf_counter()
+    with pytest.raises(KeypointsError, match="long.mat: 303000 frames, over the 3600-frame limit"):
+        read_keypoints(long_mat)
+    assert time.perf_counter() - t0 < 5  # from the header, not after unpacking 60 MB
+    monkeypatch.setenv("SQUATPOSE_MAX_FRAMES", "100")
+    rows = ["frame,joint,x,y"] + [f"{f},{j},{10 + f},{20 + k}" for f in range(150)
+                                  for k, j in enumerate(("left_hip", "left_knee"))]
+    csv_path = tmp_path / "long.csv"
+    csv_path.write_text("\n".join(rows))
+    with pytest.raises(KeypointsError, match="long.csv: more than 100 frames, over the 100-frame limit"):
+        read_keypoints(csv_path)
+    monkeypatch.setenv("SQUATPOSE_MAX_FRAMES", "3600")
+    monkeypatch.setenv("SQUATPOSE_MAX_KEYPOINTS_MB", str(1000 / 2**20))  # 1000 bytes
+    with pytest.raises(KeypointsError, match=r"long.csv: [\d,]+ bytes, over the 1,000-byte limit for a joint file"):
+        read_keypoints(csv_path)
+
+
+def test_item11_a_truncated_jpeg_is_called_damaged_not_zero_people(tmp_path, capsys):
+    from engine.argtypes import run_cli
+    from engine.video.detect import main as detect_main
+    assert run_cli(detect_main, [str(truncated_jpeg(tmp_path / "half.jpg"))]) == 2
+    err = capsys.readouterr()
+    assert "half.jpg: the image is damaged" in err.err and "0 people" not in err.out, err
