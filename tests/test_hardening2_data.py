@@ -249,3 +249,34 @@ def test_item11_a_truncated_jpeg_is_called_damaged_not_zero_people(tmp_path, cap
     assert run_cli(detect_main, [str(truncated_jpeg(tmp_path / "half.jpg"))]) == 2
     err = capsys.readouterr()
     assert "half.jpg: the image is damaged" in err.err and "0 people" not in err.out, err
+
+
+# -- item 12: LSP joints outside the image are not labelled --------------------------------------
+def test_item12_an_lsp_joint_outside_the_image_is_written_unlabelled(tmp_path):
+    """im08075 of LSP Extended: its right knee is flagged visible at x = 386 in a 241-pixel-wide
+    image; converted, it is (0, 0, 0) as COCO wants, and the box is made of the joints inside."""
+    import scipy.io
+    from PIL import Image
+
+    from engine.data.lsp import LSP_JOINTS, convert
+    from engine.joints import COCO_KEYPOINT_NAMES
+    from tests.conftest import SHARED_DATA, _need
+    lsp = _need(SHARED_DATA / "lsp-extended")
+    raw = scipy.io.loadmat(str(lsp / "joints.mat"))["joints"]  # 14 x 3 x N
+    picks = [8075, 1]  # the record with the joint outside, and one without
+    d = tmp_path / "lsp"
+    (d / "images").mkdir(parents=True)
+    for k, n in enumerate(picks, 1):
+        shutil.copy(lsp / "images" / f"im{n:05d}.jpg", d / "images" / f"im{k:05d}.jpg")
+    scipy.io.savemat(d / "joints.mat", {"joints": raw[:, :, [n - 1 for n in picks]]})
+    knee = LSP_JOINTS.index("right_knee")
+    x, y, vis = raw[knee, :, 8074]
+    with Image.open(lsp / "images" / "im08075.jpg") as im:
+        width = im.size[0]
+    assert vis == 1 and x > width  # the real record: flagged visible, outside the image
+    convert(d, tmp_path / "out.json")
+    a = json.loads((tmp_path / "out.json").read_text())["annotations"][0]
+    ci = COCO_KEYPOINT_NAMES.index("right_knee")
+    assert a["keypoints"][3 * ci: 3 * ci + 3] == [0, 0, 0]
+    assert a["num_keypoints"] == int((raw[:12, 2, 8074] > 0).sum()) - 1
+    assert a["bbox"][0] + a["bbox"][2] <= width
