@@ -71,8 +71,9 @@ def check_sha256(path: str | os.PathLike, expected: str, error: type[Exception] 
     return digest
 
 
-#: An absolute POSIX path inside a text (not part of a URL or of a word like left/right).
-_ABS_PATH = re.compile(r"(?<![\w.:/~-])(?:/[^\s'\",;:()\[\]{}<>/]+)+/?")
+#: An absolute POSIX path inside a text (not part of a URL or of a word like left/right, nor
+#: quoted: a quoted value is the visitor's own input, such as a file_name the schema refuses).
+_ABS_PATH = re.compile(r"(?<![\w.:/~'\"-])(?:/[^\s'\",;:()\[\]{}<>/]+)+/?")
 
 
 def without_paths(text: str) -> str:
