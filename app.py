@@ -22,7 +22,7 @@ from starlette.middleware import Middleware  # noqa: E402
 CONCURRENCY = int(os.environ.get("SQUATPOSE_CONCURRENCY", "1"))
 #: Largest upload accepted by Gradio's upload route itself: the app's upload limit
 #: (``SQUATPOSE_MAX_UPLOAD_MB``, 100 MB; was Gradio's 200 MB), unless SQUATPOSE_MAX_FILE_SIZE says.
-MAX_FILE_SIZE = os.environ.get("SQUATPOSE_MAX_FILE_SIZE") or f"{storage.max_upload_mb():g}mb"
+MAX_FILE_SIZE = os.environ.get("SQUATPOSE_MAX_FILE_SIZE") or int(storage.max_upload_mb() * 2**20)  # bytes
 
 
 class UploadQuota:
