@@ -46,6 +46,9 @@ class Dataset:
     by_id: dict[int, Person] = field(default_factory=dict)
     #: the label audit's findings by annotation id (``review.audits``; empty: never audited)
     audits: dict[int, auditlib.PersonAudit] = field(default_factory=dict)
+    #: records refused alone, the rest loaded (a value out of range, a malformed audit): one
+    #: message each, naming the annotation
+    set_aside: list[str] = field(default_factory=list)
 
     @property
     def people(self) -> list[Person]:
@@ -105,9 +108,11 @@ def open_dataset(ann_path: str | os.PathLike, images_dir: str | os.PathLike,
     with _CACHE_LOCK:
         ds = _CACHE.get(key)
     if ds is None:
-        cp = ecoco.load(ann_path, images_dir)
+        data, aside = ecoco.read_json_setting_aside(ann_path)  # one bad record refused alone
+        cp = ecoco.load(ann_path, images_dir, data=data)
+        audits = auditlib.read_audits(cp.dataset, ann_path)  # a malformed audit: the file refused
         ds = Dataset(ann_path, images_dir, file_sha256(ann_path), cp,
-                     {p.ann_id: p for p in cp.people}, auditlib.read_audits(cp.dataset, ann_path))
+                     {p.ann_id: p for p in cp.people}, audits, aside)
         with _CACHE_LOCK:
             while len(_CACHE) >= _CACHE_MAX:
                 _CACHE.pop(next(iter(_CACHE)))
@@ -133,7 +138,7 @@ def people_index(ann_path: str | os.PathLike) -> tuple[str, dict[int, Person]]:
     with _IDS_LOCK:
         hit = _IDS_CACHE.get(key)
     if hit is None:
-        cp = ecoco.load(path, None)
+        cp = ecoco.load(path, None, data=ecoco.read_json_setting_aside(path)[0])
         hit = (file_sha256(path), {p.ann_id: p for p in cp.people})
         with _IDS_LOCK:
             while len(_IDS_CACHE) >= _CACHE_MAX:
@@ -217,7 +222,7 @@ def open_upload(json_path: str | os.PathLike, zip_path: str | os.PathLike | None
     extracted safely once per archive content into ``<data dir>/uploads/`` (reused when the
     same archive is loaded again); the JSON is checked first, so a bad one costs no extraction."""
     if zip_path:
-        data = ecoco.read_json(json_path)
+        data = ecoco.read_json_setting_aside(json_path)[0]  # as open_dataset reads it
         try:
             folder = extract_zip_cached(zip_path, upload_dir())
         except UploadError as e:
@@ -243,6 +248,7 @@ def summary(ds: Dataset, store: ReviewStore | None = None) -> dict:
     out["images_dir"] = ds.images_dir.name
     out["file_sha256"] = ds.sha
     out["progress"] = progress(ds, store)
+    out["set_aside"] = list(ds.set_aside)
     return out
 
 

@@ -320,6 +320,10 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
               f"missing, {summ['all_labeled']} complete ({summ['all_visible']} all visible), "
               f"{summ['any_occluded']} with an occluded joint, {summ['small_box']} small boxes, "
               f"{summ['low_confidence']} low-confidence · **{summ['flagged']} flagged**")
+        if ds.set_aside:  # records refused alone (issue 30): the rest is loaded
+            shown = "; ".join(ds.set_aside[:5]) + (f"; and {len(ds.set_aside) - 5} more"
+                                                   if len(ds.set_aside) > 5 else "")
+            md += f"  \n**{len(ds.set_aside)} record(s) set aside** (refused, the rest loaded): {shown}"
         if ds.audited:
             a = summ["audit"]
             teacher = (ds.coco.dataset.get("audit_info") or {}).get("teacher", "a teacher")

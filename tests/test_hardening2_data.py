@@ -90,6 +90,27 @@ def test_item5_out_of_range_ids_and_coordinates_are_refused_naming_the_record(tm
     assert "has id True (a whole number needed)" in msg, msg
 
 
+def test_item5_the_review_tab_refuses_the_one_bad_record_and_keeps_the_rest(tmp_path):
+    """The same values in the Review tab: those records are set aside, each named with its
+    id, and every other person is loaded and can be decided (the CLIs stay strict, above)."""
+    from review import curation
+    from review.store import ReviewStore
+    ann, images, data = bundle_copy(tmp_path)
+    anns = data["annotations"]
+    anns[0]["keypoints"][3 * 13] = 1e308
+    anns[1]["id"] = 2**64 + 5
+    ann.write_text(json.dumps(data))
+    store = ReviewStore(tmp_path / "r.sqlite")
+    ds = curation.open_dataset(ann, images, store)
+    assert len(ds.people) == len(anns) - 2
+    assert any(f"annotation {anns[0]['id']}: keypoint 13 has x, y = 1e+308" in m for m in ds.set_aside), ds.set_aside
+    assert any("18446744073709551621 (out of range" in m for m in ds.set_aside), ds.set_aside
+    assert curation.summary(ds, store)["set_aside"] == ds.set_aside
+    assert curation.decide(ann, anns[2]["id"], "accept", store=store)["decision"] == "accept"
+    with pytest.raises(ValueError, match="no person annotation with id"):
+        curation.decide(ann, anns[0]["id"], "accept", store=store)
+
+
 def test_item5_decisions_refuse_ids_and_visibility_that_would_be_coerced(tmp_path):
     from review import curation
     from review.store import ReviewStore, validate_fixes

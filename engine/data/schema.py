@@ -73,10 +73,18 @@ def escapes(file_name: str) -> bool:
 
 
 class _Problems:
-    def __init__(self, path):
+    def __init__(self, path, set_aside: bool = False):
         self.path, self.items, self.count = path, [], 0
+        self.set_aside = set_aside
+        #: (annotation index, message) of the records set aside (``set_aside``)
+        self.aside: list[tuple[int, str]] = []
 
-    def add(self, msg: str) -> None:
+    def add(self, msg: str, record: int | None = None) -> None:
+        """A problem; ``record`` (an annotation's index) marks one that only that record has,
+        which ``set_aside`` refuses alone instead of the whole file."""
+        if self.set_aside and record is not None:
+            self.aside.append((record, msg))
+            return
         self.count += 1
         if len(self.items) < MAX_LISTED:
             self.items.append(msg)
@@ -98,7 +106,8 @@ def _keypoints_shape_ok(kps) -> bool:
     return type(kps) is list and len(kps) == 3 * COCO_KEYPOINTS and set(map(type, kps)) <= _NUM_TYPES
 
 
-def _check_keypoint_values(rows: list, wheres: list, sizes: list, problems: _Problems) -> None:
+def _check_keypoint_values(rows: list, wheres: list, sizes: list, problems: _Problems,
+                           idxs: list | None = None) -> None:
     """Finite x, y within ``MARGIN`` image sizes of the image (``sizes``: its (w, h), or the
     ``MAX_SIDE`` bound when the file gives none) and v in {0, 1, 2}, for many annotations'
     keypoints at once."""
@@ -125,12 +134,18 @@ def _check_keypoint_values(rows: list, wheres: list, sizes: list, problems: _Pro
             k = int(np.flatnonzero(far[r])[0])
             w, h = (int(t) for t in wh[r, 0])
             problems.add(f"{wheres[r]}: keypoint {k} has x, y = {_show(rows[r][3 * k])}, "
-                         f"{_show(rows[r][3 * k + 1])}, far outside its {w}x{h} image")
+                         f"{_show(rows[r][3 * k + 1])}, far outside its {w}x{h} image",
+                         record=idxs[r] if idxs is not None else None)
 
 
-def check_coco(data, path="COCO file") -> None:
+def check_coco(data, path="COCO file", set_aside: bool = False) -> list[tuple[int, str]]:
     """Check a parsed COCO keypoints file; raise ``CocoFormatError`` listing every problem
-    found (the first ``MAX_LISTED`` of them). ``path`` names the file in the message."""
+    found (the first ``MAX_LISTED`` of them). ``path`` names the file in the message.
+
+    ``set_aside``: a value out of range in one annotation (an id past 2**63 - 1, a keypoint
+    or box far outside its image) refuses that annotation alone: returned as (its index in
+    ``annotations``, the message naming its id) instead of failing the file; the caller
+    leaves those out (``engine.data.coco.read_json_setting_aside``). Returns [] otherwise."""
     if not isinstance(data, dict):
         raise CocoFormatError(f"{path}: not a COCO file: the top level must be a JSON object")
     for key in ("images", "annotations", "categories"):
@@ -138,7 +153,7 @@ def check_coco(data, path="COCO file") -> None:
             raise CocoFormatError(f"{path}: not a COCO keypoints file: missing the '{key}' list")
         if not isinstance(data[key], list):
             raise CocoFormatError(f"{path}: '{key}' must be a list")
-    problems = _Problems(path)
+    problems = _Problems(path, set_aside)
 
     cat_ids: set = set()
     person_ids: set = set()
@@ -189,13 +204,14 @@ def check_coco(data, path="COCO file") -> None:
     rows: list = []
     wheres: list = []
     sizes: list = []
+    idxs: list = []
     for i, a in enumerate(data["annotations"]):
         if not isinstance(a, dict):
             problems.add(f"annotations[{i}] is not an object")
             continue
         aid = a.get("id")
         if not _is_id(aid):
-            problems.add(f"annotations[{i}] has id {_id_problem(aid)}")
+            problems.add(f"annotations[{i}] has id {_id_problem(aid)}", record=i if _is_int(aid) else None)
             where = f"annotations[{i}]"
         else:
             where = f"annotation {aid}"
@@ -214,6 +230,7 @@ def check_coco(data, path="COCO file") -> None:
         if _keypoints_shape_ok(kps):
             rows.append(kps)
             wheres.append(where)
+            idxs.append(i)
             sizes.append(image_size.get(a.get("image_id"), (MAX_SIDE, MAX_SIDE)))
         elif not (isinstance(kps, list) and len(kps) == 3 * COCO_KEYPOINTS):
             problems.add(f"{where}: 'keypoints' must be a list of 17 x (x, y, v) = 51 numbers, not "
@@ -231,11 +248,12 @@ def check_coco(data, path="COCO file") -> None:
             w, h = image_size.get(a.get("image_id"), (MAX_SIDE, MAX_SIDE))
             if not (-MARGIN * w <= bbox[0] <= (1 + MARGIN) * w and -MARGIN * h <= bbox[1] <= (1 + MARGIN) * h
                     and bbox[2] <= (1 + 2 * MARGIN) * w and bbox[3] <= (1 + 2 * MARGIN) * h):
-                problems.add(f"{where} has bbox {_show(bbox)}, far outside its {w}x{h} image")
+                problems.add(f"{where} has bbox {_show(bbox)}, far outside its {w}x{h} image", record=i)
         scores = a.get("keypoint_scores")
         if scores is not None and not (isinstance(scores, list) and all(_is_num(s) for s in scores)):
             problems.add(f"{where} has keypoint_scores that are not all finite numbers")
         if "iscrowd" in a and a["iscrowd"] not in (0, 1):  # True/False compare equal to 1/0
             problems.add(f"{where} has iscrowd {_show(a['iscrowd'])} (0 or 1)")
-    _check_keypoint_values(rows, wheres, sizes, problems)
+    _check_keypoint_values(rows, wheres, sizes, problems, idxs)
     problems.raise_if_any()
+    return problems.aside
