@@ -16,11 +16,43 @@ from engine import storage
 os.environ.setdefault("GRADIO_TEMP_DIR", str(storage.data_dir() / "gradio"))
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 #: Visitors served at once per heavy event (two CPUs on a free Space: one analysis at a time).
 CONCURRENCY = int(os.environ.get("SQUATPOSE_CONCURRENCY", "1"))
-#: Largest upload accepted by the server itself (the Compare tab checks its own limits too).
-MAX_FILE_SIZE = os.environ.get("SQUATPOSE_MAX_FILE_SIZE", "200mb")
+#: Largest upload accepted by Gradio's upload route itself: the app's upload limit
+#: (``SQUATPOSE_MAX_UPLOAD_MB``, 100 MB; was Gradio's 200 MB), unless SQUATPOSE_MAX_FILE_SIZE says.
+MAX_FILE_SIZE = os.environ.get("SQUATPOSE_MAX_FILE_SIZE") or int(storage.max_upload_mb() * 2**20)  # bytes
+
+
+class UploadQuota:
+    """ASGI middleware: an upload to Gradio's own route (``.../upload``) first makes room for
+    its size within the data dir's quota (``storage.make_room``, which counts Gradio's cache),
+    and is refused with 413 and the quota's message when the room cannot be made, so uploads
+    cannot fill the disk behind the app's back."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/upload"):
+            import anyio
+            headers = dict(scope.get("headers") or [])
+            try:
+                size = int(headers.get(b"content-length", b"0"))
+            except ValueError:
+                size = 0
+            size = size or int(storage.max_upload_mb() * 2**20)
+            try:
+                await anyio.to_thread.run_sync(storage.make_room, size, "this upload")
+            except storage.DiskBudgetError as e:
+                body = str(e).encode()
+                await send({"type": "http.response.start", "status": 413,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 def build_app() -> gr.Blocks:
@@ -64,7 +96,10 @@ def main() -> None:
           f"{app.delete_cache[0]} s", flush=True)
     app.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-               max_file_size=MAX_FILE_SIZE, show_error=True, head=_head(),
+               max_file_size=MAX_FILE_SIZE, head=_head(),
+               # only gr.Error's words reach a visitor: never an exception's own text
+               show_error=False,
+               app_kwargs={"middleware": [Middleware(UploadQuota)]},
                # analysis results and curated exports are handed to Gradio from the data dir
                allowed_paths=[str(storage.area("analyses")), str(storage.area("exports"))])
 

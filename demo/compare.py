@@ -71,20 +71,21 @@ def check_clip(path: str | Path | None, limits: Limits = Limits()) -> dict:
                            "trim it or export it at a lower quality, then upload again.")
     dl = limits.decode()
     try:
-        with decode_limits(dl), open_video(p) as v:  # the pixel limit, on the decoded first frame
+        with decode_limits(dl), open_video(p) as v:  # the pixel limit, from the header first
             info = {"fps": v.fps, "frame_size": v.frame_size}
+            limit_fps = v.limit_fps  # a raw stream states no rate: held to the limit at 10/s
     except LimitExceeded as e:
         raise InputProblem(str(e)) from None
     except VideoError as e:
         raise InputProblem(f"That file is not a video the app can read ({e}). Try an mp4, mov, webm or avi.") from None
     # the duration: video packets counted by demuxing (a raw stream claims a negative count)
-    budget = dl.frame_budget(info["fps"])
+    budget = dl.frame_budget(limit_fps)
     try:
         n = count_frames(p, stop_after=budget + 1)
     except VideoError as e:
         raise InputProblem(f"That file is not a video the app can read ({e}). Try an mp4, mov, webm or avi.") from None
     if n > budget:
-        raise InputProblem(dl.too_long(info["fps"], budget, more=True))
+        raise InputProblem(dl.too_long(limit_fps, budget, more=True))
     info["frames"], info["seconds"] = n, n / info["fps"]
     return info
 
@@ -145,16 +146,36 @@ def predictor_lock(name: str) -> threading.Lock:
     return _LOCKS[name]
 
 
+#: Most models one analysis runs (as many as the tab has panels); each holds the one analysis slot.
+MAX_MODELS = 6
+
+
+def chosen_models(models) -> list[str]:
+    """The model names of one request, each once (in the order given), checked: at least one,
+    at most ``MAX_MODELS``, every one available. InputProblem in words otherwise."""
+    if isinstance(models, str):
+        models = [models]
+    if not isinstance(models, (list, tuple)) or not all(isinstance(m, str) for m in models):
+        raise InputProblem("Models must be given as a list of model names, e.g. [\"mobilenetv2\"].")
+    models = list(dict.fromkeys(m.strip() for m in models if m.strip()))
+    if not models:
+        raise InputProblem("Choose at least one model to run.")
+    if len(models) > MAX_MODELS:
+        raise InputProblem(f"{len(models)} models chosen: one analysis runs at most {MAX_MODELS}; "
+                           "choose fewer.")
+    available = available_models()
+    unknown = [m for m in models if m not in available]
+    if unknown:
+        shown = ", ".join(repr(m[:40]) for m in unknown[:3]) + (" ..." if len(unknown) > 3 else "")
+        raise InputProblem(f"Unknown or unavailable model(s): {shown}. Available: {', '.join(available)}.")
+    return models
+
+
 def run_models(clip: str, models: list[str], out_root: str | Path | None = None, progress=None,
                stride: int = 1, limits: Limits | None = Limits()) -> list[ModelRun]:
     """Analyse ``clip`` with each model; every model writes its own output folder. Decoding
     stops with ``LimitExceeded`` (a VideoError) at ``limits`` (None: no limits)."""
-    if not models:
-        raise InputProblem("Choose at least one model to run.")
-    unknown = [m for m in models if m not in available_models()]
-    if unknown:
-        raise InputProblem(f"Unknown or unavailable model(s): {', '.join(unknown)}. "
-                           f"Available: {', '.join(available_models())}.")
+    models = chosen_models(models)  # each once, at most MAX_MODELS
     if out_root is None:  # under the data dir, within its disk budget (engine.storage)
         clip_bytes = Path(clip).stat().st_size if Path(clip).is_file() else 0
         try:

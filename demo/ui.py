@@ -5,8 +5,11 @@ Thin: every decision lives in ``demo.compare`` and ``engine``; this file wires c
 from __future__ import annotations
 
 import time
+import traceback
 
 import gradio as gr
+
+from engine.fileio import user_message
 
 from . import compare, comparison, estimate
 
@@ -41,7 +44,7 @@ JUMP_JS = """
 
 
 def _error(e: Exception) -> gr.Error:
-    return gr.Error(str(e), duration=None)
+    return gr.Error(user_message(e), duration=None)  # words, never Python's text or server paths
 
 
 def build_compare_tab() -> None:
@@ -121,8 +124,9 @@ def build_compare_tab() -> None:
             costs = estimate.time_models(path, names, lambda f, m: progress(f, desc=m))
         except (compare.InputProblem, compare.VideoError) as e:
             return f"⚠️ {e}"
-        except Exception as e:  # an estimate must never break the page
-            return f"The time could not be estimated ({e})."
+        except Exception:  # an estimate must never break the page (and says no Python text)
+            traceback.print_exc()
+            return "The time could not be estimated for this clip; Analyse still runs it."
         return estimate.describe(info["frames"], info["fps"], names, int(k), costs)[1]
 
     def panel_images(cmp, position, hm, v, skel):
@@ -140,6 +144,9 @@ def build_compare_tab() -> None:
             runs = compare.run_models(path, names, progress=lambda f, m: progress(f, desc=m), stride=int(k))
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
+        except Exception as e:  # one sentence, never Python's text (logged)
+            traceback.print_exc()
+            raise _error(e) from None
         cmp = comparison.compare(path, runs, time.perf_counter() - t0, est)
         if raw:
             estimate.learn(raw, cmp.seconds)
@@ -197,17 +204,22 @@ def build_compare_tab() -> None:
 
     # The named API endpoint: a clip and a list of model names in, the reports out.
     api_clip = gr.File(visible=False)
-    api_models = gr.Dropdown(choices=models, multiselect=True, visible=False)
+    # custom values pass to compare.chosen_models, which answers an unknown name in words
+    api_models = gr.Dropdown(choices=models, multiselect=True, visible=False, allow_custom_value=True)
     api_out = gr.JSON(visible=False)
     api_button = gr.Button(visible=False)
 
     def analyze_api(path, names):
         """Analyse a clip with the named models (at least one, as in the UI); returns {model: report}."""
         try:
+            names = compare.chosen_models(names or [])  # each once, at most MAX_MODELS
             compare.check_clip(path)
-            runs = compare.run_models(path, list(names or []))
+            runs = compare.run_models(path, names)
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
+        except Exception as e:  # one sentence, never Python's text (logged)
+            traceback.print_exc()
+            raise _error(e) from None
         return {r.name: r.report for r in runs}
 
     api_button.click(analyze_api, [api_clip, api_models], api_out, api_name="analyze",

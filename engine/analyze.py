@@ -2,6 +2,7 @@
 
 The command lives in ``engine.video.pipeline``; this entry keeps its name."""
 from engine.video.pipeline import main
+from engine.argtypes import run_cli
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

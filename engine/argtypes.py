@@ -72,3 +72,28 @@ def device_name(text: str) -> str:
     if not DEVICE.match(text or ""):
         raise argparse.ArgumentTypeError(f"unknown device {text!r}: use auto, cpu, cuda, cuda:N or mps")
     return text
+
+
+def run_cli(main, argv=None) -> int:
+    """Run a CLI's ``main(argv)`` as ``python -m engine.<verb>`` does: whatever goes wrong, the
+    user gets one line on stderr (``error: ...``, words and no traceback) and exit code 2;
+    ``SQUATPOSE_DEBUG=1`` shows the traceback instead. Ctrl-C exits 130 quietly."""
+    import os
+    import sys
+    try:
+        return main(argv) if argv is not None else main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except SystemExit:
+        raise
+    except Exception as e:
+        if os.environ.get("SQUATPOSE_DEBUG"):
+            raise
+        from engine.fileio import user_message
+        if isinstance(e, (ValueError, OSError, ImportError, RuntimeError)) and str(e).strip():
+            text = str(e)  # the project's own words (paths are the user's own here)
+        else:
+            text = user_message(e)
+        print(f"error: {' '.join(text.split())}", file=sys.stderr)
+        return 2

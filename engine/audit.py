@@ -3,6 +3,7 @@ file and flags swapped left/right, far joints and missed joints.
 
 The command lives in ``engine.data.audit``; this entry keeps its name."""
 from engine.data.audit import main
+from engine.argtypes import run_cli
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -68,3 +69,37 @@ def check_sha256(path: str | os.PathLike, expected: str, error: type[Exception] 
     if digest != expected:
         raise error(f"{path}: sha256 {digest}, expected {expected} ({why})")
     return digest
+
+
+#: An absolute POSIX path inside a text (not part of a URL or of a word like left/right, nor
+#: quoted: a quoted value is the visitor's own input, such as a file_name the schema refuses).
+_ABS_PATH = re.compile(r"(?<![\w.:/~'\"-])(?:/[^\s'\",;:()\[\]{}<>/]+)+/?")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by its last part (a file's name): what a
+    visitor is shown never says where the server keeps files."""
+    return _ABS_PATH.sub(lambda m: Path(m.group(0).rstrip("/")).name or "/", str(text))
+
+
+def user_message(e: BaseException) -> str:
+    """One sentence for a visitor about an error, never Python's own text: the project's
+    errors (ValueError and its kinds: InputProblem, VideoError, CocoFormatError, ...) keep
+    their words; a file-system error is said by its kind; anything else (a TypeError from a
+    value of the wrong type, an internal failure) gets a plain sentence. No server path in any."""
+    import errno
+    if isinstance(e, OSError) and not type(e).__module__.startswith("engine"):
+        name = Path(e.filename).name if getattr(e, "filename", None) else "a file"
+        words = {errno.ENOSPC: "The server's storage is full: try again later.",
+                 errno.EDQUOT: "The server's storage is full: try again later.",
+                 errno.ENOENT: f"{name}: file not found.",
+                 errno.EACCES: f"{name}: the server may not read it.",
+                 errno.EPERM: f"{name}: the server may not read it.",
+                 errno.EISDIR: f"{name} is a folder, not a file.",
+                 errno.ENOTDIR: f"{name}: a folder was expected."}
+        return words.get(e.errno, "The server could not read or write a file it needed; try again.")
+    if isinstance(e, (ValueError, OSError)) and not isinstance(e, UnicodeError):
+        return without_paths(str(e))
+    if isinstance(e, (TypeError, KeyError, IndexError, AttributeError, UnicodeError)):
+        return "A value of the wrong type or shape was sent: check the inputs against the API's description."
+    return "Something went wrong on the server while doing that (it is logged); try again."

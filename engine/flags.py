@@ -2,6 +2,7 @@
 
 The command lives in ``engine.data.flags``; this entry keeps its name."""
 from engine.data.flags import main
+from engine.argtypes import run_cli
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

@@ -4,7 +4,8 @@
 The command lives in ``engine.models.imagenet``."""
 import sys
 
+from engine.argtypes import run_cli
 from engine.models.imagenet import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -3,14 +3,16 @@
 Everything the app writes lives under one folder, ``$SQUATPOSE_DATA_DIR`` (default
 ``~/.squatpose``)::
 
-    review.sqlite      review decisions (never cleaned up: they are the curators' work)
+    review.sqlite      review decisions (never cleaned up: they are the curators' work; counted
+                       in the quota with its -wal and -shm files, history pruned by review.store)
     uploads/           extracted image archives (one folder per archive content)
     analyses/          one folder per analysis (keypoints.csv, report.json, annotated.mp4)
     exports/           curated COCO files
+    sessions/          a public app's visitors' own review decisions (one SQLite file each)
     gradio/            Gradio's upload / download cache (the app points GRADIO_TEMP_DIR here;
                        Gradio's own ``delete_cache`` empties it, ``cache_age_s()``)
 
-The budget: the four folders together may hold at most ``quota_bytes()``
+The budget: the five folders together may hold at most ``quota_bytes()``
 (``SQUATPOSE_DISK_QUOTA_MB``, default 2048); an entry (a file or a top-level folder in one
 of the first three) older than ``max_age_s()`` (``SQUATPOSE_MAX_AGE_HOURS``, default 24) is
 removed, and
@@ -30,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The sub-folders of the data dir that count towards the quota.
-AREAS = ("uploads", "analyses", "exports", "gradio")
+AREAS = ("uploads", "analyses", "exports", "sessions", "gradio")
 #: Those this module removes entries from; Gradio's cache is left to Gradio (it keeps files it
 #: still needs, such as the examples, which a clean-up by age here would break).
-CLEANED = ("uploads", "analyses", "exports")
+CLEANED = ("uploads", "analyses", "exports", "sessions")
 #: An entry younger than this (seconds) is never removed to make room: a request may be using it.
 IN_USE_S = 600.0
 
@@ -66,6 +68,12 @@ def area(name: str) -> Path:
 
 def quota_bytes() -> int:
     return int(_env_float("SQUATPOSE_DISK_QUOTA_MB", 2048) * 2**20)
+
+
+def max_upload_mb() -> float:
+    """The largest upload the app takes, MB (``SQUATPOSE_MAX_UPLOAD_MB``, default 100): a clip,
+    a COCO file or an image archive; Gradio's upload route is held to it too (``app.py``)."""
+    return _env_float("SQUATPOSE_MAX_UPLOAD_MB", 100) or 100
 
 
 def max_age_s() -> float:
@@ -119,10 +127,19 @@ class Entry:
     mtime: float
 
 
+#: Files at the top of the data dir that count towards the quota but are never removed: the
+#: review decisions (the curators' work) with SQLite's write-ahead log and index.
+KEPT_FILES = ("review.sqlite", "review.sqlite-wal", "review.sqlite-shm")
+
+
 def entries() -> list[Entry]:
-    """Every top-level entry of the cleanable areas, oldest first."""
+    """Every top-level entry of the areas, and the review database's files, oldest first."""
     out = []
     root = data_dir()
+    for name in KEPT_FILES:
+        p = root / name
+        if p.is_file():
+            out.append(Entry(p, path_size(p), _mtime(p)))
     for name in AREAS:
         d = root / name
         if not d.is_dir():
@@ -160,7 +177,7 @@ def clean(now: float | None = None, extra_bytes: int = 0) -> dict:
         es = entries()
         used = sum(e.size for e in es)
         for e in es:
-            if e.path.parent.name not in CLEANED:
+            if e.path.parent == data_dir() or e.path.parent.name not in CLEANED:  # KEPT_FILES
                 continue
             expired = now - e.mtime > age
             over = used + extra_bytes > quota and now - e.mtime > IN_USE_S

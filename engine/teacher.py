@@ -3,6 +3,7 @@ which teachers can run.
 
 The command lives in ``engine.video.blazepose_models``; this entry keeps its name."""
 from engine.video.blazepose_models import main
+from engine.argtypes import run_cli
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

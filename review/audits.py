@@ -64,52 +64,109 @@ class PersonAudit:
         return None if self.teacher_xy is None else (self.teacher_xy, self.teacher_v)
 
 
+#: The keys an ``audit`` object may have (what ``engine.data.audit`` and the Review tab's
+#: export write); any other key is refused, as are values of the wrong type or out of range.
+AUDIT_KEYS = {"flags", "far_joints", "missed_joints", "swap_gain", "teacher_keypoints", "teacher_scores",
+              "fixed", "review_fix"}
+SKIPPED_KEYS = {"flags", "reason", "fixed", "review_fix"}
+REVIEW_FIX_KEYS = {"swapped_left_right": bool, "joints_placed": list, "note": str, "source_sha256": str}
+#: Largest |swap_gain| accepted (a difference of mean distances in person sizes).
+MAX_SWAP_GAIN = 1000.0
+
+
+def _num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def _numbers(value, n: int, what: str, where: str) -> np.ndarray:
-    if not isinstance(value, list) or len(value) != n or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value):
+    if not isinstance(value, list) or len(value) != n or not all(_num(x) for x in value):
         raise CocoFormatError(f"{where}: audit '{what}' must be {n} finite numbers")
     return np.asarray(value, dtype=np.float64)
 
 
 def _joint_names(value, what: str, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(x, str) and x in JOINTS for x in value):
-        raise CocoFormatError(f"{where}: audit '{what}' must list joint names from {', '.join(JOINTS)}")
+    if (not isinstance(value, list) or not all(isinstance(x, str) and x in JOINTS for x in value)
+            or len(set(value)) != len(value)):
+        raise CocoFormatError(f"{where}: audit '{what}' must list joint names (each once) from "
+                              f"{', '.join(JOINTS)}")
     return tuple(value)
 
 
-def parse_audit(au, where: str) -> PersonAudit:
-    """One ``audit`` object -> PersonAudit; CocoFormatError naming ``where`` when malformed."""
+def _check_extras(au: dict, where: str) -> None:
+    """The keys a later step adds: ``fixed`` (``engine.audit --fix``) and ``review_fix`` (the
+    Review tab's export)."""
+    fixed = au.get("fixed", [])
+    if not isinstance(fixed, list) or not all(
+            isinstance(f, dict) and set(f) == {"kind", "by"} and all(isinstance(v, str) for v in f.values())
+            for f in fixed):
+        raise CocoFormatError(f"{where}: audit 'fixed' must be a list of {{\"kind\": ..., \"by\": ...}} texts")
+    rf = au.get("review_fix")
+    if rf is not None:
+        if not isinstance(rf, dict) or set(rf) - set(REVIEW_FIX_KEYS) or not all(
+                isinstance(rf[k], REVIEW_FIX_KEYS[k]) for k in rf):
+            raise CocoFormatError(f"{where}: audit 'review_fix' must be an object with "
+                                  f"{', '.join(REVIEW_FIX_KEYS)} (as the Review tab's export writes it)")
+        _joint_names(rf.get("joints_placed", []), "review_fix.joints_placed", where)
+
+
+def parse_audit(au, where: str, image_size: tuple[int, int] | None = None) -> PersonAudit:
+    """One ``audit`` object -> PersonAudit, checked strictly: known keys only (``AUDIT_KEYS``;
+    a skipped one ``SKIPPED_KEYS``), each of its type, the teacher's joints finite and within
+    an image size of the image (``image_size`` (w, h); else ``engine.data.schema.MAX_SIDE``),
+    their flags exactly 0, 1 or 2, scores in [0, 1]. CocoFormatError naming ``where`` and the
+    problem otherwise."""
+    from engine.data.schema import MARGIN, MAX_SIDE
     if not isinstance(au, dict) or not isinstance(au.get("flags"), list):
         raise CocoFormatError(f"{where}: 'audit' must be an object with a 'flags' list "
                               "(as python -m engine.audit writes it)")
     flags = au["flags"]
+    allowed = SKIPPED_KEYS if flags == [SKIPPED] else AUDIT_KEYS
+    unknown = sorted(str(k) for k in au if k not in allowed)
+    if unknown:
+        shown = ", ".join(repr(k[:30]) for k in unknown[:5])
+        raise CocoFormatError(f"{where}: audit has unknown field(s) {shown}; an audit has "
+                              f"{', '.join(sorted(allowed))}")
+    _check_extras(au, where)
     if flags == [SKIPPED]:
-        return PersonAudit((SKIPPED,), reason=str(au.get("reason", "")))
-    if not all(f in KINDS for f in flags):
-        raise CocoFormatError(f"{where}: unknown audit flag in {flags!r}; flags are "
-                              f"{', '.join(KINDS)} or ['{SKIPPED}'] alone")
+        reason = au.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > 1000:
+            raise CocoFormatError(f"{where}: audit 'reason' must be a text of at most 1000 characters")
+        return PersonAudit((SKIPPED,), reason=reason)
+    if not all(isinstance(f, str) and f in KINDS for f in flags) or len(set(flags)) != len(flags):
+        raise CocoFormatError(f"{where}: unknown audit flag in {str(flags)[:80]}; flags are "
+                              f"{', '.join(KINDS)} (each once) or ['{SKIPPED}'] alone")
     kps = _numbers(au.get("teacher_keypoints"), 51, "teacher_keypoints", where).reshape(17, 3)
     scores = _numbers(au.get("teacher_scores"), 17, "teacher_scores", where)
-    six = list(COCO_INDICES)
-    v = kps[six, 2].astype(np.int64)
-    if not set(v.tolist()) <= {0, 1, 2}:
-        raise CocoFormatError(f"{where}: audit 'teacher_keypoints' flags must be 0, 1 or 2")
+    if not set(kps[:, 2].tolist()) <= {0.0, 1.0, 2.0}:
+        raise CocoFormatError(f"{where}: audit 'teacher_keypoints' flags must be exactly 0, 1 or 2")
+    w, h = image_size or (MAX_SIDE, MAX_SIDE)
+    xy = kps[:, :2]
+    if ((xy < -MARGIN * np.array([w, h])) | (xy > (1 + MARGIN) * np.array([w, h]))).any():
+        raise CocoFormatError(f"{where}: audit 'teacher_keypoints' lie far outside the {w}x{h} image")
+    if ((scores < 0) | (scores > 1)).any():
+        raise CocoFormatError(f"{where}: audit 'teacher_scores' must lie between 0 and 1")
     gain = au.get("swap_gain", 0.0)
-    if not isinstance(gain, (int, float)) or isinstance(gain, bool) or not math.isfinite(gain):
-        raise CocoFormatError(f"{where}: audit 'swap_gain' must be a finite number")
+    if not _num(gain) or abs(gain) > MAX_SWAP_GAIN:
+        raise CocoFormatError(f"{where}: audit 'swap_gain' must be a finite number from "
+                              f"-{MAX_SWAP_GAIN:g} to {MAX_SWAP_GAIN:g}")
+    six = list(COCO_INDICES)
     return PersonAudit(tuple(flags), _joint_names(au.get("far_joints", []), "far_joints", where),
                        _joint_names(au.get("missed_joints", []), "missed_joints", where),
-                       float(gain), kps[six, :2].copy(), v, scores[six].copy())
+                       float(gain), kps[six, :2].copy(), kps[six, 2].astype(np.int64), scores[six].copy())
 
 
 def read_audits(data: dict, path: str | Path) -> dict[int, PersonAudit]:
     """{annotation id: PersonAudit} of the person annotations of a loaded COCO dict that carry
-    an ``audit`` (empty for a file that was never audited)."""
+    an ``audit`` (empty for a file that was never audited); each checked by ``parse_audit``
+    against its image's size."""
     person_ids = person_category_ids(data)
+    sizes = {im.get("id"): (im["width"], im["height"]) for im in data.get("images", [])
+             if isinstance(im, dict) and "width" in im and "height" in im}
     out = {}
     for a in data.get("annotations", []):
         if a.get("category_id") in person_ids and "audit" in a:
-            out[int(a["id"])] = parse_audit(a["audit"], f"{Path(path).name}: annotation {a['id']}")
+            out[int(a["id"])] = parse_audit(a["audit"], f"{Path(path).name}: annotation {a['id']}",
+                                            sizes.get(a.get("image_id")))
     return out
 
 

@@ -25,12 +25,13 @@ import numpy as np
 
 from engine.data import coco as ecoco
 from engine.data.coco import CocoFormatError, CocoPeople, Person
+from engine.images import ImageProblem
 from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
 
 from . import audits as auditlib
 from . import drawing
 from .drawing import View, read_rgb, render_crop, render_detail, zoom_view  # noqa: F401  (API)
-from .store import ReviewStore, default_store, file_sha256
+from .store import ReviewStore, current_store, file_sha256
 from .uploads import UploadError, extract_zip, extract_zip_cached, find_images_root  # noqa: F401
 
 
@@ -45,6 +46,9 @@ class Dataset:
     by_id: dict[int, Person] = field(default_factory=dict)
     #: the label audit's findings by annotation id (``review.audits``; empty: never audited)
     audits: dict[int, auditlib.PersonAudit] = field(default_factory=dict)
+    #: records refused alone, the rest loaded (a value out of range, a malformed audit): one
+    #: message each, naming the annotation
+    set_aside: list[str] = field(default_factory=list)
 
     @property
     def people(self) -> list[Person]:
@@ -104,15 +108,17 @@ def open_dataset(ann_path: str | os.PathLike, images_dir: str | os.PathLike,
     with _CACHE_LOCK:
         ds = _CACHE.get(key)
     if ds is None:
-        cp = ecoco.load(ann_path, images_dir)
+        data, aside = ecoco.read_json_setting_aside(ann_path)  # one bad record refused alone
+        cp = ecoco.load(ann_path, images_dir, data=data)
+        audits = auditlib.read_audits(cp.dataset, ann_path)  # a malformed audit: the file refused
         ds = Dataset(ann_path, images_dir, file_sha256(ann_path), cp,
-                     {p.ann_id: p for p in cp.people}, auditlib.read_audits(cp.dataset, ann_path))
+                     {p.ann_id: p for p in cp.people}, audits, aside)
         with _CACHE_LOCK:
             while len(_CACHE) >= _CACHE_MAX:
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = ds
         # a write, so only when first opened: later clicks on the same file only read
-        (store or default_store()).register_file(ds.sha, ds.ann_path)
+        (store or current_store()).register_file(ds.sha, ds.ann_path)
     return ds
 
 
@@ -132,13 +138,27 @@ def people_index(ann_path: str | os.PathLike) -> tuple[str, dict[int, Person]]:
     with _IDS_LOCK:
         hit = _IDS_CACHE.get(key)
     if hit is None:
-        cp = ecoco.load(path, None)
+        cp = ecoco.load(path, None, data=ecoco.read_json_setting_aside(path)[0])
         hit = (file_sha256(path), {p.ann_id: p for p in cp.people})
         with _IDS_LOCK:
             while len(_IDS_CACHE) >= _CACHE_MAX:
                 _IDS_CACHE.pop(next(iter(_IDS_CACHE)))
             _IDS_CACHE[key] = hit
     return hit
+
+
+def annotation_id(value) -> int:
+    """An annotation id from a request: a whole number (or its digits as text) from 0 to
+    2**63 - 1; ValueError in words for anything else (``true``, 1.5, 2**64 + 5)."""
+    from engine.data.schema import MAX_ID
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 30:
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a JSON number sent by a client as 5.0
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:27] + "..."
+        raise ValueError(f"annotation id must be a whole number from 0 to 2**63 - 1, not {shown}")
+    return value
 
 
 def check_fixes(person: Person, fixes) -> dict[str, tuple[float, float, int]]:
@@ -164,13 +184,10 @@ def decide(ann_path: str | os.PathLike, ann_id, decision: str, fixes=None, note:
     (exchange the person's left and right: see ``swap``) or 'undo' (restore this person's
     previous decision). Returns the current decision as a dict (``decision`` None: none)."""
     sha, people = people_index(ann_path)
-    try:
-        aid = int(ann_id)
-    except (TypeError, ValueError):
-        raise ValueError(f"annotation id must be a whole number, not {ann_id!r}") from None
+    aid = annotation_id(ann_id)
     if aid not in people:
         raise ValueError(f"{Path(ann_path).name} has no person annotation with id {aid}")
-    store = store or default_store()
+    store = store or current_store()
     if decision == "undo":
         store.undo(sha, aid)
     elif decision == "swap":
@@ -188,7 +205,7 @@ def swap(sha: str, person: Person, fixes=None, note: str | None = None,
     undoable 'fix' decision with ``swap`` set, keeping ``fixes`` (joints placed, where they end
     up after the swap; None keeps those of a fix already saved). ValueError when it is already
     swapped (undo takes a swap back). Returns the store's Decision."""
-    store = store or default_store()
+    store = store or current_store()
     d = store.get(sha, person.ann_id)
     if d is not None and d.decision == "fix" and d.swap:
         raise ValueError(f"annotation {person.ann_id} is already swapped left/right; "
@@ -205,7 +222,7 @@ def open_upload(json_path: str | os.PathLike, zip_path: str | os.PathLike | None
     extracted safely once per archive content into ``<data dir>/uploads/`` (reused when the
     same archive is loaded again); the JSON is checked first, so a bad one costs no extraction."""
     if zip_path:
-        data = ecoco.read_json(json_path)
+        data = ecoco.read_json_setting_aside(json_path)[0]  # as open_dataset reads it
         try:
             folder = extract_zip_cached(zip_path, upload_dir())
         except UploadError as e:
@@ -227,16 +244,17 @@ def summary(ds: Dataset, store: ReviewStore | None = None) -> dict:
     if ds.audited:
         out["flagged"] = len(ds.flagged)  # the audit's findings count too
         out["audit"] = auditlib.counts(ds.audits, [p.ann_id for p in ds.people])
-    out["annotation_file"] = str(ds.ann_path)
-    out["images_dir"] = str(ds.images_dir)
+    out["annotation_file"] = ds.ann_path.name  # names, never server paths
+    out["images_dir"] = ds.images_dir.name
     out["file_sha256"] = ds.sha
     out["progress"] = progress(ds, store)
+    out["set_aside"] = list(ds.set_aside)
     return out
 
 
 def progress(ds: Dataset, store: ReviewStore | None = None) -> dict:
     """Decision counts over the flagged people (reviewed of total)."""
-    return (store or default_store()).progress(ds.sha, [p.ann_id for p in ds.flagged])
+    return (store or current_store()).progress(ds.sha, [p.ann_id for p in ds.flagged])
 
 
 def progress_line(ds: Dataset, store: ReviewStore | None = None) -> str:
@@ -312,7 +330,7 @@ def filter_people(ds: Dataset, name: str = "flagged", status: str = "any",
                     key=lambda p: (-p.flags.n_labeled, p.ann_id))
     if status == "any":
         return people
-    decisions = (store or default_store()).all(ds.sha)
+    decisions = (store or current_store()).all(ds.sha)
     if status == "unreviewed":
         return [p for p in people if p.ann_id not in decisions]
     if status == "reviewed":
@@ -351,12 +369,19 @@ def next_person(order: list[int], ann_id: int, old_position: int | None) -> int 
 def gallery_items(ds: Dataset, people: list[Person], store: ReviewStore | None = None,
                   limit: int = PAGE_SIZE) -> list[tuple[np.ndarray, str]]:
     """(crop, caption) for the first ``limit`` people; captions carry id, labelled count, decision."""
-    decisions = (store or default_store()).all(ds.sha)
+    decisions = (store or current_store()).all(ds.sha)
     items, images = [], {}
     for p in people[:limit]:
         if p.file_name not in images:
-            images[p.file_name] = ds.image(p)
+            try:
+                images[p.file_name] = ds.image(p)
+            except (ImageProblem, OSError) as e:  # that one image refused, the rest shown
+                images[p.file_name] = e
         d = decisions.get(p.ann_id)
+        if isinstance(images[p.file_name], Exception):
+            items.append((drawing.unavailable_tile(), f"#{p.ann_id} · image not shown: "
+                          + str(images[p.file_name]).split(": ", 1)[-1]))
+            continue
         fixes = d.fixes if d else None
         au = ds.audit(p)
         swapped = bool(d and d.swap)
@@ -382,7 +407,7 @@ def detail(ds: Dataset, person: Person, fixes: dict | None = None, highlight: st
 def describe(ds: Dataset, person: Person, store: ReviewStore | None = None) -> str:
     """Markdown describing one person's flags and current decision."""
     f = person.flags
-    d = (store or default_store()).get(ds.sha, person.ann_id)
+    d = (store or current_store()).get(ds.sha, person.ann_id)
     lines = [f"**Annotation {person.ann_id}** · image `{person.file_name}` · "
              f"box {person.bbox[2]:.0f}×{person.bbox[3]:.0f} px · {f.n_labeled} of 6 labelled"]
     if f.unlabeled:
@@ -421,9 +446,12 @@ def export_dir() -> Path:
 
 
 def curated_path(ds: Dataset, only_complete: bool) -> Path:
-    """Default export path: ``<data dir>/exports/<file stem>.<sha8>.curated[-complete].json``."""
+    """Default export path: ``<data dir>/exports/<random>/<file stem>.<sha8>.curated[-complete].json``;
+    the folder's name is 128 random bits, new for every export, so that an export served by
+    the app cannot be fetched by someone who guesses its name (it was the same for everyone)."""
+    import secrets
     tag = "curated-complete" if only_complete else "curated"
-    return export_dir() / f"{ds.ann_path.stem}.{ds.sha[:8]}.{tag}.json"
+    return export_dir() / secrets.token_hex(16) / f"{ds.ann_path.stem}.{ds.sha[:8]}.{tag}.json"
 
 
 def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
@@ -435,7 +463,7 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
     if out_path is None:  # the app's exports folder: within the data dir's budget
         from engine import storage
         storage.make_room(ds.ann_path.stat().st_size, "the curated file")  # DiskBudgetError: OSError
-    decisions = (store or default_store()).all(ds.sha)
+    decisions = (store or current_store()).all(ds.sha)
     keep, fixes, swaps, extra = [], {}, [], {}
     dropped_rejected, dropped_incomplete, kept_unreviewed, kept_accepted = [], [], [], []
     for p in ds.people:
@@ -471,7 +499,7 @@ def export_curated(ds: Dataset, out_path: str | os.PathLike | None = None,
     ecoco.export(ds.coco.dataset, keep, out_path, fixes=fixes, description=desc, swaps=swaps,
                  extra=extra)
     report = {
-        "source": str(ds.ann_path), "source_sha256": ds.sha, "output": str(out_path),
+        "source": ds.ann_path.name, "source_sha256": ds.sha, "output": out_path.name,
         "only_complete": bool(only_complete), "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "people_in_source": len(ds.people),
         "kept": len(keep) - (0 if only_complete else len(crowd_ids)),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from engine import images
 from engine.data.coco import Person
 from engine.geometry import Crop
 from engine.joints import FLIP_INDEX, JOINTS, SKELETON, SIDE_COLORS, V_UNLABELED, V_VISIBLE, edge_color, side_of
@@ -30,10 +31,17 @@ TEACHER_COLORS = {"left": (255, 0, 255), "right": (0, 255, 255)}
 
 
 def read_rgb(path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"{path}: image missing or unreadable")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """RGB uint8 (``engine.images.read_rgb``: size checked from the header first; a damaged or
+    too large image is ``ImageProblem``, a ValueError naming the file)."""
+    return images.read_rgb(path)
+
+
+def unavailable_tile(side: int = 96) -> np.ndarray:
+    """A grey tile with a cross: the gallery's place for a person whose image is refused."""
+    tile = np.full((side, side, 3), 200, np.uint8)
+    cv2.line(tile, (20, 20), (side - 20, side - 20), (120, 120, 120), 3)
+    cv2.line(tile, (side - 20, 20), (20, side - 20), (120, 120, 120), 3)
+    return tile
 
 
 def joints_with_fixes(person: Person, fixes: dict | None,

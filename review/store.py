@@ -16,6 +16,8 @@ corrupting or losing writes.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import os
@@ -74,6 +76,49 @@ _INSERT = ("INSERT OR REPLACE INTO decisions (file_sha, ann_id, decision, fixes,
            "updated_at, swap) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return v if math.isfinite(v) and v > 0 else default
+
+
+def max_db_bytes() -> int:
+    """Largest the review database may grow (``SQUATPOSE_REVIEW_MAX_MB``, default 256): SQLite's
+    ``max_page_count``; past it a write is refused like a full disk (``StoreFull``)."""
+    return int(_env_float("SQUATPOSE_REVIEW_MAX_MB", 256) * 2**20)
+
+
+def max_history() -> int:
+    """Undo steps kept (``SQUATPOSE_REVIEW_HISTORY``, default 20,000 changes over all files):
+    older history rows are pruned as new ones come; current decisions are never touched."""
+    return int(_env_float("SQUATPOSE_REVIEW_HISTORY", 20_000))
+
+
+#: The write-ahead log is truncated back to this size at each checkpoint (bytes).
+WAL_LIMIT_BYTES = 4 * 2**20
+#: A checkpoint every this many writes of one process (besides SQLite's own every 1000 pages).
+CHECKPOINT_EVERY = 200
+
+
+class StoreFull(ValueError):
+    """The disk (or the review database's size limit) is full: the change was not saved;
+    everything already saved can still be read. The message says so in words."""
+
+
+FULL_MESSAGE = ("The server's storage is full, so this decision was not saved (the decisions "
+                "already saved are safe, and browsing and exporting still work). Try again later.")
+
+
+def _translate(e: Exception) -> Exception:
+    """SQLite's "database or disk is full" (and a failing write to disk) as ``StoreFull``."""
+    msg = str(e).lower()
+    if isinstance(e, sqlite3.OperationalError) and ("full" in msg or "disk i/o" in msg):
+        return StoreFull(FULL_MESSAGE)
+    return e
+
+
 #: Longest note kept with a decision (characters); a longer one is refused in words.
 MAX_NOTE_CHARS = 2000
 
@@ -122,15 +167,15 @@ def validate_fixes(fixes) -> dict[str, tuple[float, float, int]]:
             raise ValueError(f"unknown joint {name!r}; joints are {', '.join(JOINTS)}")
         if not isinstance(val, (list, tuple)) or len(val) != 3:
             raise ValueError(f"fix for {name} must be [x, y, v]")
-        try:
-            x, y, v = float(val[0]), float(val[1]), int(val[2])
-        except (TypeError, ValueError):
-            raise ValueError(f"fix for {name} must be numbers [x, y, v]") from None
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in val):
+            raise ValueError(f"fix for {name} must be numbers [x, y, v]")
+        x, y, v = float(val[0]), float(val[1]), val[2]
         if not (math.isfinite(x) and math.isfinite(y)):
             raise ValueError(f"fix for {name}: x and y must be finite pixels")
-        if v not in (V_UNLABELED, V_OCCLUDED, V_VISIBLE):
-            raise ValueError(f"fix for {name}: v must be 0 (unlabelled), 1 (occluded) or 2 (visible)")
-        out[name] = (x, y, v)
+        if v not in (V_UNLABELED, V_OCCLUDED, V_VISIBLE):  # 1.5 or true: refused, not rounded
+            raise ValueError(f"fix for {name}: v must be 0 (unlabelled), 1 (occluded) or 2 (visible), "
+                             f"not {v!r}")
+        out[name] = (x, y, int(v))
     return out
 
 
@@ -176,6 +221,9 @@ class ReviewStore:
             con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = NORMAL")
+            con.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")  # the WAL shrinks back
+            page = con.execute("PRAGMA page_size").fetchone()[0]
+            con.execute(f"PRAGMA max_page_count = {max(16, max_db_bytes() // page)}")
             self._local.con = con
         return con
 
@@ -188,11 +236,36 @@ class ReviewStore:
             return self.con
 
         def __exit__(self, exc_type, exc, tb):
-            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self.con.execute("COMMIT")
+                    return False
+                except sqlite3.OperationalError as e:
+                    exc = e
+            if self.con.in_transaction:
+                try:
+                    self.con.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            full = _translate(exc)
+            if full is not exc:
+                raise full from None
+            if exc_type is None:
+                raise exc
             return False
 
     def _tx(self) -> "_Tx":
+        self._writes = getattr(self, "_writes", 0) + 1
+        if self._writes % CHECKPOINT_EVERY == 0:
+            self.checkpoint()
         return self._Tx(self._con())
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database as far as readers allow (PASSIVE: never
+        waits for them); once it is all copied the next write restarts the log and SQLite cuts
+        the file back to ``WAL_LIMIT_BYTES`` (``journal_size_limit``)."""
+        with contextlib.suppress(sqlite3.Error):
+            self._con().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _migrate(self) -> None:
         """Add the columns a database made by an older release lacks (one transaction, so two
@@ -214,8 +287,9 @@ class ReviewStore:
 
     # -- writes ------------------------------------------------------------------------------
     def register_file(self, file_sha: str, path: str | os.PathLike) -> None:
-        """Remember where a file with this content was last seen (for people, not for keys)."""
-        with self._tx() as con:
+        """Remember where a file with this content was last seen (for people, not for keys);
+        skipped when the storage is full (reading a file must keep working)."""
+        with contextlib.suppress(StoreFull), self._tx() as con:
             con.execute("INSERT INTO files VALUES (?, ?, ?) ON CONFLICT(file_sha) DO UPDATE SET "
                         "path = excluded.path, seen_at = excluded.seen_at",
                         (file_sha, str(path), time.time()))
@@ -271,10 +345,13 @@ class ReviewStore:
 
     @staticmethod
     def _push_history(con, file_sha, ann_id, prev, now) -> None:
-        con.execute("INSERT INTO history (file_sha, ann_id, prev_decision, prev_fixes, prev_note, "
-                    "prev_created_at, prev_updated_at, prev_swap, changed_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (file_sha, ann_id, *(prev if prev else (None,) * 6), now))
+        """Save the state a change replaces; the oldest rows past ``max_history()`` go (undo
+        then reaches back that many changes; the decisions themselves stay)."""
+        cur = con.execute("INSERT INTO history (file_sha, ann_id, prev_decision, prev_fixes, prev_note, "
+                          "prev_created_at, prev_updated_at, prev_swap, changed_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          (file_sha, ann_id, *(prev if prev else (None,) * 6), now))
+        con.execute("DELETE FROM history WHERE seq <= ?", (cur.lastrowid - max_history(),))
 
     def undo(self, file_sha: str, ann_id: int | None = None) -> int | None:
         """Undo the newest change in this file (or to this annotation): restore the state it
@@ -337,3 +414,23 @@ def default_store() -> ReviewStore:
         if path not in _STORES:
             _STORES[path] = ReviewStore(path)
         return _STORES[path]
+
+
+_CURRENT: contextvars.ContextVar[ReviewStore | None] = contextvars.ContextVar("squatpose_review_store",
+                                                                             default=None)
+
+
+@contextlib.contextmanager
+def using_store(store: ReviewStore):
+    """Inside this block (this thread / task), ``current_store()`` is ``store``: the Review
+    tab sets a public app's visitor's own store around each event (``review.access``)."""
+    token = _CURRENT.set(store)
+    try:
+        yield store
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_store() -> ReviewStore:
+    """The store of the event being served (``using_store``), else ``default_store()``."""
+    return _CURRENT.get() or default_store()

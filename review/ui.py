@@ -8,18 +8,21 @@ teacher's skeleton, the audit's findings, an audit filter and a legend.
 """
 from __future__ import annotations
 
+import inspect
 import os
+import traceback
 from pathlib import Path
 
 import gradio as gr
 
 from engine.data.coco import CocoFormatError
+from engine.fileio import user_message
 from engine.joints import JOINTS, V_OCCLUDED, V_VISIBLE
 
-from . import audits, curation
+from . import access, audits, curation
 from . import drawing
 from .paths import confine
-from .store import default_store
+from .store import current_store, using_store
 from .uploads import UploadError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +72,39 @@ def default_paths() -> tuple[str, str]:
 
 
 def _err(e: Exception) -> gr.Error:
-    return gr.Error(str(e), duration=None)
+    return gr.Error(user_message(e), duration=None)  # words, never Python's text or server paths
+
+
+def scoped(fn):
+    """``fn`` as a Gradio handler that also takes the request, and runs with the store that
+    request may use (``review.access.store_for``: a public app's visitor gets their own)."""
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                    annotation="gr.Request"))
+
+    n = len(params) - 1
+
+    def handler(*args, **kwargs):  # Gradio passes the request positionally, after the inputs
+        request = args[n] if len(args) > n else kwargs.pop("request", None)
+        args = args[:n]
+        try:
+            store = access.store_for(request)
+        except access.NotAllowed as e:
+            raise _err(e) from None
+        with using_store(store):
+            try:
+                return fn(*args)
+            except gr.Error:
+                raise
+            except Exception as e:  # never Python's own text: one sentence per kind, logged
+                traceback.print_exc()
+                raise _err(e) from None
+
+    handler.__name__, handler.__qualname__, handler.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    handler.__signature__ = sig.replace(parameters=params)
+    handler.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": "gr.Request"}
+    return handler
 
 
 def _upload_folder() -> list[str]:
@@ -96,18 +131,25 @@ def _open(ann, imgs) -> curation.Dataset:
 
 
 # -- API endpoints (also used by the UI) ------------------------------------------------------
+@scoped
 def review_summary(annotation_path: str, images_dir: str) -> dict:
     """Flag counts of a COCO keypoints file (person_annotations, none_labeled, all_labeled,
     all_visible, ...) and review progress over its flagged people."""
     return curation.summary(_open(annotation_path, images_dir))
 
 
+@scoped
 def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: str = "",
                   note: str = "") -> dict:
     """Record a decision: 'accept', 'reject', 'fix' (fixes_json = {"left_knee": [x, y, v]}),
     'swap' (exchange the annotation's left and right keypoints, with fixes_json placed after
     it) or 'undo' (restore this annotation's previous decision). An empty note keeps the
     existing one. Fixed points must lie inside the image. Returns the current decision."""
+    if note is not None and not isinstance(note, str):
+        raise _err(ValueError("the note must be text"))
+    if fixes_json is not None and not isinstance(fixes_json, (str, dict)):
+        raise _err(ValueError('fixes must be JSON text mapping joint names to [x, y, v], e.g. '
+                              '{"left_knee": [120, 300, 2]}'))
     try:
         annotation_path, _ = _confined(annotation_path)
         return curation.decide(annotation_path, ann_id, decision, fixes_json or None, note or None)
@@ -115,9 +157,12 @@ def review_decide(annotation_path: str, ann_id: int, decision: str, fixes_json: 
         raise _err(e) from None
 
 
+@scoped
 def review_export(annotation_path: str, images_dir: str, only_complete: bool):
     """Write the curated COCO JSON (rejected removed, fixes applied, unreviewed kept;
     ``only_complete`` keeps only people with all six joints labelled). Returns (file, report)."""
+    if only_complete not in (None, True, False):  # "yes" or [1] were taken as true
+        raise _err(ValueError("only_complete must be true or false"))
     ds = _open(annotation_path, images_dir)
     try:
         path, report = curation.export_curated(ds, only_complete=bool(only_complete))
@@ -137,14 +182,17 @@ def _pending_md(pending: dict) -> str:
 
 def _swapped(ds, ann_id) -> bool:
     """Whether the saved decision on this person swaps its left and right."""
-    d = default_store().get(ds.sha, ann_id)
+    d = current_store().get(ds.sha, ann_id)
     return bool(d and d.decision == "fix" and d.swap)
 
 
 def _detail(ds, ann_id, pending, joint=None, zoom=False):
     """(picture, View as a list for gr.State) of one person (with its saved swap, if any)."""
-    picture, view = curation.detail(ds, ds.person(ann_id), pending, joint, bool(zoom),
-                                    _swapped(ds, ann_id))
+    try:
+        picture, view = curation.detail(ds, ds.person(ann_id), pending, joint, bool(zoom),
+                                        _swapped(ds, ann_id))
+    except (ValueError, OSError) as e:  # the person's image is refused (damaged, too large)
+        raise _err(e) from None
     return picture, [view.x0, view.y0, view.width, view.height, view.scale]
 
 
@@ -181,6 +229,13 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 "them, and export a curated training set. Decisions are stored beside the file "
                 "(never written into it). Keys: **a** accept, **r** reject, **f** save fix, "
                 "**s** swap left/right, **n** next, **u** undo.")
+    public = access.public()
+    with gr.Row(visible=public):  # a public app: visitors curate for themselves (review.access)
+        role_md = gr.Markdown(access.role_line(None) if public else "", elem_id="review-role")
+        token_in = gr.Textbox(label="Maintainer token", type="password", scale=1, elem_id="review-token")
+        sign_btn = gr.Button("Sign in as maintainer", scale=1, elem_id="review-sign-in")
+        if public and os.environ.get("OAUTH_CLIENT_ID"):  # a Space with hf_oauth: true
+            gr.LoginButton(scale=1)
     with gr.Row():
         ann_in = gr.Textbox(ann0, label="COCO keypoints .json (path)", elem_id="review-ann", scale=3)
         img_in = gr.Textbox(imgs0, label="Image folder (path)", elem_id="review-images", scale=3)
@@ -265,6 +320,10 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
               f"missing, {summ['all_labeled']} complete ({summ['all_visible']} all visible), "
               f"{summ['any_occluded']} with an occluded joint, {summ['small_box']} small boxes, "
               f"{summ['low_confidence']} low-confidence · **{summ['flagged']} flagged**")
+        if ds.set_aside:  # records refused alone (issue 30): the rest is loaded
+            shown = "; ".join(ds.set_aside[:5]) + (f"; and {len(ds.set_aside) - 5} more"
+                                                   if len(ds.set_aside) > 5 else "")
+            md += f"  \n**{len(ds.set_aside)} record(s) set aside** (refused, the rest loaded): {shown}"
         if ds.audited:
             a = summ["audit"]
             teacher = (ds.coco.dataset.get("audit_info") or {}).get("teacher", "a teacher")
@@ -281,7 +340,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                  pending, info, pending_md, detail, page_in, audit_flt, legend]
     # Progress and error badges go on one small component per event (show_progress_on), so a
     # refused input leaves the rest of the tab readable and clickable.
-    load_btn.click(load, [ann_in, img_in, json_up, zip_up, flt, status, page_in, audit_flt], load_outs,
+    load_btn.click(scoped(load), [ann_in, img_in, json_up, zip_up, flt, status, page_in, audit_flt], load_outs,
                    api_visibility="private", show_progress_on=summary_md)
 
     def refilter(ann, imgs, f, s, pg, au):
@@ -293,9 +352,9 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         return refilter(ann, imgs, f, s, 1, au)
 
     for dd in (flt, status, audit_flt):  # a new filter starts at its first page
-        dd.change(first_page, [ann_in, img_in, flt, status, audit_flt], [gallery, ids, count_md, page_in],
+        dd.change(scoped(first_page), [ann_in, img_in, flt, status, audit_flt], [gallery, ids, count_md, page_in],
                   api_visibility="private", show_progress_on=count_md)
-    page_in.submit(refilter, [ann_in, img_in, flt, status, page_in, audit_flt],
+    page_in.submit(scoped(refilter), [ann_in, img_in, flt, status, page_in, audit_flt],
                    [gallery, ids, count_md, page_in], api_visibility="private", show_progress_on=count_md)
 
     def show(ds, aid, zm):
@@ -303,7 +362,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         if aid is None:
             return (None, {}, None, "_Select a person in the gallery._", _pending_md({}), "",
                     gr.update(), gr.update())
-        d = default_store().get(ds.sha, aid)
+        d = current_store().get(ds.sha, aid)
         fixes = dict(d.fixes) if d else {}  # (a swap, if any, is read from the store by _detail)
         j = _first_missing(ds, aid)
         picture, v = _detail(ds, aid, fixes, j, zm)
@@ -319,7 +378,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             raise gr.Error("that person is no longer in the list; change the filter to refresh it")
         return show(ds, id_list[i], zm)
 
-    gallery.select(select, [ann_in, img_in, ids, zoom], show_outs, api_visibility="private",
+    gallery.select(scoped(select), [ann_in, img_in, ids, zoom], show_outs, api_visibility="private",
                    show_progress_on=info)
 
     def place(ann, imgs, aid, pend, j, v, zm, vw, evt: gr.SelectData):
@@ -336,7 +395,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         picture, vw = _detail(ds, aid, pend, j, zm)
         return pend, picture, _pending_md(pend), vw
 
-    detail.select(place, [ann_in, img_in, current, pending, joint, vis, zoom, view],
+    detail.select(scoped(place), [ann_in, img_in, current, pending, joint, vis, zoom, view],
                   [pending, detail, pending_md, view], api_visibility="private",
                   show_progress_on=pending_md)
 
@@ -346,7 +405,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         return _detail(_open(ann, imgs), aid, pend, j, zm)
 
     for trigger in (joint, zoom):
-        trigger.change(redraw, [ann_in, img_in, current, pending, joint, zoom], [detail, view],
+        trigger.change(scoped(redraw), [ann_in, img_in, current, pending, joint, zoom], [detail, view],
                        api_visibility="private", show_progress_on=pending_md)
 
     def clear(ann, imgs, aid, j, zm):
@@ -355,7 +414,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
         picture, vw = _detail(_open(ann, imgs), aid, {}, j, zm)
         return {}, picture, _pending_md({}), vw
 
-    clear_btn.click(clear, [ann_in, img_in, current, joint, zoom], [pending, detail, pending_md, view],
+    clear_btn.click(scoped(clear), [ann_in, img_in, current, joint, zoom], [pending, detail, pending_md, view],
                     api_visibility="private", show_progress_on=pending_md)
 
     def after_change(ds, f, s, pg, id_list, aid, advance, zm, au):
@@ -385,7 +444,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 raise gr.Error("place at least one joint (pick it, then click the image) before saving a fix")
             try:
                 fixes = curation.check_fixes(ds.person(aid), pend) if kind == "fix" else None
-                default_store().decide(ds.sha, aid, kind, fixes, nt or "")
+                current_store().decide(ds.sha, aid, kind, fixes, nt or "")
             except ValueError as e:
                 raise _err(e) from None
             return after_change(ds, f, s, pg, id_list, aid, True, zm, au)
@@ -393,7 +452,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
 
     common = [ann_in, img_in, flt, status, page_in, ids, current, pending, note, zoom, audit_flt]
     for btn, kind in ((accept_btn, "accept"), (reject_btn, "reject"), (fix_btn, "fix")):
-        btn.click(decide(kind), common, change_outs, api_visibility="private",
+        btn.click(scoped(decide(kind)), common, change_outs, api_visibility="private",
                   show_progress_on=progress_md)
 
     def swap(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
@@ -407,7 +466,7 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             raise _err(e) from None
         return after_change(ds, f, s, pg, id_list, aid, False, zm, au)
 
-    swap_btn.click(swap, common, change_outs, api_visibility="private", show_progress_on=progress_md)
+    swap_btn.click(scoped(swap), common, change_outs, api_visibility="private", show_progress_on=progress_md)
 
     def next_person(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
         ds = _open(ann, imgs)
@@ -415,32 +474,55 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             return after_change(ds, f, s, pg, id_list, id_list[0] if id_list else None, False, zm, au)
         return after_change(ds, f, s, pg, id_list, aid, True, zm, au)
 
-    next_btn.click(next_person, common, change_outs, api_visibility="private",
+    next_btn.click(scoped(next_person), common, change_outs, api_visibility="private",
                    show_progress_on=progress_md)
 
     def undo(ann, imgs, f, s, pg, id_list, aid, pend, nt, zm, au):
         ds = _open(ann, imgs)
-        restored = default_store().undo(ds.sha)
+        try:
+            restored = current_store().undo(ds.sha)
+        except ValueError as e:  # StoreFull
+            raise _err(e) from None
         if restored is None:
             gr.Info("nothing to undo")
         return after_change(ds, f, s, pg, id_list, restored if restored is not None else aid, False,
                             zm, au)
 
-    undo_btn.click(undo, common, change_outs, api_visibility="private",
+    undo_btn.click(scoped(undo), common, change_outs, api_visibility="private",
                    show_progress_on=progress_md)
 
     def save_note(ann, imgs, aid, nt):
         if aid is None:
             raise gr.Error("select a person in the gallery first")
         ds = _open(ann, imgs)
-        if default_store().set_note(ds.sha, aid, nt or "") is None:
+        try:
+            saved = current_store().set_note(ds.sha, aid, nt or "")
+        except ValueError as e:  # too long, or StoreFull
+            raise _err(e) from None
+        if saved is None:
             raise gr.Error("this person has no decision yet: accept, reject or fix them and the "
                            "note is saved with that decision")
         gr.Info("note saved")
         return curation.describe(ds, ds.person(aid))
 
-    note_btn.click(save_note, [ann_in, img_in, current, note], info, api_visibility="private",
+    note_btn.click(scoped(save_note), [ann_in, img_in, current, note], info, api_visibility="private",
                    show_progress_on=info)
+
+    def sign_in(token, request: gr.Request):
+        try:
+            access.sign_in(request, token)
+        except access.NotAllowed as e:
+            raise _err(e) from None
+        gr.Info("signed in as maintainer: press Load to see the shared decisions")
+        return access.role_line(request), ""
+
+    sign_btn.click(sign_in, [token_in], [role_md, token_in], api_visibility="private",
+                   show_progress_on=role_md)
+    if public:
+        def role(request: gr.Request):
+            return access.role_line(request)
+
+        (blocks or gr.context.Context.root_block).load(role, None, role_md, api_visibility="private")
 
     export_btn.click(review_export, [ann_in, img_in, only_complete], [export_file, report],
                      api_name="review_export")
@@ -456,5 +538,5 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
                 return (ann, imgs, f"**Could not open the default data:** {e.message}",
                         *([gr.update()] * (len(load_outs) - 3)))
 
-        blocks.load(initial, [ann_in, img_in, flt, status, audit_flt], load_outs, api_visibility="private",
+        blocks.load(scoped(initial), [ann_in, img_in, flt, status, audit_flt], load_outs, api_visibility="private",
                     show_progress_on=summary_md)

@@ -88,7 +88,8 @@ def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike | None = No
     except zipfile.BadZipFile as e:
         if made:
             shutil.rmtree(dest, ignore_errors=True)
-        raise UploadError(f"{zip_path.name}: damaged zip archive ({e})") from None
+        raise UploadError(f"{zip_path.name}: a damaged zip archive (it could not be read); "
+                          "make it again and upload it") from None
     except BaseException:
         if made:
             shutil.rmtree(dest, ignore_errors=True)

@@ -152,7 +152,7 @@ def test_review_tab_opens_an_audited_file_and_fixes_a_swap(audited, tmp_path):
         page.screenshot(path=str(SHOTS / "audit-3-exported.png"), full_page=True)
         browser.close()
 
-    exports = sorted((data_dir / "exports").glob("lsp3-audited.*.curated.json"))
+    exports = sorted((data_dir / "exports").rglob("lsp3-audited.*.curated.json"))
     assert len(exports) == 1, exports
     out = {a["id"]: a for a in json.loads(exports[0].read_text())["annotations"]}
     made = {a["id"]: a for a in json.loads(src.read_text())["annotations"]}

@@ -54,6 +54,32 @@ class KeypointsError(ValueError):
     """A joint file that cannot be read, with a message a user can act on."""
 
 
+def _env_number(name: str, default: float) -> float:
+    import os
+    try:
+        v = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return v if np.isfinite(v) and v > 0 else default
+
+
+def max_frames() -> int:
+    """Most frames a joint file may hold: the video limit's frame cap (``SQUATPOSE_MAX_FRAMES``,
+    3600 = 60 s at 60 frames/s), so a file is analysed within the bounds a clip is."""
+    return int(_env_number("SQUATPOSE_MAX_FRAMES", 3600))
+
+
+def max_file_bytes() -> int:
+    """Largest joint file read (``SQUATPOSE_MAX_KEYPOINTS_MB``, default 32 MB: 3600 frames of
+    17 joints as CSV take about 4 MB); checked before anything is read."""
+    return int(_env_number("SQUATPOSE_MAX_KEYPOINTS_MB", 32) * 2**20)
+
+
+def _too_many_frames(name: str, n: int | str) -> KeypointsError:
+    return KeypointsError(f"{name}: {n} frames, over the {max_frames()}-frame limit for a joint file "
+                          "(the video limit: 60 s at 60 frames/s); cut it to the set to analyse")
+
+
 def read_keypoints(path: str | Path, fps: float | None = None) -> PoseSeries:
     """The joint series in ``path`` (CSV or Penn Action .mat, see the module docstring).
     ``fps`` sets the frame rate where the file has no times. Raises ``KeypointsError``."""
@@ -62,6 +88,10 @@ def read_keypoints(path: str | Path, fps: float | None = None) -> PoseSeries:
         raise KeypointsError(f"--fps must be a number above 0, not {fps}")
     if not path.is_file():
         raise KeypointsError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > max_file_bytes():
+        raise KeypointsError(f"{path.name}: {size:,} bytes, over the {max_file_bytes():,}-byte limit for a "
+                             "joint file (SQUATPOSE_MAX_KEYPOINTS_MB); cut it to the set to analyse")
     with open(path, "rb") as f:
         head = f.read(128)
     if head.startswith(b"MATLAB"):
@@ -99,23 +129,43 @@ def read_penn_mat(path: str | Path, fps: float | None = None) -> PoseSeries:
     ``pose`` field (left, right, front, back)."""
     import scipy.io
     path = Path(path)
+    damaged = KeypointsError(f"{path.name}: cannot read it as a MATLAB file (damaged, or not a "
+                             "Penn Action label file)")
+    try:  # the variables' shapes from their headers first: a compressed array may unpack huge
+        shapes = {name: shape for name, shape, _ in scipy.io.whosmat(str(path))}
+    except Exception:  # scipy raises several kinds for a damaged file
+        raise damaged from None
+    frames_claimed = max((shapes.get(k, (0,))[0] for k in ("x", "y", "visibility")
+                          if len(shapes.get(k, ())) >= 1), default=0)
+    if frames_claimed > max_frames():
+        raise _too_many_frames(path.name, frames_claimed)
+    if any(int(np.prod(sh, dtype=np.float64)) > 64 * max_frames() for sh in shapes.values()):
+        raise KeypointsError(f"{path.name}: holds an array far larger than {max_frames()} frames of "
+                             "joints: not a Penn Action label file")
     try:
-        m = scipy.io.loadmat(str(path))
-    except Exception as e:  # scipy raises several kinds for a damaged file
-        raise KeypointsError(f"{path.name}: cannot read it as a MATLAB file ({e})") from None
+        m = scipy.io.loadmat(str(path), variable_names=["x", "y", "visibility", "dimensions", "pose"])
+    except Exception:
+        raise damaged from None
     missing = [k for k in ("x", "y") if k not in m]
     if missing:
         raise KeypointsError(f"{path.name}: no {' or '.join(missing)} variable: not a Penn Action label file")
-    x, y = np.asarray(m["x"], dtype=np.float64), np.asarray(m["y"], dtype=np.float64)
+    try:
+        x, y = np.asarray(m["x"], dtype=np.float64), np.asarray(m["y"], dtype=np.float64)
+        vis = np.asarray(m.get("visibility", np.ones_like(x)), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise KeypointsError(f"{path.name}: x, y and visibility must be arrays of numbers") from None
     if x.ndim != 2 or x.shape != y.shape or x.shape[1] != len(PENN_JOINTS) or len(x) == 0:
         raise KeypointsError(f"{path.name}: x and y must be frames x {len(PENN_JOINTS)} joints, "
                              f"not {x.shape} and {y.shape}")
-    vis = np.asarray(m.get("visibility", np.ones_like(x)), dtype=np.float64)
     if vis.shape != x.shape:
         raise KeypointsError(f"{path.name}: visibility is {vis.shape}, x is {x.shape}")
     size = None
-    if "dimensions" in m and np.asarray(m["dimensions"]).size >= 2:
-        h, w = (int(v) for v in np.asarray(m["dimensions"]).ravel()[:2])
+    try:
+        dims = np.asarray(m.get("dimensions", []), dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        dims = np.array([])
+    if dims.size >= 2 and np.isfinite(dims[:2]).all() and (0 < dims[:2]).all() and (dims[:2] < 1e5).all():
+        h, w = (int(v) for v in dims[:2])
         size = (w, h)
     cols = list(PENN_COLUMNS)
     X, Y, V = x[:, cols], y[:, cols], vis[:, cols]
@@ -189,6 +239,8 @@ def read_csv(path: str | Path, fps: float | None = None) -> PoseSeries:
             raise KeypointsError(f"{path.name}, line {line}: frame {frame} is negative")
         if j is None:
             continue
+        if frame not in recs and len(recs) >= max_frames():
+            raise _too_many_frames(path.name, f"more than {max_frames()}")
         if not (0.0 <= c <= 1.0) and np.isfinite(c):
             raise KeypointsError(f"{path.name}, line {line}: confidence {c} is not in 0..1")
         r = recs.setdefault(frame, {"t": t, "kp": np.full((NUM_JOINTS, 2), np.nan), "c": np.zeros(NUM_JOINTS)})

@@ -147,6 +147,18 @@ def person_category_ids(data: dict) -> set[int]:
 def read_json(path: str | Path) -> dict:
     """Read a COCO keypoints file and check it (``engine.data.schema.check_coco``: types,
     finite numbers, visibility, unique ids, sizes, file names); CocoFormatError in words."""
+    return _read(path, False)[0]
+
+
+def read_json_setting_aside(path: str | Path) -> tuple[dict, list[str]]:
+    """``read_json``, except that an annotation with a value out of range (an id past
+    2**63 - 1, a keypoint or box far outside its image) is left out of the data returned
+    instead of failing the file: (data, one message per record set aside, naming its id).
+    The Review tab reads files this way; the CLIs (training above all) stay strict."""
+    return _read(path, True)
+
+
+def _read(path: str | Path, set_aside: bool) -> tuple[dict, list[str]]:
     path = Path(path)
     if not path.is_file():
         raise CocoFormatError(f"{path}: file not found")
@@ -159,8 +171,11 @@ def read_json(path: str | Path) -> dict:
         raise _fail(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
     except RecursionError:
         raise _fail(path, "JSON nested too deeply to be a COCO file") from None
-    check_coco(data, path)
-    return data
+    aside = check_coco(data, path, set_aside=set_aside)
+    if aside:
+        drop = {i for i, _ in aside}
+        data = {**data, "annotations": [a for i, a in enumerate(data["annotations"]) if i not in drop]}
+    return data, [msg for _, msg in aside]
 
 
 def load(path: str | Path, images_dir: str | Path | None = None, *,

@@ -10,7 +10,9 @@ the image folder to ``engine.flags``, ``engine.train``, the Review tab...).
 - LSP's 12 limb joints become their COCO keypoints (``LSP_TO_COCO``; LSP starts with the
   right ankle). A joint flagged visible becomes ``v=2`` at its position, unchanged (LSP's
   coordinates, as in the file); a joint flagged 0 becomes unlabelled ``(0, 0, 0)``: LSP gives
-  no position to trust for it. COCO has no neck or head top: they are kept in the
+  no position to trust for it. So does a joint flagged visible at a position outside the image
+  (``x`` outside [0, width] or ``y`` outside [0, height]; 5 of LSP Extended's 9,000 people),
+  as COCO's convention wants (COCO labels only joints in the image). COCO has no neck or head top: they are kept in the
   annotation's extra field ``lsp_extra`` (``{"neck": [x, y, v], "head_top": [x, y, v]}``).
 - LSP has no person boxes: the box is the tight box of the labelled joints (all 14,
   the head top included), grown by ``BOX_MARGIN`` x its longer side on every side (room for
@@ -132,7 +134,11 @@ def to_coco(joints: np.ndarray, sizes: list[tuple[int, int]], source: str = "") 
     images, anns = [], []
     for n, (j, size) in enumerate(zip(joints, sizes)):
         num = n + 1
-        labelled = j[:, 2] > 0
+        # COCO labels only what lies in the image: a joint LSP flags visible at a position
+        # outside [0, width] x [0, height] (im08075's right knee at x = 386 of 241) is unlabelled
+        w, h = size
+        inside = (j[:, 0] >= 0) & (j[:, 1] >= 0) & (j[:, 0] <= w) & (j[:, 1] <= h)
+        labelled = (j[:, 2] > 0) & inside
         kps = [0.0] * 51
         for li, ci in LSP_TO_COCO:
             if labelled[li]:
@@ -151,7 +157,7 @@ def to_coco(joints: np.ndarray, sizes: list[tuple[int, int]], source: str = "") 
                      "source": source, "url": URL, "citation": CITATION,
                      "box_margin": BOX_MARGIN,
                      "note": "crowd-sourced labels (known noise: joints off, left/right swapped); "
-                             "LSP joints flagged 0 are unlabelled here"},
+                             "LSP joints flagged 0, or placed outside the image, are unlabelled here"},
             "licenses": [{"id": 1, "name": "research use (Leeds Sports Pose; images from Flickr)",
                           "url": URL}],
             "images": images, "annotations": anns,

@@ -201,10 +201,11 @@ def read_frame(path: str | Path, frame: int = 0) -> np.ndarray:
             raise VideoError(f"{path.name}: file not found")
         if frame != 0:
             raise VideoError(f"{path.name}: an image has only frame 0, not {frame}")
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise VideoError(f"{path.name}: not an image OpenCV can read")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        from engine.images import ImageProblem, read_rgb
+        try:  # size from the header first (a decompression bomb), a truncated file is damaged
+            return read_rgb(path)
+        except ImageProblem as e:
+            raise VideoError(str(e)) from None
     n = 0
     with open_video(path) as video:
         for i, f in video.frames():

@@ -16,6 +16,7 @@ import contextlib
 import contextvars
 import math
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,15 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 #: Smallest frame side (pixels) the reader accepts: a person's lower body must fit in it.
 MIN_SIDE = 16
+#: Frame rate at which a stream that states none (a raw elementary stream: MJPEG, H.264, ...,
+#: for which ffmpeg and OpenCV assume 25) is held to the duration limit: its frames carry no
+#: clock, so the limit counts them at the slowest rate a squat clip is filmed at, never at
+#: the 25 the decoder guesses (a 100 s MJPEG stream filmed at 10 frames/s passed as 40 s).
+RATELESS_FPS = 10.0
+#: ffmpeg demuxers of raw streams (no container, no timestamps), besides every ``*_pipe``.
+_RAW_FORMATS = {"h264", "hevc", "mjpeg", "mpegvideo", "m4v", "cavsvideo", "vc1", "rawvideo",
+                "image2pipe", "h263", "dirac", "avs2", "avs3", "vvc", "evc", "obu", "ivf_raw",
+                "mjpeg_2000", "dnxhd", "yuv4mpegpipe"}
 
 
 class VideoError(ValueError):
@@ -84,6 +94,50 @@ class DecodeLimits:
                 "export it at 1080p or smaller.")
 
 
+@dataclass(frozen=True)
+class Header:
+    """What a clip's container (or its first frame's header) says, read without decoding."""
+
+    format: str  # ffmpeg's demuxer name ("mov,mp4,m4a,3gp,3g2,mj2", "jpeg_pipe", "h264", ...)
+    width: int  # pixels, 0 when the header gives none
+    height: int
+
+    @property
+    def rateless(self) -> bool:
+        """A raw stream: no container, so no frame rate and no timestamps."""
+        names = set(self.format.split(","))
+        return bool(names & _RAW_FORMATS) or any(n.endswith("_pipe") for n in names)
+
+
+_HEADERS: dict[tuple, Header] = {}
+_STREAM = re.compile(r"Stream #0:\d+.*?: Video: .*?[ ,](\d{1,6})x(\d{1,6})(?=[ ,\[]|$)", re.M)
+
+
+def read_header(path: str | os.PathLike, timeout: float = 30.0) -> Header:
+    """The container format and the first video stream's width x height, as ffmpeg reads them
+    from the headers (the container's, or the first frame's: a JPEG's SOF, an H.264 SPS);
+    nothing is decoded, so a frame claiming 16000x16000 costs no memory here (ffmpeg's own
+    process stays near 40 MB). Cached by path, size and modification time."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _HEADERS:
+        return _HEADERS[key]
+    try:
+        out = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(p)],
+                             capture_output=True, text=True, errors="replace", timeout=timeout).stderr
+    except subprocess.TimeoutExpired:
+        raise VideoError(f"{p.name}: reading its header took over {timeout:.0f} s") from None
+    fmt = re.search(r"Input #0, ([^ ]+), from", out)
+    m = _STREAM.search(out)
+    head = Header(fmt.group(1).rstrip(",") if fmt else "", int(m.group(1)) if m else 0,
+                  int(m.group(2)) if m else 0)
+    if len(_HEADERS) > 256:
+        _HEADERS.clear()
+    _HEADERS[key] = head
+    return head
+
+
 _LIMITS: contextvars.ContextVar[DecodeLimits | None] = contextvars.ContextVar(
     "squatpose_decode_limits", default=None)
 
@@ -113,6 +167,15 @@ class Video:
             raise VideoError(f"{self.path.name}: file not found")
         if self.path.stat().st_size == 0:
             raise VideoError(f"{self.path.name}: the file is empty")
+        #: the limits this clip obeys (``decode_limits`` when it was opened)
+        self.limits = _LIMITS.get()
+        #: whether the clip states no frame rate (a raw stream; known only under limits)
+        self.rateless = False
+        if self.limits is not None:  # the header first: refuse a huge frame before decoding it
+            head = read_header(self.path)
+            self.rateless = head.rateless
+            if self.limits.max_side is not None and max(head.width, head.height) > self.limits.max_side:
+                raise LimitExceeded(self.limits.too_large(head.width, head.height), "pixels")
         self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not self._cap.isOpened():
             raise VideoError(f"{self.path.name}: not a video OpenCV can decode (is it really a "
@@ -132,8 +195,6 @@ class Video:
         #: frame count the container claims, 0 when it claims nothing sensible (a raw stream
         #: claims a negative count); may be wrong either way: decoding decides
         self.frame_count = int(claimed) if math.isfinite(claimed) and 0 < claimed < 2**31 else 0
-        #: the limits this clip obeys (``decode_limits`` when it was opened)
-        self.limits = _LIMITS.get()
         self._used = False
         w, h = self.frame_size
         if min(w, h) < MIN_SIDE:
@@ -158,6 +219,12 @@ class Video:
         self._cap.release()
 
     @property
+    def limit_fps(self) -> float:
+        """The rate at which the duration limit counts this clip's frames: its frame rate, or
+        ``RATELESS_FPS`` (when lower) for a stream that states none."""
+        return min(self.fps, RATELESS_FPS) if self.rateless else self.fps
+
+    @property
     def claimed_frames(self) -> int:
         """The container's frame count (same as ``frame_count``; decoding may yield fewer)."""
         return self.frame_count
@@ -174,14 +241,14 @@ class Video:
             raise RuntimeError("Video.frames() can be iterated only once; open the clip again")
         self._used = True
         last = int(self.max_seconds * self.fps) if self.max_seconds is not None else None
-        budget = self.limits.frame_budget(self.fps) if self.limits is not None else None
+        budget = self.limits.frame_budget(self.limit_fps) if self.limits is not None else None
         i, frame = 0, self._first
         while frame is not None:
             if last is not None and i >= last:
                 break
             if budget is not None and i >= budget:
                 self._cap.release()
-                raise LimitExceeded(self.limits.too_long(self.fps, i), "duration")
+                raise LimitExceeded(self.limits.too_long(self.limit_fps, i), "duration")
             if frame.shape[:2] != self._first.shape[:2]:  # a stream may change size midway
                 self._check_side(frame.shape[1], frame.shape[0])
             if i % self.stride == 0:
