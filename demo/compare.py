@@ -24,6 +24,8 @@ from engine.video.reader import (DecodeLimits, LimitExceeded, VideoError, count_
                                  open_video)
 from engine.models.weights import default_model, shipped_weights
 
+from . import summary
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The demo bundle's clips (made by scripts/make_demo_bundle.py; see assets/demo/README.md).
 BUNDLE_CLIPS = ROOT / "assets" / "demo" / "clips"
@@ -148,7 +150,9 @@ def predictor_lock(name: str) -> threading.Lock:
 def run_models(clip: str, models: list[str], out_root: str | Path | None = None, progress=None,
                stride: int = 1, limits: Limits | None = Limits()) -> list[ModelRun]:
     """Analyse ``clip`` with each model; every model writes its own output folder. Decoding
-    stops with ``LimitExceeded`` (a VideoError) at ``limits`` (None: no limits)."""
+    stops with ``LimitExceeded`` (a VideoError) at ``limits`` (None: no limits).
+    ``progress(k, name, fraction, message)`` is told model ``k``'s (0-based) own progress
+    (``demo.summary.progress_line`` makes the run's one line of it)."""
     if not models:
         raise InputProblem("Choose at least one model to run.")
     unknown = [m for m in models if m not in available_models()]
@@ -165,9 +169,9 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
     out_root = Path(out_root)
     runs = []
     for k, name in enumerate(models):
-        def sub(frac, msg, k=k):
+        def sub(frac, msg, k=k, name=name):
             if progress:
-                progress((k + frac) / len(models), f"{name}: {msg}")
+                progress(k, name, frac, msg)
         out = out_root / name
         with decode_limits(limits.decode() if limits is not None else None), predictor_lock(name):
             report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
@@ -258,26 +262,31 @@ def angle_chart(runs: list[ModelRun]):
     return fig
 
 
-REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "bottom knee (°)",
-               "hip below knee (thighs; 0 = parallel)", "descent (s)", "ascent (s)", "L/R knee diff (°)"]
+#: Short headers, so the table fits a 1280 px window without a horizontal scroll (the note
+#: under the table says what each means).
+REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "knee at bottom (°)", "depth", "down (s)",
+               "up (s)", "L/R knee diff (°)"]
+REP_NOTE = ("Depth: how far the hip sank below the knee at the bottom, in thigh lengths (0 = thighs "
+            "parallel, above 0 = below parallel). Down / up: the descent and the ascent. L/R knee "
+            "diff: front views only.")
 
 
 def rep_rows(runs: list[ModelRun]) -> list[list]:
-    """The rep table: one row per rep per model."""
-    rows = []
+    """The rep table: one row per rep per model (the default marked 'recommended')."""
+    rows, default = [], default_model()
     for r in runs:
         for i, d in enumerate(r.report["rep_details"]):
-            rows.append([r.name, i + 1, d.get("start_s"), d.get("end_s"), d.get("bottom_knee_angle"),
+            rows.append([summary.label(r.name, default), i + 1, d.get("start_s"), d.get("end_s"), d.get("bottom_knee_angle"),
                          d.get("depth"), d.get("descent_s"), d.get("ascent_s"), d.get("knee_asymmetry")])
     return [[round(v, 2) if isinstance(v, float) else v for v in row] for row in rows]
 
 
 def feedback_markdown(runs: list[ModelRun]) -> str:
-    parts = []
+    parts, default = [], default_model()
     for r in runs:
         rep = r.report
         lines = "\n".join(f"- {s}" for s in rep["feedback"]) or "- (no feedback)"
-        parts.append(f"**{r.name}** — {rep['reps']} reps, view: {rep['view']}, "
-                     f"{rep.get('fps_processed') or 0:.1f} frames/s\n\n{lines}")
+        parts.append(f"**{summary.label(r.name, default)}** — {summary.reps_words(rep['reps'])}, "
+                     f"view: {rep['view']}, {summary.speed_words(rep.get('fps_processed'))}\n\n{lines}")
     return "\n\n".join(parts)
 

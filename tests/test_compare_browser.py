@@ -139,7 +139,7 @@ def analysed(tmp_path_factory, clips_dir):
         panels = [page.locator(f"#panel-{k} img") for k in range(3)]
         for panel in panels:
             expect(panel).to_be_visible(timeout=300_000)
-        expect(page.locator("#estimate")).to_contain_text("Took", timeout=60_000)
+        expect(page.locator("#run-summary")).to_contain_text("Took", timeout=60_000)
         expect(page.locator("#disagreement-plot .js-plotly-plot")).to_be_visible(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "compare-analysed.png"), full_page=True)
         yield page, panels
