@@ -194,10 +194,12 @@ def read_frame(clip: str, index: int) -> np.ndarray | None:
     return None
 
 
-#: The heatmap choices: (label, value); value 'all' = the maximum over joints, a joint's name,
-#: or 'none'.
-HEATMAP_CHOICES = ([("all joints (max)", "all")] + [(j.replace("_", " "), j) for j in JOINTS]
-                   + [("none", "none")])
+#: The heatmap choices: (label, value); value 'joints' = each joint in its own colour over its
+#: own peak (the default: it shows where each joint is; ``engine.video.render.heatmaps_per_joint``),
+#: 'all' = the maximum over joints (on the confidence scale), a joint's name, or 'none'.
+HEATMAP_CHOICES = ([("each joint, own colour", "joints"), ("all joints (max)", "all")]
+                   + [(j.replace("_", " "), j) for j in JOINTS] + [("none", "none")])
+HEATMAP_DEFAULT = "joints"
 #: The panel views: (label, value).
 VIEW_CHOICES = [("zoom to the athlete", "athlete"), ("whole frame", "frame")]
 
@@ -205,13 +207,13 @@ VIEW_CHOICES = [("zoom to the athlete", "athlete"), ("whole frame", "frame")]
 def _heatmap_arg(choice: str | None):
     if choice in (None, "none"):
         return None
-    if choice == "all":
-        return "all"
+    if choice in ("all", "joints"):
+        return choice
     return JOINTS.index(choice)
 
 
 def render_panels(clip: str, runs: list[ModelRun], position: int, max_side: int = 640, *,
-                  heatmap: str | None = "all", skeleton: bool = True, region=None) -> list[np.ndarray]:
+                  heatmap: str | None = HEATMAP_DEFAULT, skeleton: bool = True, region=None) -> list[np.ndarray]:
     """For processed-frame ``position``: each model's panel, all with the same frame, heatmap
     choice (``HEATMAP_CHOICES`` value), skeleton switch and view (``region`` = zoom to that
     (x, y, w, h), None = the whole frame)."""

@@ -91,8 +91,9 @@ def build_compare_tab() -> None:
     slider = gr.Slider(0, 1, value=0, step=1, label="Frame (scrubs every panel)", interactive=True,
                        elem_id="frame-slider")
     with gr.Row(equal_height=True):
-        heatmap = gr.Dropdown(choices=compare.HEATMAP_CHOICES, value="all", label="Heatmap",
-                              info="one joint, or the maximum over all six", elem_id="heatmap-choice",
+        heatmap = gr.Dropdown(choices=compare.HEATMAP_CHOICES, value=compare.HEATMAP_DEFAULT, label="Heatmap",
+                              info="each joint in its colour (scaled to its own peak), the maximum "
+                                   "over all six (the confidence scale), or one joint", elem_id="heatmap-choice",
                               scale=2)
         view = gr.Radio(choices=compare.VIEW_CHOICES, value="athlete", label="View",
                         info="the same region in every panel", elem_id="view-choice", scale=2)

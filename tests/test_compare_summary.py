@@ -95,3 +95,8 @@ def test_the_summary_leads_with_the_trusted_model_and_says_where_the_models_disa
     assert "disagree" not in summary.summary_markdown({"mobilenetv2": a, "x": a}, "mobilenetv2", card)
     one = summary.summary_markdown({"m": {**a, "reps": 1, "rep_details": a["rep_details"][:1]}}, None, {})
     assert one.startswith("### 1 rep — m\n")
+
+
+def test_the_default_heatmap_view_is_each_joint_in_its_colour():
+    assert compare.HEATMAP_DEFAULT == "joints" == compare.HEATMAP_CHOICES[0][1]
+    assert compare._heatmap_arg("joints") == "joints" and compare._heatmap_arg("all") == "all"

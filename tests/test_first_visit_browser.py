@@ -117,6 +117,11 @@ def test_progress_shows_one_line_per_model(first_visit):
     assert any("finding the joints" in t for t in lines), lines[:5]
 
 
+def test_heatmap_starts_on_each_joint_in_its_colour(first_visit):
+    page, _, _ = first_visit
+    assert page.locator("#heatmap-choice input").input_value() == "each joint, own colour"
+
+
 def test_feedback_wording(first_visit):
     page, _, _ = first_visit
     text = page.locator("#feedback").inner_text()
