@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,7 @@ class ModelRun:
     analysis: object  # engine.analysis.SquatReport
     out_dir: Path
     files: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # how long its analysis took (model, analysis, annotated video)
 
 
 _PREDICTORS: dict[str, object] = {}
@@ -173,6 +175,7 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
             if progress:
                 progress(k, name, frac, msg)
         out = out_root / name
+        t0 = time.perf_counter()
         with decode_limits(limits.decode() if limits is not None else None), predictor_lock(name):
             report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
                                                     keep_heatmaps=name != MEDIAPIPE, progress=sub)
@@ -181,7 +184,7 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
             named = out_root / f"{name}-{f}"
             os.link(out / f, named) if not named.exists() else None
             files.append(str(named))
-        runs.append(ModelRun(name, report, series, analysis, out, files))
+        runs.append(ModelRun(name, report, series, analysis, out, files, time.perf_counter() - t0))
     return runs
 
 

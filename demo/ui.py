@@ -164,7 +164,9 @@ def build_compare_tab() -> None:
             raise _error(e)
         cmp = comparison.compare(path, runs, time.perf_counter() - t0, est)
         if raw:
-            estimate.learn(raw, cmp.seconds)
+            estimate.learn(raw, cmp.seconds, costs)
+        for r in runs:  # what each model took per frame: the next estimates go by it
+            estimate.learn_run(r.name, len(r.series), r.seconds)
         first = panel_images(cmp, 0, hm, v, skel)
         img_updates = [gr.update(value=first[i], label=runs[i].name, visible=True) if i < len(runs)
                        else gr.update(value=None, visible=False) for i in range(n_panels)]
