@@ -197,8 +197,8 @@ def describe(frames: int, fps: float, models: list[str], stride: int, costs: lis
     rate = f"{fps / stride:.1f} frames/s of a {fps:.0f} frames/s clip"
     what = (f"{processed} frames ({rate}) × {len(models)} model{'s' if len(models) != 1 else ''}")
     if not all(c0.steady for c0 in costs):
-        return None, (f"{what}: the server is too busy right now to say how long it will take "
-                      "(its speed changed while timing the first frames).")
+        return None, (f"No estimate for {what}: the server is too busy right now to say how long "
+                      "it will take (its speed changed while timing the first frames).")
     if all(c0.from_runs for c0 in costs):
         c = None  # whole analyses already carry what the probe's first frames miss
     est = seconds(costs, frames, stride) * (c or 1.0)

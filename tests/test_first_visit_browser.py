@@ -56,7 +56,7 @@ def first_visit(tmp_path_factory):
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(url)
         page.locator("#clip-input input[type=file]").set_input_files(str(CLIP))
-        expect(page.locator("#estimate")).to_contain_text("About", timeout=300_000)
+        expect(page.locator("#estimate")).to_contain_text(" frames (", timeout=300_000)
         ticked = [page.locator("#model-choice label").filter(has=page.locator("input:checked")).nth(i).inner_text()
                   .strip() for i in range(page.locator("#model-choice input:checked").count())]
         page.screenshot(path=str(ARTIFACTS / "first-visit-loaded.png"))
