@@ -147,7 +147,8 @@ def build_compare_tab() -> None:
                                      region=cmp.region if v == "athlete" else None)
 
     def analyse(path, names, k, hm, v, skel, progress=gr.Progress()):
-        names = list(names or [])
+        # in the list's order (the recommended model first), not the order they were ticked in
+        names = sorted(names or [], key=lambda n: models.index(n) if n in models else len(models))
         try:
             info = compare.check_clip(path)
             costs = estimate.cached(path, names)
