@@ -156,6 +156,12 @@ def test_per_joint_heatmaps_show_each_joint_in_its_colour_not_a_blob():
                 assert np.argmin([np.abs(px - c).sum() for c in JOINT_COLORS]) == j, (j, px)
             assert painted[-120:, -90:].any()  # the legend of joint colours, lower right
     assert area["joints"] < 0.5 * area["all"], area
+    # a model whose confidence scale lifts its peaks past 1: the spots stay as compact (each
+    # joint over its raw peak, not over a top flattened by the clip at 1)
+    s.meta["confidence_scale"] = 3.0
+    out = render_panel(frame, s, 0, view, heatmap="joints", skeleton=False)
+    scaled = (np.abs(out.astype(int) - bare).sum(axis=2) > 30)[:, :520].mean()
+    assert scaled < 1.2 * area["joints"], (scaled, area)
 
 
 def test_knee_angle_labels_stay_off_the_joint_dots():

@@ -113,9 +113,12 @@ def heatmaps_per_joint(series: PoseSeries, t: int) -> np.ndarray | None:
     whose peak is under ``HEATMAP_FLOOR`` is left all 0). None without heatmaps."""
     if series.heatmaps is None or series.crops is None or series.crops[t] is None:
         return None
-    hm = np.clip(series.heatmaps[t].astype(np.float32) * float(series.meta.get("confidence_scale", 1.0)), 0, 1)
+    # over the raw peak, before the confidence scale's clip at 1 (which flattens a sure joint's
+    # top into a plateau as wide as the leg)
+    hm = np.clip(series.heatmaps[t].astype(np.float32), 0, None)
     peak = hm.reshape(len(hm), -1).max(axis=1)
-    norm = np.where(peak[:, None, None] >= HEATMAP_FLOOR, hm / np.maximum(peak, 1e-6)[:, None, None], 0.0)
+    sure = peak * float(series.meta.get("confidence_scale", 1.0)) >= HEATMAP_FLOOR
+    norm = np.where(sure[:, None, None], hm / np.maximum(peak, 1e-6)[:, None, None], 0.0)
     size = series.crops[t].output_size
     return np.stack([cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) for m in norm])
 
@@ -123,7 +126,7 @@ def heatmaps_per_joint(series: PoseSeries, t: int) -> np.ndarray | None:
 #: Per-joint view: each joint's own heatmap (over its peak) in its colour (``JOINT_COLORS``),
 #: opaque HEATMAP_ALPHA x n^2 at n of its peak and left out under PER_JOINT_FLOOR of it, so
 #: six compact spots rather than one blob over the leg.
-PER_JOINT_FLOOR = 0.5
+PER_JOINT_FLOOR = 0.7
 
 
 def blend_joint_heatmaps(image: np.ndarray, values: np.ndarray) -> np.ndarray:
