@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from engine.video.render import render_panel, view_crop
 from engine.video.reader import (DecodeLimits, LimitExceeded, VideoError, count_frames, decode_limits,
                                  open_video)
 from engine.models.weights import default_model, shipped_weights
+
+from . import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The demo bundle's clips (made by scripts/make_demo_bundle.py; see assets/demo/README.md).
@@ -126,6 +129,7 @@ class ModelRun:
     analysis: object  # engine.analysis.SquatReport
     out_dir: Path
     files: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # how long its analysis took (model, analysis, annotated video)
 
 
 _PREDICTORS: dict[str, object] = {}
@@ -174,7 +178,9 @@ def chosen_models(models) -> list[str]:
 def run_models(clip: str, models: list[str], out_root: str | Path | None = None, progress=None,
                stride: int = 1, limits: Limits | None = Limits()) -> list[ModelRun]:
     """Analyse ``clip`` with each model; every model writes its own output folder. Decoding
-    stops with ``LimitExceeded`` (a VideoError) at ``limits`` (None: no limits)."""
+    stops with ``LimitExceeded`` (a VideoError) at ``limits`` (None: no limits).
+    ``progress(k, name, fraction, message)`` is told model ``k``'s (0-based) own progress
+    (``demo.summary.progress_line`` makes the run's one line of it)."""
     models = chosen_models(models)  # each once, at most MAX_MODELS
     if out_root is None:  # under the data dir, within its disk budget (engine.storage)
         clip_bytes = Path(clip).stat().st_size if Path(clip).is_file() else 0
@@ -186,10 +192,11 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
     out_root = Path(out_root)
     runs = []
     for k, name in enumerate(models):
-        def sub(frac, msg, k=k):
+        def sub(frac, msg, k=k, name=name):
             if progress:
-                progress((k + frac) / len(models), f"{name}: {msg}")
+                progress(k, name, frac, msg)
         out = out_root / name
+        t0 = time.perf_counter()
         with decode_limits(limits.decode() if limits is not None else None), predictor_lock(name):
             report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
                                                     keep_heatmaps=name != MEDIAPIPE, progress=sub)
@@ -198,7 +205,7 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
             named = out_root / f"{name}-{f}"
             os.link(out / f, named) if not named.exists() else None
             files.append(str(named))
-        runs.append(ModelRun(name, report, series, analysis, out, files))
+        runs.append(ModelRun(name, report, series, analysis, out, files, time.perf_counter() - t0))
     return runs
 
 
@@ -211,10 +218,12 @@ def read_frame(clip: str, index: int) -> np.ndarray | None:
     return None
 
 
-#: The heatmap choices: (label, value); value 'all' = the maximum over joints, a joint's name,
-#: or 'none'.
-HEATMAP_CHOICES = ([("all joints (max)", "all")] + [(j.replace("_", " "), j) for j in JOINTS]
-                   + [("none", "none")])
+#: The heatmap choices: (label, value); value 'joints' = each joint in its own colour over its
+#: own peak (the default: it shows where each joint is; ``engine.video.render.heatmaps_per_joint``),
+#: 'all' = the maximum over joints (on the confidence scale), a joint's name, or 'none'.
+HEATMAP_CHOICES = ([("each joint, own colour", "joints"), ("all joints (max)", "all")]
+                   + [(j.replace("_", " "), j) for j in JOINTS] + [("none", "none")])
+HEATMAP_DEFAULT = "joints"
 #: The panel views: (label, value).
 VIEW_CHOICES = [("zoom to the athlete", "athlete"), ("whole frame", "frame")]
 
@@ -222,13 +231,13 @@ VIEW_CHOICES = [("zoom to the athlete", "athlete"), ("whole frame", "frame")]
 def _heatmap_arg(choice: str | None):
     if choice in (None, "none"):
         return None
-    if choice == "all":
-        return "all"
+    if choice in ("all", "joints"):
+        return choice
     return JOINTS.index(choice)
 
 
 def render_panels(clip: str, runs: list[ModelRun], position: int, max_side: int = 640, *,
-                  heatmap: str | None = "all", skeleton: bool = True, region=None) -> list[np.ndarray]:
+                  heatmap: str | None = HEATMAP_DEFAULT, skeleton: bool = True, region=None) -> list[np.ndarray]:
     """For processed-frame ``position``: each model's panel, all with the same frame, heatmap
     choice (``HEATMAP_CHOICES`` value), skeleton switch and view (``region`` = zoom to that
     (x, y, w, h), None = the whole frame)."""
@@ -279,26 +288,31 @@ def angle_chart(runs: list[ModelRun]):
     return fig
 
 
-REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "bottom knee (°)",
-               "hip below knee (thighs; 0 = parallel)", "descent (s)", "ascent (s)", "L/R knee diff (°)"]
+#: Short headers, so the table fits a 1280 px window without a horizontal scroll (the note
+#: under the table says what each means).
+REP_COLUMNS = ["model", "rep", "start (s)", "end (s)", "knee at bottom (°)", "depth", "down (s)",
+               "up (s)", "L/R knee diff (°)"]
+REP_NOTE = ("Depth: how far the hip sank below the knee at the bottom, in thigh lengths (0 = thighs "
+            "parallel, above 0 = below parallel). Down / up: the descent and the ascent. L/R knee "
+            "diff: front views only.")
 
 
 def rep_rows(runs: list[ModelRun]) -> list[list]:
-    """The rep table: one row per rep per model."""
-    rows = []
+    """The rep table: one row per rep per model (the default marked 'recommended')."""
+    rows, default = [], default_model()
     for r in runs:
         for i, d in enumerate(r.report["rep_details"]):
-            rows.append([r.name, i + 1, d.get("start_s"), d.get("end_s"), d.get("bottom_knee_angle"),
+            rows.append([summary.label(r.name, default), i + 1, d.get("start_s"), d.get("end_s"), d.get("bottom_knee_angle"),
                          d.get("depth"), d.get("descent_s"), d.get("ascent_s"), d.get("knee_asymmetry")])
     return [[round(v, 2) if isinstance(v, float) else v for v in row] for row in rows]
 
 
 def feedback_markdown(runs: list[ModelRun]) -> str:
-    parts = []
+    parts, default = [], default_model()
     for r in runs:
         rep = r.report
         lines = "\n".join(f"- {s}" for s in rep["feedback"]) or "- (no feedback)"
-        parts.append(f"**{r.name}** — {rep['reps']} reps, view: {rep['view']}, "
-                     f"{rep.get('fps_processed') or 0:.1f} frames/s\n\n{lines}")
+        parts.append(f"**{summary.label(r.name, default)}** — {summary.reps_words(rep['reps'])}, "
+                     f"view: {rep['view']}, {summary.speed_words(rep.get('fps_processed'))}\n\n{lines}")
     return "\n\n".join(parts)
 

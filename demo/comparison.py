@@ -16,6 +16,9 @@ from engine.joints import JOINTS, SIDE_COLORS, side_of
 from engine.video.pipeline import MEDIAPIPE
 from engine.video.render import athlete_region
 
+from engine.models.weights import default_model
+
+from . import summary
 from .compare import ModelRun
 
 #: One colour per model, shared by the angle chart and the disagreement chart.
@@ -133,7 +136,7 @@ def disagreement_chart(cmp: Comparison):
     return fig
 
 
-SUMMARY_COLUMNS = ["model", "reliable frames (%)", "mean confidence", "reps", "view", "frames/s",
+SUMMARY_COLUMNS = ["model", "reliable frames (%)", "mean confidence", "reps", "view", "analysed (frames/s)",
                    "from MediaPipe (leg lengths)"]
 
 
@@ -142,13 +145,13 @@ def summary_rows(cmp: Comparison) -> list[list]:
     whose joints the analysis could use, the mean confidence of its joints (all frames and
     joints), reps, view, speed, and (with MediaPipe chosen) its median distance from it."""
     from_ref = cmp.agreement.summary()["from_reference"]
-    rows = []
+    rows, default = [], default_model()
     for r in cmp.runs:
         n = len(r.series)
         reliable = float(np.isfinite(r.analysis.depth).mean()) * 100 if n else 0.0
         conf = float(np.mean(r.series.confidence)) if n else 0.0
         d = from_ref.get(r.name)
-        rows.append([r.name, round(reliable, 1), round(conf, 2), r.report.get("reps"), r.report.get("view"),
+        rows.append([summary.label(r.name, default), round(reliable, 1), round(conf, 2), r.report.get("reps"), r.report.get("view"),
                      r.report.get("fps_processed"),
                      "reference" if r.name == cmp.agreement.reference else (None if d is None else round(d, 3))])
     return rows

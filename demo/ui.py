@@ -11,7 +11,7 @@ import gradio as gr
 
 from engine.fileio import user_message
 
-from . import compare, comparison, estimate
+from . import compare, comparison, estimate, summary
 
 MAX_PANELS = 6
 PER_ROW = 3
@@ -43,6 +43,13 @@ JUMP_JS = """
 """
 
 
+#: After a run: bring the summary (under the Analyse button) into view, its top at the top of
+#: the window, so the results are the first thing seen without scrolling.
+SHOW_SUMMARY_JS = """
+() => { const e = document.getElementById('run-summary'); if (e) e.scrollIntoView({block: 'start'}); }
+"""
+
+
 def _error(e: Exception) -> gr.Error:
     return gr.Error(user_message(e), duration=None)  # words, never Python's text or server paths
 
@@ -50,6 +57,8 @@ def _error(e: Exception) -> gr.Error:
 def build_compare_tab() -> None:
     """Build the Compare tab's components inside the current ``gr.Tab``."""
     models = compare.available_models()
+    default = compare.default_model()
+    card = summary.scorecard()
     n_panels = max(1, min(MAX_PANELS, len(models)))
     limits = compare.Limits()
     gr.Markdown(
@@ -65,9 +74,11 @@ def build_compare_tab() -> None:
                 gr.Examples(examples=[[e] for e in examples], inputs=[clip], label="Example clips",
                             elem_id="clip-examples")
         with gr.Column(scale=1):
-            chosen = gr.CheckboxGroup(choices=models, value=models[:2], label="Models",
-                                      info="Registered models with weights, and MediaPipe as a reference",
-                                      elem_id="model-choice")
+            chosen = gr.CheckboxGroup(choices=summary.choices(models, default),
+                                      value=summary.preselected(models, default, card), label="Models",
+                                      info="Registered models with weights, and MediaPipe as a reference; "
+                                           "the recommended one is the scorecard's best on clips no "
+                                           "model trained on", elem_id="model-choice")
             stride = gr.Slider(1, 10, value=1, step=1, label="Analyse every k-th frame",
                                info="1 = every frame; more is faster on long clips, with coarser timing",
                                elem_id="stride")
@@ -75,12 +86,17 @@ def build_compare_tab() -> None:
             run = gr.Button("Analyse", variant="primary", elem_id="analyse-button")
             if not models:
                 gr.Markdown("No model is available: ship weights in `weights/` or install MediaPipe.")
+            # the results at a glance, where the Analyse button was pressed; the run's one
+            # progress bar is drawn here too
+            overview = gr.Markdown("The results will appear here after Analyse.", elem_id="run-summary",
+                                   min_height=80)
     state = gr.State(None)
     slider = gr.Slider(0, 1, value=0, step=1, label="Frame (scrubs every panel)", interactive=True,
                        elem_id="frame-slider")
     with gr.Row(equal_height=True):
-        heatmap = gr.Dropdown(choices=compare.HEATMAP_CHOICES, value="all", label="Heatmap",
-                              info="one joint, or the maximum over all six", elem_id="heatmap-choice",
+        heatmap = gr.Dropdown(choices=compare.HEATMAP_CHOICES, value=compare.HEATMAP_DEFAULT, label="Heatmap",
+                              info="each joint in its colour (scaled to its own peak), the maximum "
+                                   "over all six (the confidence scale), or one joint", elem_id="heatmap-choice",
                               scale=2)
         view = gr.Radio(choices=compare.VIEW_CHOICES, value="athlete", label="View",
                         info="the same region in every panel", elem_id="view-choice", scale=2)
@@ -103,15 +119,16 @@ def build_compare_tab() -> None:
     disagreement = gr.Plot(label="Where the models disagree (click to show that frame)",
                            elem_id="disagreement-plot")
     jump_time = gr.Textbox(visible="hidden", elem_id="jump-time")
-    with gr.Row():
-        reps = gr.Dataframe(headers=compare.REP_COLUMNS, label="Repetitions", interactive=False, scale=3)
-        with gr.Column(scale=2):
-            summary = gr.Dataframe(headers=comparison.SUMMARY_COLUMNS, label="Per model", interactive=False,
-                                   elem_id="model-summary")
-            gr.Markdown("Reliable frames: the share whose joints the analysis could use. Mean "
-                        "confidence: over every frame and joint. From MediaPipe: the median over "
-                        "frames of the mean joint distance from MediaPipe's, in leg lengths "
-                        "(hip to knee to ankle).", elem_classes=["summary-note"])
+    # one table a row, the full width, headers wrapped: no horizontal scroll at 1280 px
+    reps = gr.Dataframe(headers=compare.REP_COLUMNS, label="Repetitions", interactive=False, wrap=True,
+                        elem_id="rep-table")
+    gr.Markdown(compare.REP_NOTE, elem_classes=["summary-note"])
+    per_model = gr.Dataframe(headers=comparison.SUMMARY_COLUMNS, label="Per model", interactive=False,
+                             wrap=True, elem_id="model-summary")
+    gr.Markdown("Reliable frames: the share whose joints the analysis could use. Mean "
+                "confidence: over every frame and joint. Analysed: the processing speed. From "
+                "MediaPipe: the median over frames of the mean joint distance from MediaPipe's, in "
+                "leg lengths (hip to knee to ankle).", elem_classes=["summary-note"])
     feedback = gr.Markdown(elem_id="feedback")
     files = gr.File(label="Downloads: keypoints CSV, report JSON, annotated MP4", file_count="multiple")
 
@@ -134,14 +151,20 @@ def build_compare_tab() -> None:
                                      region=cmp.region if v == "athlete" else None)
 
     def analyse(path, names, k, hm, v, skel, progress=gr.Progress()):
-        names = list(names or [])
+        # in the list's order (the recommended model first), not the order they were ticked in
+        names = sorted(names or [], key=lambda n: models.index(n) if n in models else len(models))
         try:
             info = compare.check_clip(path)
             costs = estimate.cached(path, names)
             est = estimate.describe(info["frames"], info["fps"], names, int(k), costs)[0] if costs else None
             raw = estimate.seconds(costs, info["frames"], int(k)) if costs else None
             t0 = time.perf_counter()
-            runs = compare.run_models(path, names, progress=lambda f, m: progress(f, desc=m), stride=int(k))
+
+            def tell(i, name, frac, msg):
+                total, line = summary.progress_line(name, i, len(names), frac, msg, time.perf_counter() - t0,
+                                                    default, est)
+                progress(total, desc=line)
+            runs = compare.run_models(path, names, progress=tell, stride=int(k))
         except (compare.InputProblem, compare.VideoError) as e:
             raise _error(e)
         except Exception as e:  # one sentence, never Python's text (logged)
@@ -149,18 +172,20 @@ def build_compare_tab() -> None:
             raise _error(e) from None
         cmp = comparison.compare(path, runs, time.perf_counter() - t0, est)
         if raw:
-            estimate.learn(raw, cmp.seconds)
+            estimate.learn(raw, cmp.seconds, costs)
+        for r in runs:  # what each model took per frame: the next estimates go by it
+            estimate.learn_run(r.name, len(r.series), r.seconds)
         first = panel_images(cmp, 0, hm, v, skel)
         img_updates = [gr.update(value=first[i], label=runs[i].name, visible=True) if i < len(runs)
                        else gr.update(value=None, visible=False) for i in range(n_panels)]
         vid_updates = [gr.update(value=str(runs[i].out_dir / "annotated.mp4"), visible=True)
                        if i < len(runs) else gr.update(value=None, visible=False) for i in range(n_panels)]
         n = len(runs[0].series)
-        took = f"Took {cmp.seconds:.0f} s" + (f" (estimated {est:.0f} s)." if est is not None else ".")
-        return ([cmp, gr.update(maximum=max(1, n - 1), value=0)] + img_updates + vid_updates
+        top = summary.summary_markdown({r.name: r.report for r in runs}, default, card, cmp.seconds, est)
+        return ([top, cmp, gr.update(maximum=max(1, n - 1), value=0)] + img_updates + vid_updates
                 + [compare.angle_chart(runs), comparison.disagreement_chart(cmp), compare.rep_rows(runs),
                    comparison.summary_rows(cmp), compare.feedback_markdown(runs),
-                   [f for r in runs for f in r.files], took])
+                   [f for r in runs for f in r.files]])
 
     def scrub(cmp, position, hm, v, skel):
         if not cmp:
@@ -192,8 +217,9 @@ def build_compare_tab() -> None:
                    show_progress="minimal")
     # Analyse drops an estimate still waiting in the queue (the run says how long it took)
     run.click(analyse, [clip, chosen, stride, heatmap, view, skeleton],
-              [state, slider] + panels + videos + [chart, disagreement, reps, summary, feedback, files, eta],
-              api_visibility="private", concurrency_id="analyse", cancels=[timing])
+              [overview, state, slider] + panels + videos + [chart, disagreement, reps, per_model, feedback, files],
+              api_visibility="private", concurrency_id="analyse", cancels=[timing],
+              show_progress_on=[overview]).success(None, None, None, js=SHOW_SUMMARY_JS)
     settings = [state, slider, heatmap, view, skeleton]
     gr.on([slider.change, heatmap.change, view.change, skeleton.change], scrub, settings, panels,
           api_visibility="private", trigger_mode="always_last", show_progress="hidden")

@@ -44,6 +44,12 @@ SKELETON: tuple[tuple[int, int], ...] = ((0, 2), (2, 4), (1, 3), (3, 5), (0, 1))
 
 #: Display colours (RGB) per side: left joints orange, right joints blue, centre grey.
 SIDE_COLORS = {"left": (255, 140, 0), "right": (30, 144, 255), "center": (200, 200, 200)}
+#: One display colour (RGB) per joint, in JOINTS order, for views that tell all six apart (the
+#: per-joint heatmaps): left joints in warm colours, right in cool ones; hips the side colour.
+JOINT_COLORS: tuple[tuple[int, int, int], ...] = (
+    (255, 140, 0), (30, 144, 255),    # left hip orange, right hip blue
+    (255, 230, 40), (0, 230, 200),    # left knee yellow, right knee cyan
+    (230, 40, 40), (170, 90, 255))    # left ankle red, right ankle violet
 
 
 def side_of(joint: int) -> str:

@@ -30,7 +30,7 @@ from engine.joints import JOINTS, NUM_JOINTS, V_UNLABELED
 
 from . import audits as auditlib
 from . import drawing
-from .drawing import View, read_rgb, render_crop, render_detail, zoom_view  # noqa: F401  (API)
+from .drawing import View, read_rgb, render_crop, render_detail, zoom_by_default, zoom_view  # noqa: F401  (API)
 from .store import ReviewStore, current_store, file_sha256
 from .uploads import UploadError, extract_zip, extract_zip_cached, find_images_root  # noqa: F401
 
@@ -288,7 +288,7 @@ def chart(summ: dict):
 
 # -- filters --------------------------------------------------------------------------------
 FILTERS: dict[str, str] = {
-    "flagged": "Flagged for review (anything incomplete, or flagged by the label audit)",
+    "flagged": "Flagged (incomplete, or by the audit)",
     "none_labeled": "Nothing labelled (0 of 6)",
     "some_missing": "Some joints missing (1-5 of 6)",
     **{f"missing:{j}": f"Missing {j.replace('_', ' ')}" for j in JOINTS},

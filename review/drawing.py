@@ -230,6 +230,20 @@ ZOOM_TARGET = 640
 ZOOM_MAX_SCALE = 8.0
 
 
+#: A person whose box's longer side is under this share of the image's longer side is shown
+#: zoomed by default: the joint labels (LH, RH, ...) are drawn at a size set by the image, so on
+#: a small person they overlap one another.
+ZOOM_BY_DEFAULT_SHARE = 1 / 3
+
+
+def zoom_by_default(person: Person, image_size: tuple[int, int]) -> bool:
+    """Should the detail picture of ``person`` start zoomed: a small person in its image
+    (``ZOOM_BY_DEFAULT_SHARE``), or an image so small that its picture would be (under half
+    of ``ZOOM_TARGET`` on its longer side)?"""
+    return (max(person.bbox[2], person.bbox[3]) < ZOOM_BY_DEFAULT_SHARE * max(image_size)
+            or max(image_size) < ZOOM_TARGET / 2)
+
+
 def zoom_view(person: Person, image_size: tuple[int, int], zoom: bool = True) -> View:
     """The View of the detail picture: the whole image, or (``zoom``) the person's surroundings
     magnified so that small people can be fixed precisely. ``image_size`` = (width, height)."""

@@ -248,8 +248,9 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     plot = gr.Plot(label="Joints labelled per person", elem_id="review-chart")
     progress_md = gr.Markdown("", elem_id="review-progress")
     with gr.Row():
+        # wide enough for the longest filter's name (no truncated text)
         flt = gr.Dropdown([(v, k) for k, v in curation.FILTERS.items()], value="flagged",
-                          label="Filter (flags)", elem_id="review-filter")
+                          label="Filter (flags)", elem_id="review-filter", scale=2, min_width=320)
         status = gr.Dropdown(list(curation.STATUSES), value="any", label="Review status",
                              elem_id="review-status")
         audit_flt = gr.Dropdown([(v, k) for k, v in audits.AUDIT_FILTERS.items()], value="all",
@@ -268,10 +269,13 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             legend = gr.Image(drawing.legend_image(), label="Key: the label and the audit's teacher",
                               interactive=False, visible=False, format="png", height=110,
                               buttons=[], elem_id="review-legend")
-            zoom = gr.Checkbox(False, label="Zoom on the person (for small people; clicks still "
-                               "land on image pixels)", elem_id="review-zoom")
+            zoom = gr.Checkbox(False, label="Zoom on the person (on by default for a small person; "
+                               "clicks still land on image pixels)", elem_id="review-zoom")
             joint = gr.Dropdown(list(JOINTS), value=JOINTS[0], label="Joint to place",
                                 elem_id="review-joint")
+            gr.Markdown("<span style='color:#e6c800'>◯</span> Yellow ring: the joint chosen in "
+                        "'Joint to place', where it is now; click the picture to move it there.",
+                        elem_id="review-ring-legend")
             vis = gr.Radio(list(VIS), value="visible", label="Placed joint is", elem_id="review-vis")
             pending_md = gr.Markdown(_pending_md({}), elem_id="review-pending")
             with gr.Row(equal_height=True):
@@ -357,19 +361,23 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
     page_in.submit(scoped(refilter), [ann_in, img_in, flt, status, page_in, audit_flt],
                    [gallery, ids, count_md, page_in], api_visibility="private", show_progress_on=count_md)
 
-    def show(ds, aid, zm):
-        """Outputs for showing person ``aid`` (None: nothing selected)."""
+    def show(ds, aid, zm, fresh=True):
+        """Outputs for showing person ``aid`` (None: nothing selected). A ``fresh`` person
+        starts zoomed when small (``curation.zoom_by_default``); else the zoom stays as set."""
         if aid is None:
             return (None, {}, None, "_Select a person in the gallery._", _pending_md({}), "",
-                    gr.update(), gr.update())
+                    gr.update(), gr.update(), gr.update())
         d = current_store().get(ds.sha, aid)
         fixes = dict(d.fixes) if d else {}  # (a swap, if any, is read from the store by _detail)
         j = _first_missing(ds, aid)
+        person = ds.person(aid)
+        if fresh:
+            zm = curation.zoom_by_default(person, person.image_size)
         picture, v = _detail(ds, aid, fixes, j, zm)
-        return (aid, fixes, picture, curation.describe(ds, ds.person(aid)), _pending_md(fixes),
-                d.note if d else "", j, v)
+        return (aid, fixes, picture, curation.describe(ds, person), _pending_md(fixes),
+                d.note if d else "", j, v, bool(zm))
 
-    show_outs = [current, pending, detail, info, pending_md, note, joint, view]
+    show_outs = [current, pending, detail, info, pending_md, note, joint, view, zoom]
 
     def select(ann, imgs, id_list, zm, evt: gr.SelectData):
         ds = _open(ann, imgs)
@@ -404,8 +412,9 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             return gr.update(), gr.update()
         return _detail(_open(ann, imgs), aid, pend, j, zm)
 
-    for trigger in (joint, zoom):
-        trigger.change(scoped(redraw), [ann_in, img_in, current, pending, joint, zoom], [detail, view],
+    # the zoom box redraws when the user ticks it (``input``), not when a new person sets it
+    for trigger in (joint.change, zoom.input):
+        trigger(scoped(redraw), [ann_in, img_in, current, pending, joint, zoom], [detail, view],
                        api_visibility="private", show_progress_on=pending_md)
 
     def clear(ann, imgs, aid, j, zm):
@@ -431,7 +440,9 @@ def build_review_tab(blocks: gr.Blocks | None = None) -> None:
             if target is not None:
                 pg = order.index(target) // curation.PAGE_SIZE + 1
         items, new_ids, count, pg = _gallery(ds, f, s, pg, people, au)
-        return (items, new_ids, count, pg, curation.progress_line(ds), *show(ds, target, zm))
+        # the gallery's highlight follows the person shown (after Accept: the next one)
+        shown = gr.Gallery(value=items, selected_index=new_ids.index(target) if target in new_ids else None)
+        return (shown, new_ids, count, pg, curation.progress_line(ds), *show(ds, target, zm, target != aid))
 
     change_outs = [gallery, ids, count_md, page_in, progress_md, *show_outs]
 

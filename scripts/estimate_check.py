@@ -48,10 +48,14 @@ def main(argv=None) -> None:
             took = time.perf_counter() - t0
         raw = estimate.seconds(costs, info["frames"], k)
         estimate.learn(raw, took)  # as the app does after each analysis
-        rows.append({"stride": k, "estimate_s": round(est, 1), "raw_estimate_s": round(raw, 1),
-                     "took_s": round(took, 1), "ratio": round(est / took, 2)})
-        print(f"stride {k}: estimated {est:.1f} s (before correction {raw:.1f} s), took {took:.1f} s "
-              f"(x{est / took:.2f})", flush=True)
+        if est is None:  # the probe was unsteady: the app says no number (demo.estimate.describe)
+            print(f"stride {k}: no estimate ({line}), took {took:.1f} s", flush=True)
+        rows.append({"stride": k, "estimate_s": None if est is None else round(est, 1),
+                     "raw_estimate_s": round(raw, 1), "took_s": round(took, 1),
+                     "ratio": None if est is None else round(est / took, 2)})
+        if est is not None:
+            print(f"stride {k}: estimated {est:.1f} s (before correction {raw:.1f} s), took {took:.1f} s "
+                  f"(x{est / took:.2f})", flush=True)
     import os
     write_json(args.out, {"clip": args.clip.name, "frames": info["frames"], "models": names,
                           "probe_s": round(probe_s, 1), "load_average": os.getloadavg()[0],

@@ -121,7 +121,7 @@ def compare_screenshots(clip: Path, frame: int, work: Path, path: Path, results_
             page.locator("#analyse-button").click()  # the models ticked by default
             panel = page.locator("#panel-0 img")
             expect(panel).to_be_visible(timeout=1_200_000)
-            expect(page.locator("#feedback")).to_contain_text("reps", timeout=60_000)
+            expect(page.locator("#feedback")).to_contain_text("view:", timeout=60_000)
             before = panel.get_attribute("src")
             number = page.locator("#frame-slider input[type=number]")
             number.fill(str(frame))

@@ -364,3 +364,39 @@ def test_one_knee_caving_is_named_and_knees_over_the_feet_are_not_valgus():
     wide = analyze_series(series_of(pose_from_knee(knee, "front", outward=60), t))
     assert wide.reps == 2 and not any("inward" in s for s in wide.feedback)
     assert all(d["valgus_side"] is None for d in wide.rep_details)
+
+
+def test_an_end_card_with_nobody_is_no_person_not_a_view_or_missing_joints():
+    """Issue 31: a side-view clip whose athlete turns to walk off (hips apart for the last
+    second) and then 3 s of an empty end card. The empty frames count as 'no person': not a
+    view of their own, not a missing joint, not unreliable joints; the feedback names only
+    what was measured (no 'ankles out of view' when every ankle was seen)."""
+    t = times_for(10 + 3)
+    knee = squat_profile(t, 3)
+    kp = pose_from_knee(knee, "side")
+    turn = (t >= 9) & (t < 10)  # turning away: the hips come apart, the legs straight
+    kp[turn] = pose_from_knee(np.full(int(turn.sum()), 178.0), "front")
+    conf = np.full((len(t), 6), 0.9)
+    card = t >= 10
+    conf[card] = 0.1  # the model's guesses on a black frame: below the confidence line
+    report = analyze_series(series_of(kp, t, conf))
+    assert report.reps == 3
+    assert report.view == "side", report.view_segments
+    assert [s["view"] for s in report.view_segments] == ["side", "no person"]
+    assert report.view_segments[-1]["start_s"] == pytest.approx(10.0, abs=0.05)
+    assert report.missing_joints == []
+    assert report.no_person_frames == [int(i) for i in np.flatnonzero(card)]
+    text = " ".join(report.feedback)
+    assert "out of view" not in text and "unreliable" not in text, report.feedback
+    assert "Nobody was in view from 10.0 s to 13.0 s" in text, report.feedback
+    # the same clip with the ankles really gone (below the confidence line) does name them
+    conf[~card, 4:] = 0.1
+    gone = analyze_series(series_of(kp, t, conf))
+    assert any("left ankle and right ankle were out of view" in s for s in gone.feedback), gone.feedback
+
+
+def test_nobody_in_the_whole_clip_says_so():
+    s = clip(2, "side")
+    report = analyze_series(series_of(s.keypoints, s.times, np.zeros((len(s), 6))))
+    assert not report.judged and report.view == "unknown"
+    assert "nobody was found" in report.feedback[0] and "not visible" in report.feedback[0]

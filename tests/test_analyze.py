@@ -149,3 +149,30 @@ def test_without_mediapipe_the_adapter_and_cli_say_how_to_install_it(tmp_path, c
     assert "ERR" in r.stdout and "requirements-mediapipe.txt" in r.stdout
     assert r.returncode == 2 and "requirements-mediapipe.txt" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def test_a_black_end_card_is_no_person_not_missing_ankles(tmp_path, clips_dir):
+    """Issue 31, on a real clip through the shipped default model: side-wall.mp4 (three squats
+    from the side, every ankle seen) with 3 s of a black end card. The card is 'no person':
+    the view stays 'side', no joint is called out of view, the joints are not called
+    unreliable, and the feedback says nobody was in view there."""
+    from engine.video.reader import VideoWriter, open_video
+    clip = tmp_path / "side-wall-end-card.mp4"
+    with open_video(clips_dir / "side-wall.mp4") as v:
+        fps, size = v.fps, v.frame_size
+        with VideoWriter(clip, fps, size) as w:
+            for _, f in v.frames():
+                w.write(f)
+            black = np.zeros((size[1], size[0], 3), np.uint8)
+            for _ in range(int(3 * fps)):
+                w.write(black)
+    out = tmp_path / "out"
+    r = _analyze([clip, "--out", out, "--stride", "3"])
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["reps"] == 3 and report["view"] == "side", report["view_segments"]
+    assert report["view_segments"][-1]["view"] == "no person"
+    assert report["missing_joints"] == [] and len(report["no_person_frames"]) >= 28
+    text = " ".join(report["feedback"])
+    assert "out of view" not in text and "unreliable" not in text, report["feedback"]
+    assert "Nobody was in view from 10." in text, report["feedback"]

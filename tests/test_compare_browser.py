@@ -60,7 +60,7 @@ def test_compare_tab_upload_panels_and_slider(tmp_path, clips_dir):
         panel0, panel1 = page.locator("#panel-0 img"), page.locator("#panel-1 img")
         expect(panel0).to_be_visible(timeout=300_000)
         expect(panel1).to_be_visible(timeout=30_000)
-        expect(page.locator("#feedback")).to_contain_text("reps", timeout=30_000)
+        expect(page.locator("#feedback")).to_contain_text("view:", timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "compare-results.png"), full_page=True)
         before = [panel0.get_attribute("src"), panel1.get_attribute("src")]
         number = page.locator("#frame-slider input[type=number]")
@@ -139,7 +139,7 @@ def analysed(tmp_path_factory, clips_dir):
         panels = [page.locator(f"#panel-{k} img") for k in range(3)]
         for panel in panels:
             expect(panel).to_be_visible(timeout=300_000)
-        expect(page.locator("#estimate")).to_contain_text("Took", timeout=60_000)
+        expect(page.locator("#run-summary")).to_contain_text("Took", timeout=60_000)
         expect(page.locator("#disagreement-plot .js-plotly-plot")).to_be_visible(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "compare-analysed.png"), full_page=True)
         yield page, panels

@@ -34,3 +34,54 @@ def test_estimates_are_corrected_by_what_the_latest_runs_took():
     for _ in range(estimate.LEARN_FROM):
         estimate.learn(10.0, 10.0)
     assert estimate.correction() == pytest.approx(1.0)  # only the latest count
+
+
+def test_the_probe_is_split_into_a_steady_pass_the_video_and_a_fixed_cost():
+    # loading and the first search: 2 s before the first batch's end; then 0.1 s a frame;
+    # the video 0.05 s a frame for 24 frames
+    marks = [(2.0, "m: frame 8"), (2.8, "m: frame 16"), (3.6, "m: frame 24"), (3.7, "m: 24 frames"),
+             (3.8, "writing annotated video"), (5.0, "done")]
+    fixed, per_frame, steady = estimate.split_stages(marks, 5.1, 24)
+    assert per_frame == pytest.approx(0.1 + 0.05) and steady
+    assert fixed == pytest.approx(5.1 - 24 * 0.15)
+    # the machine's load changing under the probe: not steady, and no number is said
+    _, _, steady = estimate.split_stages([(1.0, "m: frame 8"), (1.4, "m: frame 16"), (4.0, "m: frame 24")], 4.5, 24)
+    assert not steady
+    est, line = estimate.describe(100, 30.0, ["m"], 1, [estimate.Cost(1.0, 0.1, 0.0, steady=False)])
+    assert est is None and "too busy" in line and "About" not in line
+    est, line = estimate.describe(100, 30.0, ["m"], 1, [estimate.Cost(1.0, 0.1, 0.0)])
+    assert f"between {est / estimate.MARGIN:.0f} s and {est * estimate.MARGIN:.0f} s" in line
+
+
+@pytest.mark.slow
+def test_the_estimate_is_within_its_margin_on_two_real_clips(tmp_path, clips_dir, monkeypatch):
+    """Issue 31: with the models the Compare tab ticks by default, the demo bundle's clip
+    first (estimated from the probe, as on a fresh server), then oblique-single.mp4 (estimated
+    from what the first analysis took per frame, as the app does once it has run): each
+    estimate said is within MARGIN of the time the run took. The old probe (3 and 9 frames)
+    was off by 0.4x to 5x on these clips; a probe alone by up to 2.9x under a changing load."""
+    import time
+
+    from demo import compare, summary
+    from engine.models.weights import default_model
+    monkeypatch.setattr(estimate, "_RUN_COSTS", {})
+    models = compare.available_models()
+    names = summary.preselected(models, default_model(), summary.scorecard())
+    clips = [str(compare.BUNDLE_CLIPS / "gym-side-two-squats.mp4"), str(clips_dir / "oblique-single.mp4")]
+    seen = []
+    for k, clip in enumerate(clips):
+        info = compare.check_clip(clip)
+        costs = estimate.time_models(clip, names)
+        assert all(c.from_runs for c in costs) == (k == 1)
+        est, line = estimate.describe(info["frames"], info["fps"], names, 1, costs)
+        t0 = time.perf_counter()
+        runs = compare.run_models(clip, names, out_root=tmp_path / f"run{k}")
+        took = time.perf_counter() - t0
+        estimate.learn(estimate.seconds(costs, info["frames"], 1), took, costs)
+        for r in runs:
+            estimate.learn_run(r.name, len(r.series), r.seconds)
+        seen.append((clip, est, took, line))
+        if est is None:  # said so rather than guessed: the machine's load changed under the probe
+            assert k == 0 and "too busy" in line
+            continue
+        assert est / estimate.MARGIN <= took <= est * estimate.MARGIN, seen

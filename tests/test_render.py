@@ -121,3 +121,65 @@ def test_zoom_region_holds_every_joint_and_shows_them_larger():
 
     assert extent(zoom) > 1.5 * extent(whole)
     assert athlete_region([], (W, H)) is None
+
+
+def _blob_series(peaks):
+    """Heatmaps with a wide Gaussian (sigma 3 heatmap px) at each joint's place, of height
+    ``peaks[j]``: a standing athlete's heat, spilling over the whole leg."""
+    crop = Crop.from_box((250, 150, 150, 300), (96, 128))
+    hm = np.zeros((1, 6, 32, 24), np.float32)
+    yy, xx = np.mgrid[:32, :24]
+    for j in range(6):
+        x, y = (crop.to_input(KP[j]) + 0.5) / 4 - 0.5
+        hm[0, j] = peaks[j] * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0 ** 2))
+    return _series(1, hm.astype(np.float16), [crop])
+
+
+def test_per_joint_heatmaps_show_each_joint_in_its_colour_not_a_blob():
+    """Issue 31: 'all joints (max)' paints the whole leg; the per-joint view (the Compare tab's
+    default) shows six compact spots, each joint in its own colour, a weak joint as well."""
+    from engine.joints import JOINT_COLORS
+    s = _blob_series([1.0, 1.0, 0.9, 0.9, 0.25, 0.8])  # the left ankle weak
+    frame = np.full((H, W, 3), 90, np.uint8)
+    view = view_crop((W, H), None, 640)
+    bare = render_panel(frame, s, 0, view, heatmap=None, skeleton=False)
+    area = {}
+    for choice in ("all", "joints"):
+        out = render_panel(frame, s, 0, view, heatmap=choice, skeleton=False)
+        painted = np.abs(out.astype(int) - bare).sum(axis=2) > 30
+        area[choice] = painted[:, :520].mean()
+        if choice == "joints":
+            for j in range(6):  # at each joint: its own colour, the weak ankle included
+                x, y = KP[j].astype(int)
+                px = out[y, x].astype(int)
+                assert np.abs(px - JOINT_COLORS[j]).sum() < np.abs(px - 90).sum(), (j, px)
+                assert np.argmin([np.abs(px - c).sum() for c in JOINT_COLORS]) == j, (j, px)
+            assert painted[-120:, -90:].any()  # the legend of joint colours, lower right
+    assert area["joints"] < 0.5 * area["all"], area
+    # a model whose confidence scale lifts its peaks past 1: the spots stay as compact (each
+    # joint over its raw peak, not over a top flattened by the clip at 1)
+    s.meta["confidence_scale"] = 3.0
+    out = render_panel(frame, s, 0, view, heatmap="joints", skeleton=False)
+    scaled = (np.abs(out.astype(int) - bare).sum(axis=2) > 30)[:, :520].mean()
+    assert scaled < 1.2 * area["joints"], (scaled, area)
+
+
+def test_knee_angle_labels_stay_off_the_joint_dots():
+    """A small athlete at the bottom of a side-view squat: the knees overlap and the far knee's
+    outer side is where the hips are. No label covers a joint's dot or the other label."""
+    from engine.video.render import _hits, _overlap, knee_label_places, label_box
+    kp = np.array([[165.0, 205.0], [160.0, 206.0], [200.0, 200.0], [193.0, 201.0],
+                   [188.0, 240.0], [183.0, 241.0]])
+    shape = (480, 640, 3)
+    places = knee_label_places(shape, kp, (70.0, 72.0))
+    assert [p[0] for p in places] == [JOINT_INDEX["left_knee"], JOINT_INDEX["right_knee"]]
+    boxes = [label_box(shape, text, org, 0.7, anchor) for _, text, org, anchor in places]
+    for box in boxes:
+        assert not _hits(box, kp, 6 + 2), (box, places)
+    assert not _overlap(*boxes)
+    # and drawn: the dots keep their colour under the labels
+    out = annotate(np.zeros((H, W, 3), np.uint8), PoseSeries(kp[None], np.full((1, 6), 0.9), np.zeros(1),
+                   np.zeros(1, int), (W, H), 30.0), 0, knee_angles=(70.0, 72.0))
+    for name in ("right_hip", "right_ankle"):  # drawn last of the two overlapping dots
+        x, y = kp[JOINT_INDEX[name]].astype(int)
+        assert tuple(out[y, x]) == SIDE_COLORS[name.split("_")[0]], name

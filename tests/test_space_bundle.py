@@ -194,7 +194,7 @@ def test_a_fresh_space_offers_the_bundle_in_both_tabs(tmp_path):
         default = (space / "weights" / "default.txt").read_text().strip()
         boxes = page.locator("#model-choice label")
         names = [n.strip() for n in boxes.all_inner_texts()]
-        assert names[0] == default and "mediapipe" not in names, names
+        assert names[0] == f"{default} (recommended)" and "mediapipe" not in names, names
         for i in range(len(names)):
             box = boxes.nth(i).locator("input")
             if (i == 0) != box.is_checked():
@@ -202,7 +202,7 @@ def test_a_fresh_space_offers_the_bundle_in_both_tabs(tmp_path):
         page.locator("#analyse-button").click()
         expect(page.locator("#panel-0 img")).to_be_visible(timeout=300_000)
         expect(page.locator("#feedback")).to_contain_text(f"{default}", timeout=60_000)
-        expect(page.locator("#feedback")).to_contain_text("reps")
+        expect(page.locator("#feedback")).to_contain_text("view:")
         assert page.locator("#panel-1 img").count() == 0 or not page.locator("#panel-1 img").is_visible()
         page.screenshot(path=str(SHOTS / "2-compare-analysed.png"), full_page=True)
 

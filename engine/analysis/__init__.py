@@ -18,11 +18,11 @@ import numpy as np
 from engine.pose import PoseSeries
 from . import thresholds
 from engine.joints import JOINTS
-from .angles import LEGS, drop_stray_joints, hip_angles, knee_angles, reliable_keypoints
+from .angles import LEGS, drop_stray_joints, hip_angles, knee_angles, present, reliable_keypoints
 from .feedback import bottom_knee, rep_figures, rep_sentences, set_sentences
 from .posture import WORDS, main_posture, postures, upright_share
 from .reps import Partial, Rep, depth_signal, find_reps
-from .view import SIDE, describe, frame_views, view_cues, view_segments
+from .view import NO_PERSON, SIDE, describe, frame_views, view_cues, view_segments
 
 __all__ = ["SquatReport", "analyze_series", "thresholds"]
 
@@ -42,9 +42,12 @@ class SquatReport:
     knee_angle: np.ndarray = field(repr=False)  # (T, 2) deg, left/right; NaN = unreliable
     hip_angle: np.ndarray = field(repr=False)  # (T, 2) deg, thigh inclination from vertical
     depth: np.ndarray = field(repr=False)  # (T,) 0 standing, ~0.5 parallel; NaN = unreliable
-    frame_views: np.ndarray = field(repr=False)  # (T,) 'side' / 'front' (hips apart) / ''
+    frame_views: np.ndarray = field(repr=False)  # (T,) 'side' / 'front' (hips apart) / 'no person' / ''
     partials: list[dict] = field(default_factory=list)
-    missing_joints: list[str] = field(default_factory=list)  # found in under half the frames
+    #: found in under half the frames somebody is in (frames with nobody are not counted)
+    missing_joints: list[str] = field(default_factory=list)
+    #: frame numbers in the clip with not one joint found (``angles.present``): nobody there
+    no_person_frames: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"reps": int(self.reps), "view": self.view, "view_segments": self.view_segments,
@@ -52,6 +55,7 @@ class SquatReport:
                 "unreliable_frames": [int(f) for f in self.unreliable_frames],
                 "judged": self.judged, "partial_reps": self.partials,
                 "missing_joints": list(self.missing_joints),
+                "no_person_frames": [int(f) for f in self.no_person_frames],
                 "frames": int(len(self.times)),
                 "angle_definitions": {
                     "knee_angle": "hip-knee-ankle angle in the image, degrees, 180 = straight leg",
@@ -79,7 +83,9 @@ def analyze_series(series: PoseSeries) -> SquatReport:
 
 
 def missing_joints(kp: np.ndarray) -> list[str]:
-    """Names of the joints found in fewer than MISSING_JOINT_SHARE of the frames."""
+    """Names of the joints found in fewer than MISSING_JOINT_SHARE of the frames somebody is
+    in (``angles.present``; a frame with nobody is no joint's fault)."""
+    kp = kp[present(kp)]
     if not len(kp):
         return []
     found = np.isfinite(kp).all(axis=2).mean(axis=0)
@@ -113,15 +119,21 @@ def _analyze(series: PoseSeries) -> SquatReport:
     n = len(times)
     feedback: list[str] = []
     missing = missing_joints(kp)
+    someone = present(kp)  # frames with nobody count as 'no person', never as missing joints
     # a usable thigh (hip and knee of one side) per frame; the ankles may be out of the frame
     thigh_ok = np.zeros(n, bool)
     for h, k, _ in LEGS:
         thigh_ok |= np.isfinite(kp[:, [h, k]]).all(axis=(1, 2))
-    visible_share = float(thigh_ok.mean()) if n else 0.0
+    visible_share = float(thigh_ok[someone].mean()) if someone.any() else 0.0
     judged = True
     if n == 0:
         judged = False
         feedback.append("Could not judge this clip: it has no frames.")
+    elif not someone.any():
+        judged = False
+        feedback.append("Could not judge this clip: nobody was found in it (the hips, knees and "
+                        "ankles are not visible in any frame). Film the whole lower body, hips to feet, side-on "
+                        "or from the front.")
     elif visible_share < thresholds.MIN_VISIBLE_SHARE:
         judged = False
         feedback.append(f"Could not judge this clip: {_missing_parts(kp)} not visible in most frames. "
@@ -164,17 +176,17 @@ def _analyze(series: PoseSeries) -> SquatReport:
             feedback.append("No squat repetitions found: the hips never dropped far enough from "
                             "standing to count as a squat.")
         feedback += sentences
-    thigh_only = [src for src in signal.source if src.startswith("thigh")]
-    if judged and thigh_only:
-        gone = [j.replace("_", " ") for j in missing] or ["left ankle", "right ankle"]
-        names = gone[0] if len(gone) == 1 else ", ".join(gone[:-1]) + " and " + gone[-1]
-        feedback.append(f"The {names} {'were' if len(gone) > 1 else 'was'} out of view in most "
-                        "frames: reps were counted from the hips and knees that were seen, so depth "
-                        "is less certain. Film hips to feet for the full analysis.")
-    share_bad = 1.0 - float(reliable.mean()) if n else 0.0
+    if judged:
+        feedback += _thigh_only_sentences(kp, times, segments, signal.source)
+    share_bad = 1.0 - float(reliable[someone].mean()) if someone.any() else 0.0
     if judged and share_bad > 0.1:
-        feedback.append(f"The joints were unreliable in {100 * share_bad:.0f}% of frames; those frames "
-                        "are marked in the report, not guessed.")
+        feedback.append(f"The joints were unreliable in {100 * share_bad:.0f}% of the frames somebody "
+                        "was in; those frames are marked in the report, not guessed.")
+    if judged:
+        for seg in segments:
+            if seg.view == NO_PERSON:
+                feedback.append(f"Nobody was in view from {times[seg.start]:.1f} s to "
+                                f"{times[seg.end - 1]:.1f} s; those frames are left out.")
     seg_json = [s.to_json(times) for s in segments] if n else []
     for s, seg, up, src in zip(seg_json, segments, signal.upright, signal.source):
         s["upright"], s["depth_from"] = bool(up), src
@@ -189,4 +201,31 @@ def _analyze(series: PoseSeries) -> SquatReport:
                        view_segments=seg_json,
                        rep_details=details, feedback=feedback, unreliable_frames=unreliable,
                        judged=judged, times=times, knee_angle=knee, hip_angle=hip, depth=depth,
-                       frame_views=views, partials=partials, missing_joints=missing)
+                       frame_views=views, partials=partials, missing_joints=missing,
+                       no_person_frames=[int(f) for f in np.asarray(series.frame_indices)[~someone]])
+
+
+def _thigh_only_sentences(kp: np.ndarray, times: np.ndarray, segments, sources: list[str]) -> list[str]:
+    """Where depth came from the thighs alone (``reps.depth_signal``: too few whole legs),
+    say so, naming only what was measured: the joints missing in those segments' frames
+    with somebody in them, else how rarely a whole leg was seen."""
+    out = []
+    for seg, src in zip(segments, sources):
+        if not src.startswith("thigh"):
+            continue
+        part = kp[seg.start:seg.end]
+        gone = [j.replace("_", " ") for j in missing_joints(part)]
+        span = f"from {times[seg.start]:.1f} s to {times[seg.end - 1]:.1f} s"
+        if gone:
+            names = gone[0] if len(gone) == 1 else ", ".join(gone[:-1]) + " and " + gone[-1]
+            what = f"The {names} {'were' if len(gone) > 1 else 'was'} out of view in most frames {span}"
+        else:
+            seen = part[present(part)]
+            whole = np.zeros(len(seen), bool)
+            for leg in LEGS:
+                whole |= np.isfinite(seen[:, list(leg)]).all(axis=(1, 2))
+            what = (f"A whole leg (hip, knee and ankle together) was seen in only "
+                    f"{100 * whole.mean():.0f}% of the frames {span}")
+        out.append(what + ": reps there were counted from the hips and knees that were seen, so "
+                   "depth is less certain. Film hips to feet for the full analysis.")
+    return out

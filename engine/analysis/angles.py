@@ -31,6 +31,13 @@ def reliable_keypoints(keypoints: np.ndarray, confidence: np.ndarray,
     return kp
 
 
+def present(kp: np.ndarray) -> np.ndarray:
+    """(T,) bool: somebody is in the frame, i.e. at least one of the six joints of ``kp``
+    (reliable keypoints, NaN = not found) was found. A frame where none was (an empty room, a
+    black end card) counts as 'no person': not a view, not a missing joint."""
+    return np.isfinite(kp).all(axis=2).any(axis=1) if len(kp) else np.zeros(0, bool)
+
+
 def running(x: np.ndarray, half: int, reduce=np.max) -> np.ndarray:
     """NaN-ignoring running ``reduce`` (``np.max``, ``np.median``) with a window of
     ``2 * half + 1`` samples (shrinking at the ends); NaN only where the whole window is NaN."""

@@ -127,7 +127,11 @@ def _series(kp: np.ndarray, conf: np.ndarray, frames: np.ndarray, times: np.ndar
 def read_penn_mat(path: str | Path, fps: float | None = None) -> PoseSeries:
     """A Penn Action label file (see the module docstring); ``meta['labelled_view']`` holds its
     ``pose`` field (left, right, front, back)."""
-    import scipy.io
+    try:
+        import scipy.io
+    except ImportError:
+        raise KeypointsError("reading Penn Action .mat files needs scipy, a tool's dependency: "
+                             "pip install -r requirements-dev.txt") from None
     path = Path(path)
     damaged = KeypointsError(f"{path.name}: cannot read it as a MATLAB file (damaged, or not a "
                              "Penn Action label file)")

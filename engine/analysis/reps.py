@@ -8,7 +8,9 @@ Depth signal (per frame, 0 = standing, ~0.5 = thighs parallel, NaN = no reliable
   scale; where no knee angle is reliable the hip drop is used.
 "Standing" is measured per view segment (a cut can change the zoom), as a high percentile
 (``STANDING_PERCENTILE``) of the segment's values, per leg; the two legs are averaged.
-A segment in which nobody stands upright gives NaN depth (it cannot be judged).
+A segment in which nobody stands upright gives NaN depth (it cannot be judged); so does a
+'no person' segment (nobody in the frames), whose source is 'no person'. Shares of frames
+(``MIN_ANKLE_SHARE``) count only the frames somebody is in (``angles.present``).
 
 Repetitions: hysteresis on the depth signal. A rep starts at the last standing frame
 (depth <= STAND_DEPTH) before the depth passes DOWN_DEPTH, has its bottom at the deepest
@@ -35,7 +37,7 @@ import numpy as np
 
 from . import thresholds as th
 from .angles import LEGS, segment_lengths
-from .view import SIDE, ViewSegment
+from .view import NO_PERSON, SIDE, ViewSegment
 
 
 @dataclass
@@ -69,7 +71,8 @@ class RepResult:
 class DepthSignal:
     depth: np.ndarray  # (T,)
     upright: list[bool]  # per view segment: did anybody stand upright in it?
-    source: list[str]  # per view segment: 'knee flexion', 'hip drop', 'thigh inclination', 'thigh drop'
+    source: list[str]  # per view segment: 'knee flexion', 'hip drop', 'thigh inclination', 'thigh drop',
+    #                   'no person'
 
 
 def _pct(x: np.ndarray, q: float) -> float:
@@ -82,7 +85,7 @@ def depth_signal(kp: np.ndarray, knee: np.ndarray, segments: list[ViewSegment],
     """Depth per frame from reliable keypoints ``kp`` (T, 6, 2), knee angles (T, 2), the view
     segments and the posture per frame (``posture.postures``; a segment without an upright
     frame never stands). See the module docstring."""
-    from .angles import hip_angles
+    from .angles import hip_angles, present
     from .posture import UPRIGHT
     n = len(kp)
     depth = np.full(n, np.nan)
@@ -92,10 +95,15 @@ def depth_signal(kp: np.ndarray, knee: np.ndarray, segments: list[ViewSegment],
     thigh, shin = segment_lengths(kp)
     whole = np.isfinite(thigh + shin).any(axis=1)
     incline = hip_angles(kp)
+    someone = present(kp)
     for seg in segments:
         sl = slice(seg.start, seg.end)
+        if seg.view == NO_PERSON or not someone[sl].any():
+            upright.append(False)
+            source.append(NO_PERSON)
+            continue
         any_up = posture is None or bool(np.any(posture[sl] == UPRIGHT))
-        if seg.end > seg.start and whole[sl].mean() < th.MIN_ANKLE_SHARE:
+        if whole[sl][someone[sl]].mean() < th.MIN_ANKLE_SHARE:
             # ankles out of the frame: the thighs alone (see thresholds.MIN_ANKLE_SHARE)
             if seg.view == SIDE:
                 with np.errstate(all="ignore"):

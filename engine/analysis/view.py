@@ -25,6 +25,10 @@ Cues (six lower-body joints only):
   so it also decides tracks whose feet are out of the frame). Both are ratios of the
   athlete's own segments, so they do not depend on where a joint source puts the hip joints
   (human labellers mark them wider apart than MediaPipe does).
+* **No person**: a stretch of at least ``MIN_VIEW_SEGMENT_S`` in which not one joint is found
+  (``angles.present``: an empty room, a black end card) is a segment of its own, 'no person',
+  never a view; no segment is merged into it, and it does not take its neighbours' view.
+  Shorter gaps take their neighbours' view as frames without a hip do.
 * **Front or back** (per front-like segment): seen from the front the athlete's left hip is
   on the image's right; from behind, on the image's left. The segment is 'front' or 'back'
   when at least ``LATERALITY_SHARE`` of its frames agree, else 'front or back' (a model that
@@ -41,9 +45,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import thresholds as th
-from .angles import LEGS, running, segment_lengths
+from .angles import LEGS, present, running, segment_lengths
 
 SIDE, FRONT, BACK, FRONT_OR_BACK = "side", "front", "back", "front or back"
+#: A stretch of frames with nobody in them (see the module docstring): not a view.
+NO_PERSON = "no person"
 #: Views analysed as a front view (hip drop depth, knee valgus and left/right symmetry).
 FRONT_VIEWS = (FRONT, BACK, FRONT_OR_BACK)
 
@@ -104,19 +110,33 @@ def _fill(x: np.ndarray) -> np.ndarray:
     return x[np.where(np.abs(prv - i) <= np.abs(nxt - i), prv, nxt)]
 
 
+def long_absences(kp: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """(T,) bool: the frames of stretches of at least MIN_VIEW_SEGMENT_S with nobody in them
+    (``angles.present``), first to last frame of the stretch."""
+    out = np.zeros(len(times), bool)
+    for r in _runs(present(kp)):
+        if r.view == "False" and times[r.end - 1] - times[r.start] >= th.MIN_VIEW_SEGMENT_S:
+            out[r.start:r.end] = True
+    return out
+
+
 def frame_views(kp: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """(T,) array of 'side' / 'front' / '' (unknown: no frame of the clip shows a hip), from
-    the hip separation with hysteresis (see the module docstring). Front here means the hips
-    are apart: front or back; ``view_segments`` tells them apart."""
+    """(T,) array of 'side' / 'front' / 'no person' (``long_absences``) / '' (unknown: no
+    frame of the clip shows a hip), from the hip separation with hysteresis (see the module
+    docstring). Front here means the hips are apart: front or back; ``view_segments`` tells
+    them apart."""
     n = len(times)
     if n == 0:
         return np.array([], dtype=object)
+    absent = long_absences(kp, times)
     sep = hip_separation(kp)
     dt = float(np.median(np.diff(times))) if n > 1 else 1.0
     half = max(1, int(round(th.VIEW_MEDIAN_S / 2 / max(dt, 1e-6))))
-    sep = _fill(running(sep, half, np.median))
+    sep = running(sep, half, np.median)
+    sep[absent] = np.nan  # nobody there: their frames neither give nor take a view
+    sep = _fill(sep)
     if not np.isfinite(sep).any():
-        return np.full(n, "", dtype=object)
+        return np.where(absent, NO_PERSON, "").astype(object)
     hi, lo = th.FRONT_MIN_SEPARATION + th.VIEW_HYSTERESIS, th.FRONT_MIN_SEPARATION - th.VIEW_HYSTERESIS
     out = np.empty(n, dtype=object)
     state = FRONT if sep[0] >= th.FRONT_MIN_SEPARATION else SIDE
@@ -126,6 +146,7 @@ def frame_views(kp: np.ndarray, times: np.ndarray) -> np.ndarray:
         elif state == FRONT and s <= lo:
             state = SIDE
         out[i] = state
+    out[absent] = NO_PERSON
     return out
 
 
@@ -285,15 +306,22 @@ def _join(runs: list[ViewSegment]) -> list[ViewSegment]:
 
 
 def _merge_short(runs: list[ViewSegment], times: np.ndarray) -> list[ViewSegment]:
-    """Merge the shortest run under MIN_VIEW_SEGMENT_S into its longer neighbour, repeatedly."""
+    """Merge the shortest run under MIN_VIEW_SEGMENT_S into its longer neighbour, repeatedly;
+    never into a 'no person' run (a short run between two of them, or between one and the
+    clip's end, stays as it is)."""
     def dur(s: ViewSegment) -> float:
         return float(times[s.end - 1] - times[s.start]) if s.end > s.start else 0.0
 
+    def seen(j: int) -> bool:
+        return 0 <= j < len(runs) and runs[j].view != NO_PERSON
+
     while len(runs) > 1:
-        k = min(range(len(runs)), key=lambda j: dur(runs[j]))
-        if dur(runs[k]) >= th.MIN_VIEW_SEGMENT_S:
+        short = [j for j in range(len(runs)) if dur(runs[j]) < th.MIN_VIEW_SEGMENT_S
+                 and runs[j].view != NO_PERSON and (seen(j - 1) or seen(j + 1))]
+        if not short:
             break
-        if k == 0 or (k + 1 < len(runs) and dur(runs[k + 1]) > dur(runs[k - 1])):
+        k = min(short, key=lambda j: dur(runs[j]))
+        if not seen(k - 1) or (seen(k + 1) and dur(runs[k + 1]) > dur(runs[k - 1])):
             runs[k + 1] = ViewSegment(runs[k + 1].view, runs[k].start, runs[k + 1].end)
         else:
             runs[k - 1] = ViewSegment(runs[k - 1].view, runs[k - 1].start, runs[k].end)
@@ -307,7 +335,7 @@ def view_segments(views: np.ndarray, times: np.ndarray, kp: np.ndarray | None = 
     ``kp`` (T, 6, 2) each hips-apart segment is checked for knees pointing one way (side) and
     named front, back or 'front or back'."""
     n = len(views)
-    if n == 0 or views[0] == "":
+    if n == 0 or not np.isin(views, (SIDE, FRONT)).any():
         return [ViewSegment("", 0, n)] if n else []
     runs = _merge_short(_runs(views), times)
     if kp is None:
@@ -325,5 +353,5 @@ def view_segments(views: np.ndarray, times: np.ndarray, kp: np.ndarray | None = 
 
 def describe(segments: list[ViewSegment]) -> str:
     """'side', 'front', 'back', 'front or back', 'side, then front', ... or 'unknown'."""
-    names = [s.view for s in segments if s.view]
+    names = [s.view for s in segments if s.view and s.view != NO_PERSON]
     return ", then ".join(names) if names else "unknown"

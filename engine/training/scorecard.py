@@ -79,6 +79,13 @@ REP_IOU = 0.5
 def matched_reps(ours: list, theirs: list, min_iou: float = REP_IOU) -> int:
     """How many of the intervals ``theirs`` ([start_s, end_s] each) one of ``ours`` matches,
     one to one, with an intersection over union of at least ``min_iou`` (greedy, best first)."""
+    return len(rep_pairs(ours, theirs, min_iou))
+
+
+def rep_pairs(ours: list, theirs: list, min_iou: float = REP_IOU) -> list[tuple[int, int]]:
+    """The pairs (i, j), sorted by i, of intervals ``ours[i]`` and ``theirs[j]`` ([start_s,
+    end_s] each) matched one to one with an intersection over union of at least ``min_iou``
+    (greedy, best first)."""
     pairs = []
     for i, (a0, a1) in enumerate(ours):
         for j, (b0, b1) in enumerate(theirs):
@@ -86,12 +93,13 @@ def matched_reps(ours: list, theirs: list, min_iou: float = REP_IOU) -> int:
             union = max(a1, b1) - min(a0, b0)
             if union > 0 and inter / union >= min_iou:
                 pairs.append((inter / union, i, j))
-    used_i, used_j = set(), set()
+    used_i, used_j, out = set(), set(), []
     for _, i, j in sorted(pairs, reverse=True):
         if i not in used_i and j not in used_j:
             used_i.add(i)
             used_j.add(j)
-    return len(used_j)
+            out.append((i, j))
+    return sorted(out)
 
 
 def pck_by_knee(pred: np.ndarray, people: list) -> dict:
@@ -419,15 +427,18 @@ def held_out_reps_right(row: dict, held_out=HELD_OUT_CLIPS) -> int:
     return sum(1 for c in held_out if c in row.get("reps", {}) and c not in row.get("reps_wrong", {}))
 
 
-def best_model(rows: dict, held_out=HELD_OUT_CLIPS) -> str:
-    """The default model, chosen on what no model trained on: most held-out clips counted
+def rank_key(row: dict, held_out=HELD_OUT_CLIPS) -> tuple:
+    """A scorecard row's place in the ranking (larger is better): most held-out clips counted
     right, then agreement with the teacher on the held-out clips, then PCK on the held-out LSP
     people and COCO people; only then all clips counted right (the other clips are in every
     recipe's training set, so a model can count them right by having learnt them)."""
-    key = lambda n: (held_out_reps_right(rows[n], held_out),  # noqa: E731
-                     rows[n].get("clip_pck@0.05") or 0.0, rows[n].get("lsp_pck@0.05") or 0.0,
-                     rows[n].get("coco_pck@0.05") or 0.0, rows[n]["reps_match"])
-    return max(rows, key=key)
+    return (held_out_reps_right(row, held_out), row.get("clip_pck@0.05") or 0.0,
+            row.get("lsp_pck@0.05") or 0.0, row.get("coco_pck@0.05") or 0.0, row.get("reps_match") or 0)
+
+
+def best_model(rows: dict, held_out=HELD_OUT_CLIPS) -> str:
+    """The default model, chosen on what no model trained on (``rank_key``)."""
+    return max(rows, key=lambda n: rank_key(rows[n], held_out))
 
 
 def table(card: dict) -> str:

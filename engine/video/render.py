@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.analysis.thresholds import MIN_CONFIDENCE
 from engine.geometry import Crop, fit_aspect, lower_body_box
-from engine.joints import JOINTS, SKELETON, edge_color, side_of, SIDE_COLORS
+from engine.joints import JOINT_COLORS, JOINTS, SKELETON, edge_color, side_of, SIDE_COLORS
 from engine.pose import PoseSeries
 
 #: Joints below this confidence are drawn hollow and their edges thin: the confidence below
@@ -47,6 +47,16 @@ def draw_skeleton(frame: np.ndarray, kp: np.ndarray, conf: np.ndarray,
     return out
 
 
+def label_box(frame_shape, text: str, org: tuple[int, int], scale: float = 0.8,
+              anchor: str = "left") -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the box ``put_label`` darkens for ``text`` at ``org``, unclipped."""
+    s = max(max(frame_shape[0], frame_shape[1]) / 720.0, 0.75) * scale
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, s, max(1, int(round(2 * s))))
+    x, y = int(org[0]) - (w if anchor == "right" else 0), int(org[1])
+    pad = max(2, int(round(4 * s)))
+    return x - pad, y - h - pad, x + w + pad, y + base + pad
+
+
 def put_label(frame: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.8,
               color=(255, 255, 255), anchor: str = "left") -> tuple[int, int]:
     """Text on a darkened box, legible on any background (in place). ``org`` is the text's
@@ -55,15 +65,16 @@ def put_label(frame: np.ndarray, text: str, org: tuple[int, int], scale: float =
     font = cv2.FONT_HERSHEY_SIMPLEX
     s = max(_scale(frame), 0.75) * scale
     th = max(1, int(round(2 * s)))
-    (w, h), base = cv2.getTextSize(text, font, s, th)
-    x, y = int(org[0]) - (w if anchor == "right" else 0), int(org[1])
+    bx0, by0, bx1, by1 = label_box(frame.shape, text, org, scale, anchor)
     pad = max(2, int(round(4 * s)))
-    x0, y0 = max(x - pad, 0), max(y - h - pad, 0)
-    x1, y1 = min(x + w + pad, frame.shape[1]), min(y + base + pad, frame.shape[0])
+    x, y = bx0 + pad, int(org[1])
+    w, h = bx1 - bx0 - 2 * pad, by1 - by0 - 2 * pad
+    x0, y0 = max(bx0, 0), max(by0, 0)
+    x1, y1 = min(bx1, frame.shape[1]), min(by1, frame.shape[0])
     if x1 > x0 and y1 > y0:
         frame[y0:y1, x0:x1] = (frame[y0:y1, x0:x1] * 0.35).astype(frame.dtype)
     cv2.putText(frame, text, (x, y), font, s, color, th, cv2.LINE_AA)
-    return w + 2 * pad, h + base + 2 * pad
+    return w + 2 * pad, h + 2 * pad
 
 
 #: Colour map of the heatmaps: OpenCV's Turbo (dark blue 0 -> green -> red 1), legible over
@@ -94,6 +105,53 @@ def heatmap_in_crop(series: PoseSeries, t: int, joint: int | None = None) -> np.
     hm = hm.max(axis=0) if joint is None else hm[int(joint)]
     hm = np.clip(hm * float(series.meta.get("confidence_scale", 1.0)), 0, 1)
     return cv2.resize(hm, series.crops[t].output_size, interpolation=cv2.INTER_LINEAR)
+
+
+def heatmaps_per_joint(series: PoseSeries, t: int) -> np.ndarray | None:
+    """Frame ``t``'s six heatmaps (6, H, W) at the model's input size, each divided by its
+    own peak (so every joint shows where it is, however sure the model is of it; a joint
+    whose peak is under ``HEATMAP_FLOOR`` is left all 0). None without heatmaps."""
+    if series.heatmaps is None or series.crops is None or series.crops[t] is None:
+        return None
+    # over the raw peak, before the confidence scale's clip at 1 (which flattens a sure joint's
+    # top into a plateau as wide as the leg)
+    hm = np.clip(series.heatmaps[t].astype(np.float32), 0, None)
+    peak = hm.reshape(len(hm), -1).max(axis=1)
+    sure = peak * float(series.meta.get("confidence_scale", 1.0)) >= HEATMAP_FLOOR
+    norm = np.where(sure[:, None, None], hm / np.maximum(peak, 1e-6)[:, None, None], 0.0)
+    size = series.crops[t].output_size
+    return np.stack([cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) for m in norm])
+
+
+#: Per-joint view: each joint's own heatmap (over its peak) in its colour (``JOINT_COLORS``),
+#: opaque HEATMAP_ALPHA x n^2 at n of its peak and left out under PER_JOINT_FLOOR of it, so
+#: six compact spots rather than one blob over the leg.
+PER_JOINT_FLOOR = 0.7
+
+
+def blend_joint_heatmaps(image: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``image`` (RGB uint8) with six per-joint heatmaps ``values`` (6, H, W; each over its
+    own peak, ``heatmaps_per_joint``) drawn in the joints' colours; where two overlap the
+    higher wins."""
+    v = np.clip(values, 0, 1).astype(np.float32)
+    top = v.argmax(axis=0)
+    n = np.take_along_axis(v, top[None], 0)[0]
+    a = (HEATMAP_ALPHA * n ** 2 * (n >= PER_JOINT_FLOOR))[..., None]
+    colors = np.asarray(JOINT_COLORS, np.float32)[top]
+    return (image.astype(np.float32) * (1 - a) + colors * a).astype(np.uint8)
+
+
+def draw_joint_legend(image: np.ndarray) -> np.ndarray:
+    """The six joints' colours with their short names (L hip ... R ankle), in the image's
+    lower right corner (in place; returns the image)."""
+    h, w = image.shape[:2]
+    s = max(_scale(image), 0.75)
+    y = h - int(10 * s)
+    for j in reversed(range(len(JOINTS))):
+        side, part = JOINTS[j].split("_")
+        _, bh = put_label(image, f"{side[0].upper()} {part}", (w - int(10 * s), y), 0.45, JOINT_COLORS[j], "right")
+        y -= bh
+    return image
 
 
 def blend_heatmap(image: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -209,13 +267,24 @@ def render_panel(frame: np.ndarray, series: PoseSeries, t: int, view: Crop, *,
                  reps_done: int | None = None, title: str | None = None,
                  unreliable: bool = False) -> np.ndarray:
     """One comparison panel: ``view`` (``view_crop``) of the frame, with frame ``t``'s heatmap
-    (``heatmap``: 'all' = the maximum over joints, a joint index, or None for none) and its
-    legend, the skeleton and knee angles (``skeleton``), rep counter and title. The joints
-    and heatmaps are mapped into the view, so lines keep their width when zoomed."""
+    (``heatmap``: 'joints' = each joint in its own colour over its own peak, 'all' = the
+    maximum over joints, a joint index, or None for none) and its legend, the skeleton and
+    knee angles (``skeleton``), rep counter and title. The joints and heatmaps are mapped into
+    the view, so lines keep their width when zoomed."""
     m = view.matrix
     base = _warp_view(frame, m, view.output_size)
     legend = None
-    if heatmap is not None:
+    if heatmap == "joints":
+        hms = heatmaps_per_joint(series, t)
+        if hms is not None:
+            mv = m @ np.vstack([series.crops[t].inverse, [0, 0, 1]])
+            values = np.stack([cv2.warpAffine(h, mv, view.output_size, flags=cv2.INTER_LINEAR,
+                                              borderMode=cv2.BORDER_CONSTANT, borderValue=0) for h in hms])
+            base = blend_joint_heatmaps(base, values)
+            legend = "joints"
+        else:
+            legend = "no heatmaps"
+    elif heatmap is not None:
         joint = None if heatmap == "all" else int(heatmap)
         hm = heatmap_in_crop(series, t, joint)
         if hm is not None:
@@ -234,6 +303,8 @@ def render_panel(frame: np.ndarray, series: PoseSeries, t: int, view: Crop, *,
     if legend == "no heatmaps":
         put_label(out, "no heatmaps (not a heatmap model)", (out.shape[1] - 8, out.shape[0] - 10),
                   0.45, anchor="right")
+    elif legend == "joints":
+        draw_joint_legend(out)
     elif legend:
         draw_legend(out, legend)
     return out
@@ -250,6 +321,58 @@ def annotate(frame: np.ndarray, series: PoseSeries, t: int, knee_angles=None, re
                            title, unreliable)
 
 
+def _hits(box, kp: np.ndarray, r: float) -> bool:
+    """Does ``box`` (x0, y0, x1, y1) come within ``r`` px of any found joint of ``kp``?"""
+    x0, y0, x1, y1 = box
+    ok = np.isfinite(kp).all(axis=1)
+    dx = np.maximum(np.maximum(x0 - kp[ok, 0], 0), kp[ok, 0] - x1)
+    dy = np.maximum(np.maximum(y0 - kp[ok, 1], 0), kp[ok, 1] - y1)
+    return bool((np.hypot(dx, dy) < r).any())
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def knee_label_places(frame_shape, kp: np.ndarray, knee_angles, dots: bool = True) -> list[tuple]:
+    """Where each knee's angle goes: [(joint, text, org, anchor)] for the knees with a finite
+    angle. Each label starts on its own knee's outer side (away from the other knee, so
+    overlapping knees of a side view do not put one number on the other) and moves, if it
+    would cover a joint's dot (with ``dots``: the dot's radius and a margin) or the other
+    label, to the first free place around its knee: out, up-out, down-out, up, down, then
+    the inner side."""
+    s = max(max(frame_shape[0], frame_shape[1]) / 720.0, 0.75)
+    clear = (max(2, int(6 * s)) + 3 * s) if dots else 0.0  # the dot's radius (draw_skeleton) and a margin
+    knees = [(JOINTS.index("left_knee"), knee_angles[0]), (JOINTS.index("right_knee"), knee_angles[1])]
+    xs = [kp[j, 0] for j, _ in knees]
+    out, taken = [], []
+    for k, (j, ang) in enumerate(knees):
+        p = kp[j]
+        if not (np.isfinite(p).all() and ang is not None and np.isfinite(ang)):
+            continue
+        other = xs[1 - k]
+        right = not np.isfinite(other) or other < p[0] or (other == p[0] and k == 0)
+        text = f"{ang:.0f}"
+        gap, up, down = 12 * s, -14 * s, 30 * s
+        tries = [(right, 8 * s), (right, up), (right, down), (right, -34 * s), (right, 52 * s),
+                 (not right, 8 * s), (not right, up), (not right, down)]
+        place = None
+        for side_right, dy in tries:
+            org = (int(p[0] + (gap if side_right else -gap)), int(p[1] + dy))
+            anchor = "left" if side_right else "right"
+            box = label_box(frame_shape, text, org, 0.7, anchor)
+            if not (clear and _hits(box, kp, clear)) and not any(_overlap(box, b) for b in taken):
+                place = (org, anchor, box)
+                break
+        if place is None:  # crowded all round: the outer side, as before
+            org = (int(p[0] + (gap if right else -gap)), int(p[1] + 8 * s))
+            anchor = "left" if right else "right"
+            place = (org, anchor, label_box(frame_shape, text, org, 0.7, anchor))
+        taken.append(place[2])
+        out.append((j, text, place[0], place[1]))
+    return out
+
+
 def annotate_points(frame: np.ndarray, kp: np.ndarray, conf: np.ndarray, knee_angles=None,
                     reps_done: int | None = None, title: str | None = None, unreliable: bool = False,
                     skeleton: bool = True) -> np.ndarray:
@@ -258,18 +381,8 @@ def annotate_points(frame: np.ndarray, kp: np.ndarray, conf: np.ndarray, knee_an
     out = draw_skeleton(frame, kp, conf) if skeleton else frame.copy()
     s = max(_scale(frame), 0.75)
     if knee_angles is not None:
-        knees = [(JOINTS.index("left_knee"), knee_angles[0]), (JOINTS.index("right_knee"), knee_angles[1])]
-        xs = [kp[j, 0] for j, _ in knees]
-        for k, (j, ang) in enumerate(knees):
-            p = kp[j]
-            if np.isfinite(p).all() and ang is not None and np.isfinite(ang):
-                # each label on its own knee's outer side, so that overlapping knees (side view)
-                # do not put one number on top of the other
-                other = xs[1 - k]
-                outer_right = not np.isfinite(other) or other < p[0] or (other == p[0] and k == 0)
-                dx = 12 * s if outer_right else -12 * s
-                put_label(out, f"{ang:.0f}", (int(p[0] + dx), int(p[1] + 8 * s)), 0.7,
-                          SIDE_COLORS[side_of(j)], "left" if outer_right else "right")
+        for j, text, org, anchor in knee_label_places(out.shape, kp, knee_angles, skeleton):
+            put_label(out, text, org, 0.7, SIDE_COLORS[side_of(j)], anchor)
     x, y = int(10 * s), int(10 * s)
     lines = []
     if reps_done is not None:
