@@ -8,7 +8,7 @@ import time
 
 import gradio as gr
 
-from . import compare, comparison, estimate
+from . import compare, comparison, estimate, view3d
 
 MAX_PANELS = 6
 PER_ROW = 3
@@ -99,6 +99,7 @@ def build_compare_tab() -> None:
     chart = gr.Plot(label="Angles over time (click to show that frame)", elem_id="angle-chart")
     disagreement = gr.Plot(label="Where the models disagree (click to show that frame)",
                            elem_id="disagreement-plot")
+    pose3d = gr.Plot(label="3-D joints at this frame (lifted from 2-D, docs/3d.md)", elem_id="pose-3d")
     jump_time = gr.Textbox(visible="hidden", elem_id="jump-time")
     with gr.Row():
         reps = gr.Dataframe(headers=compare.REP_COLUMNS, label="Repetitions", interactive=False, scale=3)
@@ -190,6 +191,8 @@ def build_compare_tab() -> None:
     settings = [state, slider, heatmap, view, skeleton]
     gr.on([slider.change, heatmap.change, view.change, skeleton.change], scrub, settings, panels,
           api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+    gr.on([state.change, slider.change], lambda cmp, pos: view3d.figure_3d(cmp.runs, int(pos)) if cmp else None,
+          [state, slider], pose3d, api_visibility="private", trigger_mode="always_last", show_progress="hidden")
     for plot in (chart, disagreement):
         plot.change(None, None, None, js=JUMP_JS)
     jump_time.change(jump, [state, jump_time], slider, api_visibility="private", show_progress="hidden")

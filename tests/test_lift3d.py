@@ -176,7 +176,8 @@ def test_compare_3d_figure_from_a_real_run(tmp_path):
     joints = [t for t in fig.data if t.type == "scatter3d" and t.mode == "markers+text"][0]
     assert joints.text[2].startswith("L knee") and joints.text[3].startswith("R knee")
     floor = [t for t in fig.data if t.type == "surface"][0]
-    assert np.max(floor.z) < min(joints.z[4], joints.z[5])  # below both ankles
+    assert np.max(floor.z) == 0 and min(joints.z[4], joints.z[5]) == pytest.approx(0.07)
+    assert min(joints.z[0], joints.z[1]) > max(joints.z[4], joints.z[5])  # hips above ankles
     assert not np.allclose(figure_3d(runs, 0).data[-2].z, joints.z)  # another frame, other joints
 
 
