@@ -50,11 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--weights", type=Path, default=None,
                    help="lifter weights (default: the shipped weights/lift3d/lifter.safetensors)")
     e.add_argument("--out", type=Path, required=True, help="folder for metrics.json")
-    e.add_argument("--clips", type=Path, default=None, help="also compare the 3-D knee angle "
-                   "with the 2-D one on the side-view clips of this folder (its clips.json), "
-                   "e.g. ../shared/data/clips")
-    e.add_argument("--pose-model", default="mediapipe", help="pose model giving the clips' 2-D "
-                   "joints (default mediapipe)")
+    e.add_argument("--clips", type=Path, default=None, help="also run on the squat clips of "
+                   "this folder (its clips.json), e.g. ../shared/data/clips, with MediaPipe's 2-D "
+                   "joints: the 3-D knee angle against the 2-D one on the side views, and the 3-D "
+                   "joints against MediaPipe's own 3-D (needs the MediaPipe extra)")
     e.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     r = sub.add_parser("predict", help="lift a clip or a joint file to 3-D")
     r.add_argument("input", type=Path, help="a clip (mp4, mov, ...) or a joint file "
@@ -138,15 +137,17 @@ def _evaluate(args) -> int:
     metrics["weights"] = str(w.relative_to(ROOT) if w.is_relative_to(ROOT) else w)
     metrics["weights_date"] = meta.get("date")
     if args.clips:
-        from .clips import side_view_agreement
+        from .clips import clip_agreement
         if not (args.clips / "clips.json").is_file():
             raise FileNotFoundError(f"{args.clips}: no clips.json there")
-        metrics["side_clips"] = side_view_agreement(args.clips, model, args.pose_model)
+        metrics["clips"] = clip_agreement(args.clips, model)
     write_json(args.out / "metrics.json", metrics)
     _print_metrics(metrics)
-    if "side_clips" in metrics:
-        print(f"side-view clips: median |3-D - 2-D| knee angle "
-              f"{metrics['side_clips']['median_abs_diff_deg']} deg")
+    if "clips" in metrics:
+        c = metrics["clips"]
+        print(f"clips: side views, median |3-D - 2-D| knee angle {c['side_knee_median_abs_diff_deg']}"
+              f" deg; against MediaPipe's 3-D, knee {c['world_knee_median_abs_diff_deg']} deg, "
+              f"MPJPE after Procrustes {c['world_pa_mpjpe_mm']} mm")
     print(f"wrote {args.out / 'metrics.json'}")
     return 0
 
