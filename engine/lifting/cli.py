@@ -181,7 +181,7 @@ def _predict(args) -> int:
         d3 = d.get("3d", {})
         print(f"rep {i}: knee {d.get('bottom_knee_angle')} deg (2-D) / "
               f"{d3.get('bottom_knee_angle')} deg (3-D), hip below knee "
-              f"{d3.get('hip_below_knee_m')} m, valgus L/R {d3.get('max_valgus_deg_left')} / "
-              f"{d3.get('max_valgus_deg_right')} deg")
+              f"{d3.get('hip_below_knee_m')} m, valgus L/R {d3.get('bottom_valgus_deg_left')} / "
+              f"{d3.get('bottom_valgus_deg_right')} deg")
     print(f"wrote {args.out / 'joints3d.csv'} and {args.out / 'report.json'}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.analysis.angles import knee_angles
+from engine.analysis.angles import knee_angles, knee_valgus_3d
 from engine.joints import JOINTS
 from .data import hip_mid
 
@@ -40,6 +40,7 @@ def summary(pred: np.ndarray, gt: np.ndarray) -> dict:
     e = joint_errors(pred, gt) * 1000
     ep = joint_errors(pred, gt, procrustes=True) * 1000
     ke = np.abs(knee_angles(pred) - knee_angles(gt))
+    ve = np.abs(knee_valgus_3d(pred) - knee_valgus_3d(gt))
     return {"samples": int(len(gt)),
             "mpjpe_mm": round(float(e.mean()), 1),
             "pa_mpjpe_mm": round(float(ep.mean()), 1),
@@ -48,4 +49,7 @@ def summary(pred: np.ndarray, gt: np.ndarray) -> dict:
             "knee_flexion_error_deg": {
                 "median": round(float(np.median(ke)), 2),
                 "mean": round(float(ke.mean()), 2),
-                "p90": round(float(np.percentile(ke, 90)), 2)}}
+                "p90": round(float(np.percentile(ke, 90)), 2)},
+            "knee_valgus_error_deg": {
+                "median": round(float(np.median(ve)), 2),
+                "p90": round(float(np.percentile(ve, 90)), 2)}}

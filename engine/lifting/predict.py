@@ -47,7 +47,7 @@ def rep_figures_3d(kp3: np.ndarray, rep: dict) -> dict:
     """3-D figures of one rep (``rep``: a ``rep_details`` entry of the report, frames are
     indices into the series): at the bottom frame (the smallest 3-D knee angle in the rep)
     knee angles (180 = straight; flexion = 180 - angle), thigh inclination from vertical,
-    hip below knee (metres, > 0 below parallel); over the rep the largest knee valgus."""
+    hip below knee (metres, > 0 below parallel) and knee valgus (degrees, > 0 knee inside)."""
     sl = slice(int(rep["start_frame"]), int(rep["end_frame"]) + 1)
     k = knee_angles(kp3[sl])
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -58,7 +58,7 @@ def rep_figures_3d(kp3: np.ndarray, rep: dict) -> dict:
         b = int(np.nanargmin(mean_k))
         h = hip_angles(kp3[sl])[b]
         dep = hip_below_knee(kp3[sl])[b]
-        val = np.nanmax(knee_valgus_3d(kp3[sl]), axis=0)
+        val = knee_valgus_3d(kp3[sl])[b]
     depth = float(np.nanmean(dep))
     return {"bottom_frame": sl.start + b,
             "bottom_knee_angle": _r(mean_k[b]),
@@ -67,7 +67,7 @@ def rep_figures_3d(kp3: np.ndarray, rep: dict) -> dict:
             "bottom_hip_angle_left": _r(h[0]), "bottom_hip_angle_right": _r(h[1]),
             "hip_below_knee_m": _r(depth, 3),
             "below_parallel": None if not np.isfinite(depth) else bool(depth >= 0),
-            "max_valgus_deg_left": _r(val[0]), "max_valgus_deg_right": _r(val[1])}
+            "bottom_valgus_deg_left": _r(val[0]), "bottom_valgus_deg_right": _r(val[1])}
 
 
 def add_3d(report: dict, series: PoseSeries, model=None, meta: dict | None = None) -> np.ndarray:
@@ -87,8 +87,8 @@ def add_3d(report: dict, series: PoseSeries, model=None, meta: dict | None = Non
                                  "degrees, 180 = straight (knee flexion = 180 - angle)",
             "bottom_hip_angle": "3-D thigh inclination from the vertical, degrees",
             "hip_below_knee_m": "hip height below the knee's, metres; >= 0 is below parallel",
-            "max_valgus_deg": "largest knee valgus over the rep: the thigh's angle inside the "
-                              "hip-ankle line, towards the other hip, degrees (< 0: knees out)"}}
+            "bottom_valgus_deg": "knee valgus at that frame: the thigh's angle inside the "
+                                 "hip-ankle line, towards the other hip, degrees (< 0: knees out)"}}
     return kp3
 
 
