@@ -92,6 +92,22 @@ def test_projection_round_trip_and_heading_frame():
     assert p_r[0] > cam.image_size[0] / 2  # ... lies right of the image centre
 
 
+def test_straightened_knees_open_only_near_straight_legs(trial):
+    from engine.lifting.data import straighten_knees, windows
+    p = lower_body(trial)
+    w = windows(p, np.array([1500, 3900, 4000]), 4)  # standing; a deep squat, its bottom
+    before = knee_angles(w.reshape(-1, 6, 3)).reshape(3, -1, 2)
+    assert before[0].min() > 155 and before[1:].max() < 120
+    for amount, lo, hi in ((0.0, 150, 170), (1.0, 177.9, 178.1)):
+        s = straighten_knees(w, np.array([amount, 1.0, 1.0]))
+        after = knee_angles(s.reshape(-1, 6, 3)).reshape(3, -1, 2)
+        assert lo < after[0].min() and after[0].max() < hi
+        np.testing.assert_allclose(after[1:], before[1:], atol=1e-6)  # bent knees untouched
+        shin = np.linalg.norm(s[..., 4:6, :] - s[..., 2:4, :], axis=-1)
+        np.testing.assert_allclose(shin, np.linalg.norm(w[..., 4:6, :] - w[..., 2:4, :], axis=-1))
+        np.testing.assert_allclose(s[..., :4, :], w[..., :4, :])  # hips and knees stay
+
+
 def test_normalised_inputs_ignore_where_and_how_big_the_person_is():
     rng = np.random.default_rng(0)
     px = rng.uniform(400, 900, (3, 27, 6, 2))
@@ -100,6 +116,19 @@ def test_normalised_inputs_ignore_where_and_how_big_the_person_is():
     b = normalize_2d(px * 2.5 + np.array([300.0, -40.0]))
     np.testing.assert_allclose(a, b, atol=1e-5)
     assert a[1, 5, 2 * 3 + 2] == 0 and a[1, 5, 2 * 3] == 0  # visible flag and coordinates 0
+
+
+def test_flipped_inputs_are_the_mirror_images_inputs():
+    """The test-time flip: the inputs of the image mirrored (x -> width - x, the athlete's left
+    and right exchanged) are ``flip_inputs`` of the inputs; flipping twice changes nothing."""
+    from engine.joints import FLIP_INDEX
+    from engine.lifting.weights import flip_inputs
+    rng = np.random.default_rng(1)
+    px = rng.uniform(300, 900, (4, 27, 6, 2))
+    px[0, 3, 4] = np.nan
+    mirrored = px[:, :, list(FLIP_INDEX)] * np.array([-1.0, 1.0]) + np.array([1920.0, 0.0])
+    np.testing.assert_allclose(flip_inputs(normalize_2d(px)), normalize_2d(mirrored), atol=1e-5)
+    np.testing.assert_array_equal(flip_inputs(flip_inputs(normalize_2d(px))), normalize_2d(px))
 
 
 def _run(*args, timeout=600):

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=positive_float, default=2e-3, help="peak learning rate (cosine decay)")
     t.add_argument("--width", type=positive_int, default=96, help="channels of the convolutions")
     t.add_argument("--seed", type=int, default=0, help="random seed (cameras, noise, weights)")
+    t.add_argument("--straighten", type=float, default=0.5, help="share of samples whose knees "
+                   "are opened towards straight (the mocap subject stands with bent knees; "
+                   "docs/3d.md), 0 to 1 (default 0.5)")
     t.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     e = sub.add_parser("evaluate", help="score a lifter on the held-out mocap frames and azimuths")
     e.add_argument("--data", type=Path, default=None, help="shared data folder (as for train)")
@@ -54,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "this folder (its clips.json), e.g. ../shared/data/clips, with MediaPipe's 2-D "
                    "joints: the 3-D knee angle against the 2-D one on the side views, and the 3-D "
                    "joints against MediaPipe's own 3-D (needs the MediaPipe extra)")
+    e.add_argument("--no-flip", action="store_true", help="lift the input only, without "
+                   "averaging in its mirror image (the test-time flip, on by default)")
     e.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     r = sub.add_parser("predict", help="lift a clip or a joint file to 3-D")
     r.add_argument("input", type=Path, help="a clip (mp4, mov, ...) or a joint file "
@@ -101,7 +106,10 @@ def _train(args) -> int:
     if args.out.suffix != ".safetensors":
         raise ValueError(f"--out {args.out}: give a .safetensors file name")
     split = load_split(_trial(args.data))
-    model, log = train_lifter(split, args.steps, args.batch, args.lr, args.width, args.seed)
+    if not 0 <= args.straighten <= 1:
+        raise ValueError(f"--straighten {args.straighten}: give a share from 0 to 1")
+    model, log = train_lifter(split, args.steps, args.batch, args.lr, args.width, args.seed,
+                              args.straighten)
     metrics = evaluate_lifter(model, split)
     meta = {"trained_on": f"{TRIAL} (CMU subject 13; T-pose frame dropped), frames before "
                           f"{HELDOUT_FROM_S} s, and its mirror image; virtual cameras",
@@ -110,7 +118,8 @@ def _train(args) -> int:
             "command": "python -m engine.lift3d train " + " ".join(
                 f"--{k} {v}" for k, v in (("steps", args.steps), ("batch", args.batch),
                                           ("lr", args.lr), ("width", args.width),
-                                          ("seed", args.seed))) + f" --out {args.out}",
+                                          ("seed", args.seed), ("straighten", args.straighten)))
+                       + f" --out {args.out}",
             "metrics": {k: {m: v[m] for m in ("mpjpe_mm", "pa_mpjpe_mm", "knee_flexion_error_deg")}
                         for k, v in metrics.items() if k != "heldout"}}
     save_lifter(model, args.out, meta)
@@ -132,7 +141,7 @@ def _evaluate(args) -> int:
     from .weights import SHIPPED, load_lifter
     model, meta = load_lifter(args.weights)
     split = load_split(_trial(args.data))
-    metrics = evaluate_lifter(model, split)
+    metrics = evaluate_lifter(model, split, flip=not args.no_flip)
     w = Path(args.weights or SHIPPED).resolve()
     metrics["weights"] = str(w.relative_to(ROOT) if w.is_relative_to(ROOT) else w)
     metrics["weights_date"] = meta.get("date")
@@ -140,7 +149,7 @@ def _evaluate(args) -> int:
         from .clips import clip_agreement
         if not (args.clips / "clips.json").is_file():
             raise FileNotFoundError(f"{args.clips}: no clips.json there")
-        metrics["clips"] = clip_agreement(args.clips, model)
+        metrics["clips"] = clip_agreement(args.clips, model, flip=not args.no_flip)
     write_json(args.out / "metrics.json", metrics)
     _print_metrics(metrics)
     if "clips" in metrics:

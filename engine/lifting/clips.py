@@ -27,7 +27,7 @@ def squat_clips(clips_dir: Path) -> list[tuple[Path, str]]:
     return [(clips_dir / c["file"], c.get("view", "")) for c in items if c.get("reps", 0) > 0]
 
 
-def clip_agreement(clips_dir: Path, model, stride: int = 1, log=print) -> dict:
+def clip_agreement(clips_dir: Path, model, stride: int = 1, flip: bool = True, log=print) -> dict:
     """Per clip: with MediaPipe (full) giving the 2-D joints, the median |3-D - 2-D| knee angle
     over the frames the analysis calls side (clips labelled plainly 'side' only; left and right
     pooled), the same near the bottom (within 20 degrees of the clip's deepest 2-D knee angle),
@@ -39,7 +39,7 @@ def clip_agreement(clips_dir: Path, model, stride: int = 1, log=print) -> dict:
     for clip, view in squat_clips(clips_dir):
         series = MediaPipePose().predict_video(str(clip), stride=stride, keep_world=True)
         rep = analyze_series(series)
-        kp3 = lift_series(series, model)
+        kp3 = lift_series(series, model, flip)
         k3 = knee_angles(kp3)
         world = series.meta["world"]
         res = {"view": view, "reps": rep.reps}

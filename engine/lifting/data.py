@@ -113,13 +113,46 @@ def make_samples(world: np.ndarray, centre_frame: np.ndarray, cams: Camera,
     return normalize_2d(px), target.astype(np.float32), px
 
 
+#: Knee straightening (``straighten_knees``): knee angles from ``STRAIGHTEN_FROM`` degrees up
+#: are opened towards ``STRAIGHT_KNEE``, fully from ``STRAIGHTEN_FULL`` up.
+STRAIGHT_KNEE, STRAIGHTEN_FROM, STRAIGHTEN_FULL = 178.0, 120.0, 150.0
+
+
+def straighten_knees(world: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """A copy of windows ``world`` (B, W, 6, 3) with the ankles swung about the knees, in the
+    plane of each leg, so that a knee angle ``a`` becomes ``a + amount * ramp(a) * (178 - a)``
+    (``amount`` (B,) in 0..1; ``ramp`` 0 below 120 degrees, 1 from 150). The mocap subject
+    stands with his knees at 156-168 degrees while pose models see people's standing legs at
+    about 175: without this the lifter never gives a straight knee. The mapping is smooth and
+    monotonic in the angle, so a window stays a smooth motion; bone lengths are kept."""
+    from engine.analysis.angles import LEGS
+    out = np.array(world, dtype=np.float64, copy=True)
+    for h, k, a in LEGS:
+        t = out[..., h, :] - out[..., k, :]
+        v = out[..., a, :] - out[..., k, :]
+        n = np.cross(t, v)
+        nn = np.linalg.norm(n, axis=-1, keepdims=True)
+        with np.errstate(all="ignore"):
+            cos = np.sum(t * v, -1) / (np.linalg.norm(t, axis=-1) * np.linalg.norm(v, axis=-1))
+            ang = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+            ramp = np.clip((ang - STRAIGHTEN_FROM) / (STRAIGHTEN_FULL - STRAIGHTEN_FROM), 0, 1)
+            phi = np.radians(np.asarray(amount)[:, None] * ramp * (STRAIGHT_KNEE - ang))
+            phi = np.where(np.isfinite(phi) & (nn[..., 0] > 1e-9), np.maximum(phi, 0), 0.0)
+            n = np.where(nn > 1e-9, n / nn, 0.0)
+        v2 = v * np.cos(phi)[..., None] + np.cross(n, v) * np.sin(phi)[..., None]
+        out[..., a, :] = out[..., k, :] + v2
+    return out
+
+
 def training_batch(rng: np.random.Generator, split: MocapSplit, sequences: list[np.ndarray],
                    batch: int, exclude_azimuths: np.ndarray, strides=(3, 4, 5),
-                   noisy_share: float = 0.75, max_sigma: float = 0.04, drop_p: float = 0.05):
+                   noisy_share: float = 0.75, max_sigma: float = 0.04, drop_p: float = 0.05,
+                   straighten_share: float = 0.0):
     """One random batch: a random sequence (the trial or its mirror), centre frame, speed
-    (frame stride), camera (azimuths near ``exclude_azimuths`` never drawn), and for
-    ``noisy_share`` of the samples 2-D noise up to ``max_sigma`` box heights and dropped
-    joints. Returns (inputs, targets) as float32 arrays."""
+    (frame stride), camera (azimuths near ``exclude_azimuths`` never drawn), for
+    ``straighten_share`` of the samples knees opened by a random amount (``straighten_knees``),
+    and for ``noisy_share`` of the samples 2-D noise up to ``max_sigma`` box heights and
+    dropped joints. Returns (inputs, targets) as float32 arrays."""
     centres = rng.choice(split.train_centres(max(strides)), batch)
     seq = rng.integers(0, len(sequences), batch)
     stride = rng.choice(np.asarray(strides), batch)
@@ -128,6 +161,9 @@ def training_batch(rng: np.random.Generator, split: MocapSplit, sequences: list[
         m = seq == s
         if m.any():
             world[m] = windows(joints, centres[m], stride[m])
+    if straighten_share > 0:
+        amount = np.where(rng.random(batch) < straighten_share, rng.uniform(0, 1, batch), 0.0)
+        world = straighten_knees(world, amount)
     centre = world[:, WINDOW // 2]
     cams = random_cameras(rng, batch, hip_mid(centre), exclude_azimuths=exclude_azimuths)
     noisy = rng.random(batch) < noisy_share

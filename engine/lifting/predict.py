@@ -19,7 +19,7 @@ from .weights import load_lifter, run_lifter
 MIN_JOINTS = 4
 
 
-def lift_series(series: PoseSeries, model=None) -> np.ndarray:
+def lift_series(series: PoseSeries, model=None, flip: bool = True) -> np.ndarray:
     """(T, 6, 3) joints in the heading frame (x right, y down, z away from the camera,
     metres, hip midpoint at 0) for each frame of ``series``; NaN where too little was found.
     ``model``: a loaded lifter (default: the shipped one)."""
@@ -33,7 +33,7 @@ def lift_series(series: PoseSeries, model=None) -> np.ndarray:
     offs = (np.arange(WINDOW) - WINDOW // 2) * step
     idx = np.clip(np.arange(n)[:, None] + offs[None], 0, n - 1)
     x = normalize_2d(kp[idx])
-    out = run_lifter(model, x).astype(np.float64)
+    out = run_lifter(model, x, flip=flip).astype(np.float64)
     found = np.isfinite(kp).all(axis=-1).sum(axis=-1)
     out[found < MIN_JOINTS] = np.nan
     return out

@@ -42,9 +42,11 @@ def load_split(bvh_path: str | Path) -> MocapSplit:
 
 
 def train_lifter(split: MocapSplit, steps: int, batch: int = 256, lr: float = 1e-3,
-                 width: int = 128, seed: int = 0, log=print) -> tuple[TemporalLifter, dict]:
+                 width: int = 128, seed: int = 0, straighten: float = 0.0,
+                 log=print) -> tuple[TemporalLifter, dict]:
     """Train a lifter for ``steps`` batches on random virtual-camera views of the training
-    part of the trial and its mirror image. Returns the model (eval mode) and a log dict."""
+    part of the trial and its mirror image, ``straighten`` of them with the knees opened
+    (``data.straighten_knees``). Returns the model (eval mode) and a log dict."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = TemporalLifter(width=width)
@@ -55,7 +57,8 @@ def train_lifter(split: MocapSplit, steps: int, batch: int = 256, lr: float = 1e
     model.train()
     t0, losses = time.time(), []
     for step in range(steps):
-        x, y = training_batch(rng, split, sequences, batch, HELDOUT_AZIMUTHS)
+        x, y = training_batch(rng, split, sequences, batch, HELDOUT_AZIMUTHS,
+                              straighten_share=straighten)
         pred = model(torch.from_numpy(x))[:, 0]
         loss = torch.linalg.vector_norm(pred - torch.from_numpy(y), dim=-1).mean()
         opt.zero_grad()
@@ -67,7 +70,7 @@ def train_lifter(split: MocapSplit, steps: int, batch: int = 256, lr: float = 1e
             log(f"step {step + 1}/{steps}: MPJPE {np.mean(losses[-50:]) * 1000:.1f} mm "
                 f"(training batches), {time.time() - t0:.0f} s")
     model.eval()
-    return model, {"steps": steps, "batch": batch, "lr": lr, "seed": seed,
+    return model, {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "straighten": straighten,
                    "seconds": round(time.time() - t0, 1),
                    "final_train_mpjpe_mm": round(float(np.mean(losses[-50:])) * 1000, 1)}
 
@@ -84,28 +87,30 @@ def heldout_cameras(centre_world: np.ndarray) -> tuple[Camera, np.ndarray]:
     return cams, frame
 
 
-def evaluate_lifter(model: TemporalLifter, split: MocapSplit, seed: int = 1) -> dict:
+def evaluate_lifter(model: TemporalLifter, split: MocapSplit, seed: int = 1,
+                    flip: bool = True) -> dict:
     """metrics.json's figures: on every 4th held-out frame (30 fps) from the 12 held-out
-    azimuths at 3 elevations, with exact 2-D and with noisy 2-D."""
+    azimuths at 3 elevations, with exact 2-D and with noisy 2-D (``flip``: the test-time flip
+    of ``weights.run_lifter``)."""
     stride = int(round(split.rate / FPS))
     centres = split.test_centres(stride)
     world = windows(split.joints, centres, stride)
     cams, frame = heldout_cameras(world[:, world.shape[1] // 2])
     w = world[frame]
     x, target, px = make_samples(w, w[:, w.shape[1] // 2], cams)
-    out = {"exact_2d": summary(run_lifter(model, x), target)}
+    out = {"exact_2d": summary(run_lifter(model, x, flip=flip), target)}
     rng = np.random.default_rng(seed)
     npx, _ = detector_noise(rng, px, EVAL_NOISE_SIGMA, EVAL_DROP_P)
     from .data import normalize_2d
-    out["noisy_2d"] = summary(run_lifter(model, normalize_2d(npx)), target)
+    out["noisy_2d"] = summary(run_lifter(model, normalize_2d(npx), flip=flip), target)
     per_az = {}
     for a in HELDOUT_AZIMUTHS:  # exact 2-D, per azimuth
         m = cams.azimuth_deg == a
-        per_az[f"{a:.0f}"] = summary(run_lifter(model, x[m]), target[m])["mpjpe_mm"]
+        per_az[f"{a:.0f}"] = summary(run_lifter(model, x[m], flip=flip), target[m])["mpjpe_mm"]
     out["exact_2d"]["mpjpe_mm_per_azimuth"] = per_az
     out["heldout"] = {"trial": TRIAL, "from_s": HELDOUT_FROM_S,
                       "frames": int(len(centres)), "azimuths_deg": HELDOUT_AZIMUTHS.tolist(),
                       "elevations_deg": list(EVAL_ELEVATIONS), "distance_m": EVAL_DISTANCE_M,
                       "hfov_deg": EVAL_HFOV_DEG, "noise_sigma_box": EVAL_NOISE_SIGMA,
-                      "drop_p": EVAL_DROP_P}
+                      "drop_p": EVAL_DROP_P, "test_time_flip": flip}
     return out

@@ -79,12 +79,36 @@ def load_lifter(path: str | Path | None = None) -> tuple[TemporalLifter, dict]:
     return model.eval(), meta
 
 
-@torch.no_grad()
-def run_lifter(model: TemporalLifter, inputs, batch: int = 2048):
-    """Centre-frame 3-D joints (N, 6, 3) numpy for inputs (N, WINDOW, IN_CHANNELS)."""
+def flip_inputs(inputs):
+    """Inputs (N, W, IN_CHANNELS) of the mirror image: x negated, left and right exchanged."""
     import numpy as np
 
+    from engine.joints import FLIP_INDEX
+    x = np.array(inputs, dtype=np.float32, copy=True)
+    j = x[..., :18].reshape(x.shape[:-1] + (6, 3))[..., list(FLIP_INDEX), :]
+    j[..., 0] *= -1
+    x[..., :18] = j.reshape(x.shape[:-1] + (18,))
+    x[..., 18] *= -1
+    return x
+
+
+@torch.no_grad()
+def run_lifter(model: TemporalLifter, inputs, batch: int = 2048, flip: bool = True):
+    """Centre-frame 3-D joints (N, 6, 3) numpy for inputs (N, WINDOW, IN_CHANNELS). With
+    ``flip`` (the default) the mirror image is lifted too, mirrored back and averaged in (as
+    VideoPose3D's test-time flip; the lifter was trained on the mocap and its mirror)."""
+    import numpy as np
+
+    from engine.joints import FLIP_INDEX
     model.eval()
-    out = [model(torch.as_tensor(inputs[i:i + batch]))[:, 0].numpy()
-           for i in range(0, len(inputs), batch)]
-    return np.concatenate(out) if out else np.zeros((0, 6, 3), np.float32)
+
+    def once(x):
+        out = [model(torch.as_tensor(x[i:i + batch]))[:, 0].numpy() for i in range(0, len(x), batch)]
+        return np.concatenate(out) if out else np.zeros((0, 6, 3), np.float32)
+
+    pred = once(np.asarray(inputs, dtype=np.float32))
+    if flip:
+        mirrored = once(flip_inputs(inputs))[:, list(FLIP_INDEX)]
+        mirrored[..., 0] *= -1
+        pred = (pred + mirrored) / 2
+    return pred
