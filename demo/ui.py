@@ -11,7 +11,7 @@ import gradio as gr
 
 from engine.fileio import user_message
 
-from . import compare, comparison, estimate, summary
+from . import compare, comparison, estimate, summary, view3d
 
 MAX_PANELS = 6
 PER_ROW = 3
@@ -118,6 +118,7 @@ def build_compare_tab() -> None:
     chart = gr.Plot(label="Angles over time (click to show that frame)", elem_id="angle-chart")
     disagreement = gr.Plot(label="Where the models disagree (click to show that frame)",
                            elem_id="disagreement-plot")
+    pose3d = gr.Plot(label="3-D joints at this frame (lifted from 2-D, docs/3d.md)", elem_id="pose-3d")
     jump_time = gr.Textbox(visible="hidden", elem_id="jump-time")
     # one table a row, the full width, headers wrapped: no horizontal scroll at 1280 px
     reps = gr.Dataframe(headers=compare.REP_COLUMNS, label="Repetitions", interactive=False, wrap=True,
@@ -223,6 +224,8 @@ def build_compare_tab() -> None:
     settings = [state, slider, heatmap, view, skeleton]
     gr.on([slider.change, heatmap.change, view.change, skeleton.change], scrub, settings, panels,
           api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+    gr.on([state.change, slider.change], lambda cmp, pos: view3d.figure_3d(cmp.runs, int(pos)) if cmp else None,
+          [state, slider], pose3d, api_visibility="private", trigger_mode="always_last", show_progress="hidden")
     for plot in (chart, disagreement):
         plot.change(None, None, None, js=JUMP_JS)
     jump_time.change(jump, [state, jump_time], slider, api_visibility="private", show_progress="hidden")

@@ -111,3 +111,35 @@ def segment_lengths(kp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     thigh = np.stack([np.linalg.norm(kp[:, k] - kp[:, h], axis=-1) for h, k, _ in LEGS], axis=1)
     shin = np.stack([np.linalg.norm(kp[:, a] - kp[:, k], axis=-1) for _, k, a in LEGS], axis=1)
     return thigh, shin
+
+
+# --- 3-D joints (engine.lifting's heading frame: x right, y down, z away from the camera,
+# metres). ``knee_angles`` and ``hip_angles`` above apply unchanged to (T, 6, 3) joints there:
+# the knee angle is the 3-D hip-knee-ankle angle (knee flexion = 180 - it) and, y being
+# straight down, the thigh inclination is from the true vertical.
+
+def hip_below_knee(kp3: np.ndarray) -> np.ndarray:
+    """(T, 2) how far each hip is below its knee, metres (y down): > 0 below parallel, 0 at
+    parallel, < 0 above; left then right."""
+    return np.stack([kp3[:, h, 1] - kp3[:, k, 1] for h, k, _ in LEGS], axis=1)
+
+
+def knee_valgus_3d(kp3: np.ndarray) -> np.ndarray:
+    """(T, 2) knee valgus in degrees from 3-D joints, left then right: the angle between the
+    thigh and the hip-ankle line, counting only the knee's offset from that line along the
+    horizontal hip-to-other-hip direction; > 0 the knee is inside the hip-ankle line (valgus),
+    < 0 outside (varus, knees out)."""
+    out = []
+    for s, (h, k, a) in enumerate(LEGS):
+        oh = LEGS[1 - s][0]
+        with np.errstate(all="ignore"):
+            m = kp3[:, oh] - kp3[:, h]
+            m[:, 1] = 0.0  # horizontal
+            u = kp3[:, a] - kp3[:, h]
+            u = u / np.linalg.norm(u, axis=-1, keepdims=True)
+            m = m - np.sum(m * u, axis=-1, keepdims=True) * u  # across the leg line
+            m = m / np.linalg.norm(m, axis=-1, keepdims=True)
+            t = kp3[:, k] - kp3[:, h]
+            inward = np.sum(t * m, axis=-1)
+            out.append(np.degrees(np.arcsin(np.clip(inward / np.linalg.norm(t, axis=-1), -1, 1))))
+    return np.stack(out, axis=1)

@@ -33,6 +33,8 @@ def analyze_keypoints(path: str | Path, fps: float | None = None) -> dict:
     if len(series) == 0:
         raise KeypointsError(f"{Path(path).name}: no frames")
     report = analyze_series(series).to_json()
+    from engine.lifting.predict import try_add_3d
+    try_add_3d(report, series)  # each rep's 3-D figures beside the 2-D ones (docs/3d.md)
     report.update({"model": series.model, "source": {"file": Path(path).name, "fps": series.fps,
                                                      "frame_size": list(series.frame_size)}})
     if "fps_note" in series.meta:

@@ -111,17 +111,20 @@ class MediaPipePose:
 
     # -- the Predictor interface ---------------------------------------------------------------
     def predict_video(self, video_path: str, *, stride: int = 1, max_seconds: float | None = None,
-                      keep_heatmaps: bool = True, progress=None, keep_landmarks: bool = False) -> PoseSeries:
+                      keep_heatmaps: bool = True, progress=None, keep_landmarks: bool = False,
+                      keep_world: bool = False) -> PoseSeries:
         """Our six joints in every ``stride``-th frame (frame pixels, confidence = visibility),
         One Euro smoothed when ``self.smooth``. MediaPipe has no heatmaps: ``keep_heatmaps`` is
         accepted for the interface and ignored. ``series.meta['timings_s']`` holds seconds
         spent per stage (decode, preprocess, model, postprocess). With ``keep_landmarks``,
         ``series.meta['landmarks']`` is (T, 33, 3): every BlazePose landmark per frame as
-        (x px, y px, visibility), unsmoothed, NaN where nobody was found."""
+        (x px, y px, visibility), unsmoothed, NaN where nobody was found. With ``keep_world``,
+        ``series.meta['world']`` is (T, 6, 3): MediaPipe's own 3-D estimate of our six joints
+        (its world landmarks: metres, origin between the hips), unsmoothed, NaN where none."""
         from .reader import open_video
 
         timings = dict.fromkeys(("decode", "preprocess", "model", "postprocess"), 0.0)
-        idx, kps, confs, lms = [], [], [], []
+        idx, kps, confs, lms, worlds = [], [], [], [], []
         with open_video(video_path, stride=stride, max_seconds=max_seconds) as video, self:
             fps, size = float(video.fps), tuple(video.frame_size)
             total = video.frame_count // stride if video.frame_count else 0
@@ -151,6 +154,10 @@ class MediaPipePose:
                         full = np.array([[p.x * w, p.y * h, p.visibility] for p in lm], dtype=np.float64)
                 if keep_landmarks:
                     lms.append(full)
+                if keep_world:
+                    wl = res.pose_world_landmarks
+                    worlds.append(np.full((NUM_JOINTS, 3), np.nan) if wl is None else np.array(
+                        [[wl.landmark[b].x, wl.landmark[b].y, wl.landmark[b].z] for b in BLAZEPOSE_LOWER_BODY]))
                 idx.append(i)
                 kps.append(kp)
                 confs.append(conf)
@@ -171,6 +178,8 @@ class MediaPipePose:
                             "timings_s": timings})
         if keep_landmarks:
             series.meta["landmarks"] = np.stack(lms) if lms else np.zeros((0, NUM_LANDMARKS, 3))
+        if keep_world:
+            series.meta["world"] = np.stack(worlds) if worlds else np.zeros((0, NUM_JOINTS, 3))
         if self.smooth:
             from .smoothing import smooth_series
             series = smooth_series(series)

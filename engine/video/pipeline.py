@@ -192,6 +192,8 @@ def run_analysis(clip: str | Path, out_dir: str | Path | None = None, model: str
         raise VideoError(f"{clip.name}: no frame could be decoded")
     analysis = analyze_series(series)
     report = analysis.to_json()
+    from engine.lifting.predict import try_add_3d
+    series.meta["joints3d"] = try_add_3d(report, series)  # each rep's 3-D figures (docs/3d.md)
     info["decoded_frames_processed"] = len(series)
     report.update({"model": series.model, "clip": info, "stride": stride,
                    "smoothed": "smoothing" in series.meta, "smoothing": series.meta.get("smoothing"),
