@@ -33,7 +33,12 @@ def test_shipped_weights_load_and_match_sidecar(name):
     model, meta = weightslib.load_model(path)
     assert meta["model"] == name and meta["dtype"] == "float16"
     assert meta["parameters"] == count_parameters(model)
-    for key in ("recipe", "commit", "training_data", "metrics", "input_size"):
+    if "imported" in meta:  # not trained here: where from, checked by SHA-256 at import
+        assert meta["imported"]["sha256"] and meta["imported"]["provenance"], name
+        keys = ("training_data", "input_size")
+    else:
+        keys = ("recipe", "commit", "training_data", "metrics", "input_size")
+    for key in keys:
         assert key in meta, key
     w, h = meta["input_size"]
     with torch.inference_mode():

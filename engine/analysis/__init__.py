@@ -134,6 +134,10 @@ def _analyze(series: PoseSeries) -> SquatReport:
         feedback.append("Could not judge this clip: nobody was found in it (the hips, knees and "
                         "ankles are not visible in any frame). Film the whole lower body, hips to feet, side-on "
                         "or from the front.")
+    elif someone.mean() < thresholds.MIN_VISIBLE_SHARE:  # a person passing through, not a set
+        judged = False
+        feedback.append(f"Could not judge this clip: somebody was in view in only {someone.mean():.0%} "
+                        "of its frames. Film the whole set, the lower body in view from start to end.")
     elif visible_share < thresholds.MIN_VISIBLE_SHARE:
         judged = False
         feedback.append(f"Could not judge this clip: {_missing_parts(kp)} not visible in most frames. "

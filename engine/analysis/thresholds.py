@@ -96,7 +96,9 @@ UPRIGHT_SHARE = 0.5
 #: image angle can be anything (a Penn Action rear view's left knee reaches 4 degrees).
 MIN_SIDE_KNEE_ANGLE_DEG = 20.0
 #: With fewer than this share of frames having a reliable leg (hip and knee, and the ankle
-#: unless the thigh alone is used), the clip cannot be judged.
+#: unless the thigh alone is used), the clip cannot be judged; the share is of the frames with
+#: somebody in them (an end card with nobody does not count against it), and somebody must be
+#: in at least this share of all frames too (legs seen in a fifth of a clip are not a set).
 MIN_VISIBLE_SHARE = 0.3
 
 # -- ankles out of the frame (reps.py) ------------------------------------------------------------
