@@ -9,12 +9,8 @@ import pytest
 
 from engine.models import weights as weightslib
 from tests.apphelpers import running_app
+from tests.test_compare_browser import ARTIFACTS, BROWSER_ARGS, CHROMIUM
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 MODELS = ("movenet_thunder", "movenet_lightning")
 
 pytestmark = [pytest.mark.browser,

@@ -169,11 +169,11 @@ class MoveNetPose(nn.Module):
         (N, 6)): the engine's joints, decoded the graph's way (``decode``). Input pixel centres:
         pixel i spans [i - 0.5, i + 0.5], so a graph coordinate v in [0, 1] is v * side - 0.5."""
         heads = self.forward_heads(x)
-        kp = decode(heads, self.center_weight)[:, self.joint_index]
+        heat = torch.sigmoid(heads["kpt_heatmap"].float())  # once: the decoding and the panels share it
+        kp = decode(heads, self.center_weight, heat)[:, self.joint_index]
         h, w = x.shape[-2:]
         xy = torch.stack([kp[..., 1] * w - 0.5, kp[..., 0] * h - 0.5], dim=-1)
-        hm = torch.sigmoid(heads["kpt_heatmap"][:, self.joint_index])
-        return hm, xy, kp[..., 2]
+        return heat[:, self.joint_index], xy, kp[..., 2]
 
 
 def center_prior(h: int, w: int, device=None) -> torch.Tensor:
@@ -186,15 +186,17 @@ def center_prior(h: int, w: int, device=None) -> torch.Tensor:
     return fp16(1.0 / (d + DISTANCE_BIAS)).to(device)
 
 
-def decode(heads: dict[str, torch.Tensor], prior: torch.Tensor | None = None) -> torch.Tensor:
+def decode(heads: dict[str, torch.Tensor], prior: torch.Tensor | None = None,
+           heat: torch.Tensor | None = None) -> torch.Tensor:
     """The graph's decoding of the four heads (raw NCHW outputs) into (N, 17, 3) = (y, x, score),
     y and x in [0, 1] of the input: centre = arg-max of sigmoid(centre) x ``center_prior``; each
     keypoint's coarse position = centre + its regression there; its cell = arg-max of
     sigmoid(heatmap) / (distance from the coarse position + 1.8); its position = (cell + the
     sub-cell offset there) / heatmap side (the graph's float16 1/side); its score = the heatmap
     there. Ties go to the first cell in row-major order, as TensorFlow's ArgMax does. ``prior``:
-    the centre prior to use when it fits the heatmaps (the graph's own), else ``center_prior``."""
-    hm = torch.sigmoid(heads["kpt_heatmap"].float())
+    the centre prior to use when it fits the heatmaps (the graph's own), else ``center_prior``;
+    ``heat``: the keypoint heatmaps after the sigmoid, when the caller has them already."""
+    hm = torch.sigmoid(heads["kpt_heatmap"].float()) if heat is None else heat
     n, k, h, w = hm.shape
     dev = hm.device
     batch = torch.arange(n, device=dev)
