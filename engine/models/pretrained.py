@@ -35,6 +35,9 @@ from .tflite_import import KNOWN_SHA256, PretrainedError, TFLiteImportError, rea
 
 RESNET_MODELS = ("resnet18", "resnet18_fpn", "attention")
 MOBILENET_MODELS = ("mobilenetv2",)
+#: Whole networks already trained on people: ``--pretrained movenet`` starts every layer (heads
+#: included) from the imported graph (``weights/movenet_*.safetensors``, ``engine.pretrained movenet``)
+MOVENET_MODELS = ("movenet_thunder", "movenet_lightning")
 #: metadata "format" of ``engine.pretrained export`` files
 EXPORT_FORMAT = "squatpose-mobilenetv2-imagenet/1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +50,45 @@ class PretrainedUnavailable(PretrainedError):
 
 
 def supports_pretrained(name: str) -> bool:
-    return name in RESNET_MODELS or name in MOBILENET_MODELS
+    return name in RESNET_MODELS or name in MOBILENET_MODELS or name in MOVENET_MODELS
+
+
+def load_movenet(model: nn.Module, name: str, source: str | Path) -> dict:
+    """The whole of ``model`` (a MoveNet) from ``source``: ``"movenet"`` (or ``"imagenet"``, which
+    has no other meaning for it) = the imported graph shipped as ``weights/NAME.safetensors``
+    (rebuilt by ``python -m engine.pretrained movenet``), or a weight file of the same model
+    (a fine-tuned one, to go on from it). Every tensor must fit (strict); the record says what
+    was loaded."""
+    from . import weights as weightslib
+    if str(source) in ("movenet", "imagenet"):
+        path = weightslib.WEIGHTS_DIR / f"{name}.safetensors"
+        if not path.is_file():
+            raise PretrainedUnavailable(f"{path} is missing: rebuild it with python -m engine.pretrained movenet")
+    else:
+        path = Path(source)
+    if not path.is_file():
+        raise PretrainedError(f"{path}: file not found")
+    try:
+        meta = weightslib.read_sidecar(path)
+    except (weightslib.WeightsError, OSError, ValueError) as e:
+        raise PretrainedError(f"{path}: {e}") from None
+    if meta.get("model") != name:
+        raise PretrainedError(f"{path}: its sidecar says model '{meta.get('model')}', not '{name}'")
+    try:
+        loaded, _ = weightslib.load_model(path)
+    except weightslib.WeightsError as e:
+        raise PretrainedError(str(e)) from None
+    state = loaded.state_dict()
+    model.load_state_dict(state)
+    # Fine-tuning trains the six heatmaps with the study's MSE against the codec's Gaussians, not
+    # the centre, regression and offset heads the graph's decoding reads: the trained model is
+    # decoded by the codec (arg-max + DARK). On the held-out people that loses nothing with the
+    # imported weights themselves (Thunder, PCK@0.05: LSP 0.598 by the codec against 0.591 the
+    # graph's way, COCO-MINI 0.714 against 0.696; docs/weights.md).
+    model.graph_decode.fill_(0)
+    return {"source": str(path), "sha256": sha256_file(path), "tensors_loaded": len(state),
+            "whole_model": True, "imported": meta.get("imported"), "recipe": meta.get("recipe"),
+            "decode": "codec (arg-max + DARK on the six heatmaps)"}
 
 
 # ---------------------------------------------------------------------------- ResNet18
@@ -237,9 +278,16 @@ def load_backbone(model: nn.Module, name: str, source: str | Path, batchnorm: st
     from .mobilenetv2 import freeze_batchnorm
     if not supports_pretrained(name):
         raise PretrainedError(f"model '{name}' has no pretrained backbone (those with one: "
-                           f"{', '.join(RESNET_MODELS + MOBILENET_MODELS)})")
+                           f"{', '.join(RESNET_MODELS + MOBILENET_MODELS + MOVENET_MODELS)})")
     if batchnorm not in ("auto", "frozen", "train"):
         raise ValueError(f"batchnorm must be auto, frozen or train, got {batchnorm!r}")
+    if name in MOVENET_MODELS:
+        if batchnorm == "train":
+            raise PretrainedError("MoveNet's BatchNorm is folded into its convolutions: it stays "
+                                  "frozen (use frozen or auto)")
+        record = load_movenet(model, name, source)
+        record.update({"batchnorm": "frozen", "requested": str(source)})
+        return record
     path = imagenet_source(name) if str(source) == "imagenet" else Path(source)
     if name in MOBILENET_MODELS:
         if batchnorm == "train":

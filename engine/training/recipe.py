@@ -60,7 +60,14 @@ FLIP_TEST: frozenset = frozenset({"mobilenetv2"})
 #: ``engine.train --pretrained imagenet`` (for mobilenetv2 the shared ImageNet MobileNetV2,
 #: ``engine.models.pretrained.imagenet_source``; backbone learning rate x 0.1, engine.train's
 #: default with --pretrained).
-MODEL_ARGS = {"mobilenetv2": ["--pretrained", "imagenet"]}
+#: MoveNet is fine-tuned from the imported graph (every layer, heads included) at its own square
+#: input, with rates far below the study's 1e-3 (which wrecks the imported network in one step:
+#: heatmap loss 0.0016 -> 0.20; 3e-5 lowers it step by step); the backbone at 0.1 x that and
+#: fixed for the first steps while the heatmap head meets the recipe's targets.
+MODEL_ARGS = {"mobilenetv2": ["--pretrained", "imagenet"],
+              **{name: ["--pretrained", "movenet", "--input-size", f"{side}x{side}", "--lr", "1e-4",
+                        "--backbone-lr", "0.1", "--frozen-backbone-steps", "30", "--batch-size", "16"]
+                 for name, side in (("movenet_thunder", 256), ("movenet_lightning", 192))}}
 #: Epochs per model on the 10,113 training people (LSP included), sized for 2 CPU cores (33-48
 #: images/s: about 5 minutes an epoch for the ResNet18 models and mobilenetv2, 3.5 for dilated,
 #: 8 for attention). mobilenetv2 12: its held-out LSP PCK@0.05 rose until about epoch 10
@@ -72,7 +79,8 @@ MODEL_ARGS = {"mobilenetv2": ["--pretrained", "imagenet"]}
 #: passed that yet: the shipped dilated, attention, resnet18 and resnet18_fpn files are the
 #: earlier recipe's (their sidecars name its commit), so only mobilenetv2 is reproduced by
 #: these epochs.
-EPOCHS = {"dilated": 4, "resnet18": 1, "resnet18_fpn": 2, "attention": 2, "mobilenetv2": 12}
+EPOCHS = {"dilated": 4, "resnet18": 1, "resnet18_fpn": 2, "attention": 2, "mobilenetv2": 12,
+          "movenet_thunder": 1, "movenet_lightning": 1}
 #: The pseudo-labelling teacher: BlazePose heavy placed more joints right than full on held-out
 #: human-labelled people (PCK@0.05 0.54 against 0.42, ../shared/pretrained/README.md). The
 #: weights shipped before this was the recipe's teacher were made with ``mediapipe`` (full).
@@ -166,16 +174,19 @@ def lsp_source(shared: Path, work: Path, held_out_only: bool) -> Path:
 
 
 def build_data(shared: Path, work: Path, extra_videos: list[Path], stride: int = 2,
-               teacher: str = TEACHER, lsp: bool = True, held_out_only: bool = False) -> dict:
+               teacher: str = TEACHER, lsp: bool = True, held_out_only: bool = False,
+               lsp_unaudited: bool = False) -> dict:
     """Pseudo-label the clips and extra videos with ``teacher``, split, and write the recipe's
     COCO files. Pseudo-labels already in WORK are reused only when the same teacher made them.
     With ``lsp``, Leeds Sports Pose's people join from WORK/lsp/lsp-audited.json (made by
     ``lsp_commands``; ``LSPNotAudited`` when it is missing): see ``lsp_split``.
     ``held_out_only`` writes the held-out files alone (no extra videos, no ``train.json`` or
-    ``split.json``; LSP from ``lsp_source``): the same held-out people and frames."""
+    ``split.json``; LSP from ``lsp_source``): the same held-out people and frames.
+    ``lsp_unaudited`` trains on LSP's human labels as they are (no swap fixes), from the plain
+    conversion, where the audit has not been made on this machine: the split recorded says so."""
     if held_out_only:
         extra_videos = []
-    if lsp and not held_out_only and not lsp_audited_path(work).is_file():
+    if lsp and not held_out_only and not lsp_unaudited and not lsp_audited_path(work).is_file():
         raise LSPNotAudited(f"{lsp_audited_path(work)} is missing: the recipe trains on Leeds Sports Pose "
                             f"with the label audit's fixes. Make it with\n{lsp_commands(shared, work)}\n"
                             "(or pass --no-lsp)")
@@ -212,7 +223,10 @@ def build_data(shared: Path, work: Path, extra_videos: list[Path], stride: int =
     lsp_counts = {}
     if lsp:
         _link(shared / "lsp-extended" / "images", work / "lsp-images")
-        lsp_train, lsp_val, lsp_counts = lsp_split(cocolib.read_json(lsp_source(shared, work, held_out_only)))
+        lsp_train, lsp_val, lsp_counts = lsp_split(cocolib.read_json(
+            lsp_source(shared, work, held_out_only or lsp_unaudited)))
+        lsp_counts["lsp_labels"] = "as made (no audit fixes)" if lsp_unaudited and not \
+            lsp_audited_path(work).is_file() else "audited (left/right swaps fixed in training)"
         i, a = _prefixed(lsp_train, "lsp-images", None, LSP_ID_OFFSET)
         tr_i += i
         tr_a += a
@@ -244,7 +258,7 @@ def val_ann(work: Path) -> Path:
 
 def train(model: str, work: Path, epochs: int | None, threads: int | None, resume: bool,
           paste: float | None = None, part: float | None = None, run: str | None = None,
-          balance_pose: bool = False) -> int:
+          balance_pose: bool = False, subset: int | None = None) -> int:
     """``engine.train`` with the recipe's settings into ``WORK/runs/RUN`` (RUN defaults to the
     model's name); ``epochs``, ``paste``, ``part`` and ``balance_pose`` override the recipe's for experiments
     (the shipped weights use no pasting: the pasted runs scored worse, README "Pasting")."""
@@ -262,6 +276,8 @@ def train(model: str, work: Path, epochs: int | None, threads: int | None, resum
         cmd += ["--part", str(part)]
     if balance_pose:
         cmd.append("--balance-pose")
+    if subset:
+        cmd += ["--subset", str(subset)]
     if threads:
         cmd += ["--threads", str(threads)]
     if resume:
@@ -459,11 +475,15 @@ def main(argv=None) -> int:
     d.add_argument("--work", default="data/recipe", help="working folder (not committed)")
     d.add_argument("--no-lsp", action="store_true",
                    help="leave Leeds Sports Pose out (else WORK/lsp/lsp-audited.json is needed)")
+    d.add_argument("--lsp-unaudited", action="store_true",
+                   help="when WORK/lsp/lsp-audited.json is missing, train on LSP's labels as made "
+                        "(no swap fixes; split.json records it) instead of stopping")
     h = sub.add_parser("heldout", help="the held-out sets alone (for engine.scorecard; no training set, no LSP audit)")
     h.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the real data folder")
     h.add_argument("--work", default="data/recipe", help="working folder (not committed)")
     # the data step's frames and teacher, so that the held-out frames are the same ones
-    h.set_defaults(extra_videos=[], stride=d.get_default("stride"), teacher=TEACHER, no_lsp=False)
+    h.set_defaults(extra_videos=[], stride=d.get_default("stride"), teacher=TEACHER, no_lsp=False,
+                   lsp_unaudited=False)
     t = sub.add_parser("train", help="train one model with the recipe's settings")
     t.add_argument("model", help="registered model name")
     t.add_argument("--work", default="data/recipe", help="working folder from the data step")
@@ -478,6 +498,9 @@ def main(argv=None) -> int:
     t.add_argument("--paste", type=probability, help="override the recipe's paste probability")
     t.add_argument("--part", type=probability, help="override the close-up probability (engine.train --part)")
     t.add_argument("--balance-pose", action="store_true", help="pose-balanced sampling (engine.train --balance-pose)")
+    t.add_argument("--subset", type=positive_int,
+                   help="train on the people of a seeded random N of the training images (a run sized "
+                        "to a time budget; engine.train --subset)")
     args = p.parse_args(argv)
     work = Path(args.work)
     if args.step == "ship":
@@ -487,14 +510,14 @@ def main(argv=None) -> int:
         try:
             summary = build_data(Path(args.shared), work, [Path(v) for v in args.extra_videos],
                                  args.stride, args.teacher, lsp=not args.no_lsp,
-                                 held_out_only=args.step == "heldout")
+                                 held_out_only=args.step == "heldout", lsp_unaudited=args.lsp_unaudited)
         except (ModelMissing, LSPNotAudited) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(json.dumps(summary, indent=2))
         return 0
     return train(args.model, work, args.epochs, args.threads, args.resume, args.paste, args.part, args.run,
-                 args.balance_pose)
+                 args.balance_pose, args.subset)
 
 
 if __name__ == "__main__":

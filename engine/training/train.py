@@ -47,9 +47,11 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def train_step(model, batch: dict, opt, scaler, device: torch.device) -> float:
+def train_step(model, batch: dict, opt, scaler, device: torch.device, frozen: list | None = None) -> float:
     """One optimisation step on a batch from ``PoseDataset``; returns the loss. Mixed
-    precision on CUDA (``scaler`` is a ``torch.amp.GradScaler``, disabled on the CPU)."""
+    precision on CUDA (``scaler`` is a ``torch.amp.GradScaler``, disabled on the CPU).
+    ``frozen``: parameters left as they are this step (their gradients dropped, so AdamW
+    skips them and their moments stay empty)."""
     from .evaluate import to_model_input
     x = to_model_input(batch["image"], device)
     target, weight = batch["target"].to(device), batch["weight"].to(device)
@@ -57,6 +59,8 @@ def train_step(model, batch: dict, opt, scaler, device: torch.device) -> float:
         loss = weighted_mse(model(x), target, weight)
     opt.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    for q in frozen or ():
+        q.grad = None
     scaler.step(opt)
     scaler.update()
     return loss.item()
@@ -119,15 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUTDIR/checkpoint.pt")
     p.add_argument("--half", action="store_true", help="save the final weights as fp16")
     p.add_argument("--tag", default="", help="free text recorded in the sidecar (e.g. the recipe)")
-    p.add_argument("--pretrained", metavar="PATH|imagenet",
+    p.add_argument("--pretrained", metavar="PATH|imagenet|movenet",
                    help="start the backbone from ImageNet weights: for resnet18, resnet18_fpn and "
                         "attention a torchvision ResNet18 state dict file; for mobilenetv2 the "
                         "MobileNetV2 .tflite or its export (python -m engine.pretrained export); "
                         "'imagenet': torchvision's cached or downloadable ResNet18, or the shared "
-                        ".tflite for mobilenetv2 (exit 2 when they cannot be had)")
+                        ".tflite for mobilenetv2 (exit 2 when they cannot be had). For "
+                        "movenet_thunder and movenet_lightning the whole network: 'movenet' = the "
+                        "imported graph (weights/NAME.safetensors), or a weight file of the same model")
     p.add_argument("--backbone-lr", type=positive_float, default=None, metavar="F",
                    help="backbone learning rate = F x --lr, under the same one-cycle schedule "
                         "(its 10%% warm-up included); default 0.1 with --pretrained, else 1")
+    p.add_argument("--frozen-backbone-steps", type=non_negative_int, default=0, metavar="N",
+                   help="keep the backbone fixed for the first N optimisation steps (the new or "
+                        "retargeted layers settle before the pretrained features move)")
+    p.add_argument("--checkpoint-minutes", type=positive_float, default=10.0, metavar="M",
+                   help="also write checkpoint.pt inside an epoch every M minutes of training, so "
+                        "--resume loses at most that much (default 10)")
     p.add_argument("--backbone-bn", choices=("auto", "frozen", "train"), default="auto",
                    help="with --pretrained: frozen keeps the backbone's BatchNorm statistics (eval "
                         "mode; affine still learns), train uses batch statistics; auto: frozen for "
@@ -200,6 +212,10 @@ def _same_weights_file(model: str, a: str | None, b: str | None) -> bool:
         except PretrainedError:
             return v
     return where(a) == where(b)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def make_scheduler(opt, peaks, total_steps: int):
@@ -278,7 +294,7 @@ def main(argv=None) -> int:
     sched = make_scheduler(opt, peaks, args.epochs * steps_per_epoch)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start, history = 0, []
+    start, history, done_in_epoch, partial = 0, [], 0, None
     ckpt = out / "checkpoint.pt"
     if args.resume and ckpt.is_file():
         st = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -296,28 +312,63 @@ def main(argv=None) -> int:
         sched.load_state_dict(st["scheduler"])
         scaler.load_state_dict(st["scaler"])
         start, history = st["epoch"] + 1, st["history"]
+        # a checkpoint written inside an epoch: its batches done and the epoch's running sums
+        done_in_epoch, partial = st.get("batches_done", 0), st.get("partial")
         if main_proc:
-            print(f"resuming after epoch {st['epoch'] + 1} from {ckpt}")
+            where = f", {done_in_epoch} batches into epoch {start + 1}" if done_in_epoch else ""
+            print(f"resuming after epoch {st['epoch'] + 1}{where} from {ckpt}")
+    backbone = [q for q in model.backbone.parameters()] if hasattr(model, "backbone") else []
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    total_steps = args.epochs * steps_per_epoch
+    run_t0, run_steps0 = time.perf_counter(), start * steps_per_epoch + done_in_epoch
+    last_save = time.perf_counter()
+
+    def save(epoch_done: int, batches_done: int, part: dict | None) -> None:
+        save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
+                        scheduler=sched.state_dict(), scaler=scaler.state_dict(), epoch=epoch_done,
+                        history=history, args=vars(args), batches_done=batches_done, partial=part)
+
     for epoch in range(start, args.epochs):
         torch.manual_seed(args.seed * 100003 + epoch)
         gen.manual_seed(args.seed * 100003 + epoch)
         ds.set_epoch(epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
+        # the epoch's order, drawn as DataLoader(shuffle=True) draws it; a run resumed inside
+        # the epoch skips the batches it had done (augmentation depends on seed, epoch, index only)
+        order = list(sampler if sampler is not None else torch.utils.data.RandomSampler(ds, generator=gen))
+        skip = done_in_epoch if epoch == start else 0
         loader = torch.utils.data.DataLoader(
-            ds, batch_size=args.batch_size, sampler=sampler, shuffle=sampler is None,
-            generator=gen if sampler is None else None, num_workers=args.workers, drop_last=False,
-            pin_memory=device.type == "cuda", persistent_workers=False)
+            ds, batch_size=args.batch_size, sampler=order[skip * args.batch_size:], shuffle=False,
+            num_workers=args.workers, drop_last=False, pin_memory=device.type == "cuda",
+            persistent_workers=False)
         ddp.train()
-        t0, total, count = time.perf_counter(), 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not main_proc, leave=False)
-        for batch in bar:
-            loss = train_step(ddp, batch, opt, scaler, device)
+        part = partial if (skip and partial) else {"loss_sum": 0.0, "count": 0, "seconds": 0.0}
+        t0, total, count = time.perf_counter() - part["seconds"], part["loss_sum"], part["count"]
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not main_proc, leave=False,
+                   initial=skip, total=steps_per_epoch)
+        for i, batch in enumerate(bar, start=skip):
+            step = epoch * steps_per_epoch + i
+            loss = train_step(ddp, batch, opt, scaler, device,
+                              backbone if step < args.frozen_backbone_steps else None)
             sched.step()
             total += loss * len(batch["image"])
             count += len(batch["image"])
-            bar.set_postfix(loss=f"{loss:.3e}")
+            per_step = (time.perf_counter() - run_t0) / max(step + 1 - run_steps0, 1)
+            bar.set_postfix(loss=f"{loss:.3e}", run_eta=_minutes(per_step * (total_steps - step - 1)))
+            due = time.perf_counter() - last_save >= 60 * args.checkpoint_minutes and i + 1 < steps_per_epoch
+            if world > 1:  # rank 0's clock decides, so every rank saves at the same step
+                flag = torch.tensor([float(due)], device=device)
+                dist.broadcast(flag, 0)
+                due = bool(flag.item())
+            if due:
+                if main_proc:
+                    save(epoch - 1, i + 1, {"loss_sum": total, "count": count,
+                                            "seconds": time.perf_counter() - t0})
+                    print(f"checkpoint: epoch {epoch + 1}/{args.epochs}, batch {i + 1}/{steps_per_epoch}, "
+                          f"loss {total / max(count, 1):.3e}, {per_step:.2f} s/step, run ETA "
+                          f"{_minutes(per_step * (total_steps - step - 1))}", flush=True)
+                last_save = time.perf_counter()
         stats = torch.tensor([total, count], dtype=torch.float64, device=device)
         if world > 1:
             dist.all_reduce(stats)
@@ -335,9 +386,8 @@ def main(argv=None) -> int:
             with open(out / "metrics.jsonl", "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in history)
             write_chart(out / "metrics.html", history, f"{args.model} on {Path(args.train_ann).name}")
-            save_checkpoint(ckpt, model=model.state_dict(), optimizer=opt.state_dict(),
-                            scheduler=sched.state_dict(), scaler=scaler.state_dict(), epoch=epoch,
-                            history=history, args=vars(args))
+            save(epoch, 0, None)
+            last_save = time.perf_counter()
         if world > 1:
             dist.barrier()
     if main_proc:
