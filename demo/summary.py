@@ -194,7 +194,7 @@ def summary_markdown(reports: dict[str, dict], default: str | None, card: dict, 
                      + " Panels, charts and tables below.")
         shared = shared_pass_words(reports)
         if shared:
-            lines.append(shared)
+            lines.append("\n" + shared)
     return "\n".join(lines)
 
 
