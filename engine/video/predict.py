@@ -215,7 +215,7 @@ class HeatmapPredictor:
         ``HeatmapPredictor``s): the frames are decoded, the athlete found (detector or search)
         and followed once, all by the lead exactly as ``predict_video`` does; each follower runs
         on the same frames with the lead's crop of each batch mapped to its own input
-        (``engine.geometry.crop_for``: same centre and scale, nothing the lead saw cut off), and
+        (``engine.geometry.crop_for``: same centre, grown to its aspect, nothing the lead saw cut off), and
         gets the same post-processing (joints outside the athlete's box dropped, its own
         confidence scale, smoothing). Returns [lead's series, each follower's], the lead's
         identical to its ``predict_video``. Each series' ``timings_s`` holds its own model time;
