@@ -7,6 +7,7 @@ The UI (``demo/ui.py``) only wires these to components.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -19,7 +20,8 @@ import numpy as np
 
 from engine import storage
 from engine.joints import JOINTS
-from engine.video.pipeline import MEDIAPIPE, make_predictor, mediapipe_available, run_analysis
+from engine.video.multi import run_analyses
+from engine.video.pipeline import MEDIAPIPE, make_predictor, mediapipe_available, predict, run_analysis
 from engine.video.render import render_panel, view_crop
 from engine.video.reader import (DecodeLimits, LimitExceeded, VideoError, count_frames, decode_limits,
                                  open_video)
@@ -129,7 +131,17 @@ class ModelRun:
     analysis: object  # engine.analysis.SquatReport
     out_dir: Path
     files: list[str] = field(default_factory=list)
-    seconds: float = 0.0  # how long its analysis took (model, analysis, annotated video)
+    #: its own time: the model's work on its crops (``model_s``), its analysis and annotated video
+    seconds: float = 0.0
+    #: the time of its pass beyond every model's own (decoding the clip, finding and following
+    #: the athlete), spent once for all of ``shared_with``
+    shared_s: float = 0.0
+    shared_with: tuple[str, ...] = ()  # the models of its pass (itself alone when it ran alone)
+
+    @property
+    def cost_s(self) -> float:
+        """What this model cost the run: its own time and its share of its pass's tracking."""
+        return self.seconds + self.shared_s / max(len(self.shared_with), 1)
 
 
 _PREDICTORS: dict[str, object] = {}
@@ -177,10 +189,15 @@ def chosen_models(models) -> list[str]:
 
 def run_models(clip: str, models: list[str], out_root: str | Path | None = None, progress=None,
                stride: int = 1, limits: Limits | None = Limits()) -> list[ModelRun]:
-    """Analyse ``clip`` with each model; every model writes its own output folder. Decoding
+    """Analyse ``clip`` with each model; every model writes its own output folder. The heatmap
+    models share one pass (``engine.video.multi``): the clip is decoded and the athlete found
+    and followed once, by the first of them, and each runs on the same frames and crops;
+    MediaPipe, which follows the athlete its own way, runs its own pass after them. Decoding
     stops with ``LimitExceeded`` (a VideoError) at ``limits`` (None: no limits).
-    ``progress(k, name, fraction, message)`` is told model ``k``'s (0-based) own progress
-    (``demo.summary.progress_line`` makes the run's one line of it)."""
+    ``progress(k, name, fraction, message)`` is told model ``k``'s (0-based, in the order they
+    run) progress (``demo.summary.progress_line`` makes the run's one line of it); during a
+    shared pass the lead's ``fraction`` runs past 1, as its pass does the others' work too.
+    The runs come back in the order of ``models``."""
     models = chosen_models(models)  # each once, at most MAX_MODELS
     if out_root is None:  # under the data dir, within its disk budget (engine.storage)
         clip_bytes = Path(clip).stat().st_size if Path(clip).is_file() else 0
@@ -190,23 +207,67 @@ def run_models(clip: str, models: list[str], out_root: str | Path | None = None,
             raise InputProblem(str(e)) from None
         out_root = tempfile.mkdtemp(prefix="run-", dir=storage.area("analyses"))
     out_root = Path(out_root)
-    runs = []
-    for k, name in enumerate(models):
-        def sub(frac, msg, k=k, name=name):
-            if progress:
-                progress(k, name, frac, msg)
+    heat = [m for m in models if m != MEDIAPIPE]
+    order = heat + [m for m in models if m == MEDIAPIPE]  # the shared pass first
+    done: dict[str, ModelRun] = {}
+
+    def tell(k: int, frac: float, msg: str) -> None:
+        if progress:
+            progress(k, order[k], frac, msg)
+
+    def finish(name: str, result, seconds: float, shared_with: tuple[str, ...]) -> None:
+        report, series, analysis = result
         out = out_root / name
-        t0 = time.perf_counter()
-        with decode_limits(limits.decode() if limits is not None else None), predictor_lock(name):
-            report, series, analysis = run_analysis(clip, out, predictor=_predictor(name), stride=stride,
-                                                    keep_heatmaps=name != MEDIAPIPE, progress=sub)
         files = []
         for f in ("keypoints.csv", "report.json", "annotated.mp4"):  # model-named download copies
             named = out_root / f"{name}-{f}"
             os.link(out / f, named) if not named.exists() else None
             files.append(str(named))
-        runs.append(ModelRun(name, report, series, analysis, out, files, time.perf_counter() - t0))
-    return runs
+        model_s = float(series.meta.get("model_s") or 0.0)
+        tracking = float((series.meta.get("shared_pass") or {}).get("tracking_s",
+                         max(float(series.meta.get("seconds") or 0.0) - model_s, 0.0)))
+        done[name] = ModelRun(name, report, series, analysis, out, files, model_s + seconds, tracking,
+                              shared_with)
+
+    with decode_limits(limits.decode() if limits is not None else None):
+        if len(heat) > 1:
+            m = len(heat)
+            lead = heat[0]
+
+            def group(i: int, frac: float, msg: str) -> None:
+                x = frac * m  # the group's work in models: the pass, then each model's files
+                number = _frame_number(msg)
+                if number is not None:
+                    msg = f"{lead}: finding the joints of {m} models in one pass, frame {number}"
+                tell(i, x - i, msg)
+            took: dict[int, float] = {}
+            with contextlib.ExitStack() as locks:
+                for name in sorted(heat):  # a fixed order: two runs never wait on each other
+                    locks.enter_context(predictor_lock(name))
+                results = run_analyses(clip, [_predictor(n) for n in heat], [out_root / n for n in heat],
+                                       stride=stride, keep_heatmaps=True, progress=group,
+                                       analysed=lambda i, s: took.__setitem__(i, s))
+            for i, (name, result) in enumerate(zip(heat, results)):
+                finish(name, result, took[i], tuple(heat))
+        alone = order[len(heat):] if len(heat) > 1 else order  # each in its own pass
+        for k, name in enumerate(alone, len(order) - len(alone)):
+            with predictor_lock(name):
+                series = predict(clip, _predictor(name), stride, keep_heatmaps=name != MEDIAPIPE,
+                                 progress=lambda f, msg, k=k: tell(k, 0.9 * f, msg))
+                t0 = time.perf_counter()
+                result = run_analysis(clip, out_root / name, stride=stride, series=series,
+                                      progress=lambda f, msg, k=k: tell(k, f, msg))
+            finish(name, result, time.perf_counter() - t0, (name,))
+    return [done[name] for name in models]
+
+
+def _frame_number(message: str) -> int | None:
+    """N of a pass's 'NAME: frame N' progress message, else None."""
+    head, _, tail = message.partition(": ")
+    words = tail.split()
+    if len(words) == 2 and words[0] == "frame" and words[1].isdigit():
+        return int(words[1])
+    return None
 
 
 def read_frame(clip: str, index: int) -> np.ndarray | None:

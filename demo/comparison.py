@@ -137,13 +137,15 @@ def disagreement_chart(cmp: Comparison):
 
 
 SUMMARY_COLUMNS = ["model", "reliable frames (%)", "mean confidence", "reps", "view", "analysed (frames/s)",
-                   "from MediaPipe (leg lengths)"]
+                   "model time (s)", "from MediaPipe (leg lengths)"]
 
 
 def summary_rows(cmp: Comparison) -> list[list]:
     """One row per model, to tell at a glance which did best on this clip: the share of frames
     whose joints the analysis could use, the mean confidence of its joints (all frames and
-    joints), reps, view, speed, and (with MediaPipe chosen) its median distance from it."""
+    joints), reps, view, speed, its own model time (``report['model_s']``: its work on its
+    crops, without the decoding and tracking a shared pass does once) and (with MediaPipe
+    chosen) its median distance from it."""
     from_ref = cmp.agreement.summary()["from_reference"]
     rows, default = [], default_model()
     for r in cmp.runs:
@@ -152,6 +154,6 @@ def summary_rows(cmp: Comparison) -> list[list]:
         conf = float(np.mean(r.series.confidence)) if n else 0.0
         d = from_ref.get(r.name)
         rows.append([summary.label(r.name, default), round(reliable, 1), round(conf, 2), r.report.get("reps"), r.report.get("view"),
-                     r.report.get("fps_processed"),
+                     r.report.get("fps_processed"), r.report.get("model_s"),
                      "reference" if r.name == cmp.agreement.reference else (None if d is None else round(d, 3))])
     return rows

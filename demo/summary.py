@@ -98,8 +98,10 @@ def progress_line(name: str, k: int, n: int, fraction: float, message: str, elap
     ``fraction`` of its own work with the pipeline's ``message``, ``elapsed_s`` into the run:
     'model 1 of 2 · mobilenetv2 (recommended) · finding the joints, frame 72 · about 14 s left'.
     The time left: from the run's estimate before it started (``estimate_s``) and its pace
-    so far, the pace weighing as much as the share done (no pace before 5 % of the run)."""
-    total = (k + min(max(fraction, 0.0), 1.0)) / max(n, 1)
+    so far, the pace weighing as much as the share done (no pace before 5 % of the run).
+    ``fraction`` may run past 1 (up to the models left, ``n - k``) when model ``k``'s pass
+    does the next models' work too (``demo.compare.run_models``' shared pass)."""
+    total = min(k + max(fraction, 0.0), max(n, 1)) / max(n, 1)
     whole = None
     if total >= 0.05 and elapsed_s > 1:
         pace = elapsed_s / total
@@ -190,4 +192,19 @@ def summary_markdown(reports: dict[str, dict], default: str | None, card: dict, 
         lines.append(f"\nTook {duration_words(took_s)}" + (f" (estimated {duration_words(estimate_s)})."
                                                           if estimate_s is not None else ".")
                      + " Panels, charts and tables below.")
+        shared = shared_pass_words(reports)
+        if shared:
+            lines.append("\n" + shared)
     return "\n".join(lines)
+
+
+def shared_pass_words(reports: dict[str, dict]) -> str | None:
+    """One sentence on the heatmap models' shared pass (``report['shared_pass']``): what
+    decoding the clip and following the athlete took, once for all of them; None without one."""
+    shared = next((r["shared_pass"] for r in reports.values() if r.get("shared_pass")), None)
+    if not shared or len(shared.get("models") or ()) < 2:
+        return None
+    names = shared["models"]
+    return (f"Decoding the clip and finding and following the athlete took {shared.get('tracking_s', 0):.1f} s, "
+            f"once for {len(names)} models ({', '.join(names)}: the same frames and crops); each model's "
+            "own time is in the Per model table.")

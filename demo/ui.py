@@ -127,7 +127,10 @@ def build_compare_tab() -> None:
     per_model = gr.Dataframe(headers=comparison.SUMMARY_COLUMNS, label="Per model", interactive=False,
                              wrap=True, elem_id="model-summary")
     gr.Markdown("Reliable frames: the share whose joints the analysis could use. Mean "
-                "confidence: over every frame and joint. Analysed: the processing speed. From "
+                "confidence: over every frame and joint. Analysed: the processing speed (the model "
+                "and following the athlete, as if it ran alone). Model time: the model's own work "
+                "on its crops; the heatmap models share one pass that decodes the clip and follows "
+                "the athlete once (its time is in the summary at the top). From "
                 "MediaPipe: the median over frames of the mean joint distance from MediaPipe's, in "
                 "leg lengths (hip to knee to ankle).", elem_classes=["summary-note"])
     feedback = gr.Markdown(elem_id="feedback")
@@ -175,7 +178,7 @@ def build_compare_tab() -> None:
         if raw:
             estimate.learn(raw, cmp.seconds, costs)
         for r in runs:  # what each model took per frame: the next estimates go by it
-            estimate.learn_run(r.name, len(r.series), r.seconds)
+            estimate.learn_run(r.name, len(r.series), r.cost_s)
         first = panel_images(cmp, 0, hm, v, skel)
         img_updates = [gr.update(value=first[i], label=runs[i].name, visible=True) if i < len(runs)
                        else gr.update(value=None, visible=False) for i in range(n_panels)]

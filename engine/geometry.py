@@ -146,6 +146,19 @@ class Crop:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def crop_for(crop: Crop, output_size: tuple[int, int]) -> Crop:
+    """The same crop for a model of another input ``output_size`` = (width, height): same
+    centre, rotation and flip; the region's shorter side (for the new aspect) grown about the
+    centre, so it covers all of ``crop``'s region (nothing the first model saw is cut off) and
+    no more than the new aspect needs. ``crop`` itself when the size is the same. How the
+    Compare tab runs several models on one tracking pass (``HeatmapPredictor.predict_shared``)."""
+    out = (int(output_size[0]), int(output_size[1]))
+    if out == tuple(crop.output_size):
+        return crop
+    w, h = fit_aspect(crop.size[0], crop.size[1], out[0] / out[1])
+    return Crop(crop.center, (float(w), float(h)), out, crop.rotation, crop.flip)
+
+
 def apply_affine(points_xy: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Apply a 2x3 affine matrix to points of shape (..., 2)."""
     p = np.asarray(points_xy, dtype=np.float64)

@@ -79,7 +79,7 @@ def test_the_estimate_is_within_its_margin_on_two_real_clips(tmp_path, clips_dir
         took = time.perf_counter() - t0
         estimate.learn(estimate.seconds(costs, info["frames"], 1), took, costs)
         for r in runs:
-            estimate.learn_run(r.name, len(r.series), r.seconds)
+            estimate.learn_run(r.name, len(r.series), r.cost_s)
         seen.append((clip, est, took, line))
         if est is None:  # said so rather than guessed: the machine's load changed under the probe
             assert k == 0 and "too busy" in line

@@ -113,7 +113,20 @@ def predict(clip: str | Path, predictor, stride: int = 1, max_seconds: float | N
     secs = time.perf_counter() - t0
     series.meta["seconds"] = round(secs, 3)
     series.meta["fps_processed"] = round(len(series) / secs, 2) if secs > 0 else None
+    series.meta["model_s"] = round(model_seconds(series), 3)
     return series
+
+
+#: The stages of ``timings_s`` that are a model's own work on its crops (not decoding, not the
+#: person detector).
+MODEL_STAGES = ("preprocess", "model", "postprocess")
+
+
+def model_seconds(series: PoseSeries) -> float:
+    """The model's own time in a series' pass: cutting its crops, the network and decoding its
+    heatmaps (``MODEL_STAGES`` of ``meta['timings_s']``), seconds."""
+    t = series.meta.get("timings_s") or {}
+    return float(sum(t.get(k, 0.0) for k in MODEL_STAGES))
 
 
 def keypoints_csv(series: PoseSeries) -> str:
@@ -164,15 +177,17 @@ def run_analysis(clip: str | Path, out_dir: str | Path | None = None, model: str
                  weights: str | None = None, smooth: bool = True, stride: int = 1,
                  max_seconds: float | None = None, device: str = "auto", keep_heatmaps: bool = False,
                  progress: Progress | None = None, predictor=None, model_note: str | None = None,
-                 overlay_heatmaps: bool = False) -> tuple[dict, PoseSeries, object]:
+                 overlay_heatmaps: bool = False, series: PoseSeries | None = None) -> tuple[dict, PoseSeries, object]:
     """clip -> predictor -> squat analysis -> (report dict, series, SquatReport); with
     ``out_dir`` also writes keypoints.csv, report.json and annotated.mp4 there, all or nothing.
 
     ``predictor`` (already loaded, e.g. by the app) wins over ``model``/``weights``/``device``/
     ``smooth``; ``model_note`` is then recorded as ``report['model_note']``. With
     ``overlay_heatmaps`` the model's heatmaps are drawn under the skeleton in annotated.mp4
-    (heatmap models only; MediaPipe has none). Raises ``VideoError`` for an unreadable clip
-    (nothing written), and what ``make_predictor`` raises for an unusable model."""
+    (heatmap models only; MediaPipe has none). ``series``: joints already found on this clip
+    with this ``stride`` and ``max_seconds`` (``engine.video.multi.predict_many``'s shared pass):
+    no model runs, the analysis and the files are made from them. Raises ``VideoError`` for an
+    unreadable clip (nothing written), and what ``make_predictor`` raises for an unusable model."""
     from engine.analysis import analyze_series
     from engine.fileio import write_json, write_text
     clip = Path(clip)
@@ -180,14 +195,15 @@ def run_analysis(clip: str | Path, out_dir: str | Path | None = None, model: str
         info = {"file": clip.name, "fps": v.fps, "frame_size": list(v.frame_size),
                 "claimed_frames": v.frame_count}
     note = model_note
-    if predictor is None:
+    if predictor is None and series is None:
         predictor, note = choose_predictor(model, weights, device, smooth)
     def model_progress(frac: float, msg: str) -> None:  # the model's pass is the first 90%
         if progress:
             progress(0.9 * min(max(frac, 0.0), 1.0), msg)
 
-    series = predict(clip, predictor, stride, max_seconds, keep_heatmaps or overlay_heatmaps,
-                     model_progress)
+    if series is None:
+        series = predict(clip, predictor, stride, max_seconds, keep_heatmaps or overlay_heatmaps,
+                         model_progress)
     if len(series) == 0:
         raise VideoError(f"{clip.name}: no frame could be decoded")
     analysis = analyze_series(series)
@@ -200,7 +216,8 @@ def run_analysis(clip: str | Path, out_dir: str | Path | None = None, model: str
                    "fps_processed": series.meta.get("fps_processed"),
                    "timings_s": series.meta.get("timings_s"), "frames": len(series),
                    "searches": series.meta.get("searches")})
-    for key in ("person_finder", "person_finder_note", "detector", "detector_calls", "detector_ms_per_call"):
+    for key in ("person_finder", "person_finder_note", "detector", "detector_calls", "detector_ms_per_call",
+                "model_s", "shared_pass"):
         if key in series.meta:  # heatmap models: how the athlete was found
             report[key] = series.meta[key]
     if note:

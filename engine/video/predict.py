@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from engine.codec import HeatmapCodec
-from engine.geometry import Crop
+from engine.geometry import Crop, crop_for
 from engine.joints import NUM_JOINTS
 from engine.models import preprocess
 from engine.models.common import fuse_conv_bn, predict_keypoints
@@ -205,12 +205,32 @@ class HeatmapPredictor:
         given), in frame pixels. ``series.crops`` holds each frame's crop and, with
         ``keep_heatmaps``, ``series.heatmaps`` the model's heatmaps (float16, crop space);
         ``series.meta`` the input size, device, number of searches and time per stage."""
+        return self.predict_shared(video_path, (), stride=stride, max_seconds=max_seconds,
+                                   keep_heatmaps=keep_heatmaps, progress=progress)[0]
+
+    def predict_shared(self, video_path: str, followers=(), *, stride: int = 1,
+                       max_seconds: float | None = None, keep_heatmaps: bool = True,
+                       progress: Progress | None = None) -> list[PoseSeries]:
+        """One pass over the clip for this predictor (the lead) and ``followers`` (other
+        ``HeatmapPredictor``s): the frames are decoded, the athlete found (detector or search)
+        and followed once, all by the lead exactly as ``predict_video`` does; each follower runs
+        on the same frames with the lead's crop of each batch mapped to its own input
+        (``engine.geometry.crop_for``: same centre, grown to its aspect, nothing the lead saw cut off), and
+        gets the same post-processing (joints outside the athlete's box dropped, its own
+        confidence scale, smoothing). Returns [lead's series, each follower's], the lead's
+        identical to its ``predict_video``. Each series' ``timings_s`` holds its own model time;
+        decoding and the detector are the lead's (a follower's are 0) and every series of a
+        shared pass says so in ``meta['shared_pass']``."""
         from .reader import open_video
 
+        followers = list(followers)
+        for f in followers:
+            f.timings = dict.fromkeys(f.timings, 0.0)
+        tracks = [_Track(keep_heatmaps) for _ in range(1 + len(followers))]
         self.timings = dict.fromkeys(self.timings, 0.0)
         detector, why = self.person_detector()
         cfg = self.tracker
-        idx, kps, confs, hms, crops = [], [], [], [], []
+        idx = []
         searches, tracking, next_search, floor, dip_since = 0, False, -np.inf, 0.0, None
         roi: Crop | None = None
         # with the detector: the athlete's last box, when it was seen, when to detect next
@@ -270,13 +290,15 @@ class HeatmapPredictor:
                         next_search = t + cfg.search_interval_s
                     floor, dip_since = cfg.min_search_fraction * roi.size[1], None
                 used = roi
+                box = athlete if detector is not None and matched else None  # joints outside: not the athlete's
                 kp, conf, hm = self.infer(frames, [used] * len(frames))
-                if detector is not None and matched:  # not the athlete's: outside their box
-                    out = outside_box(kp, athlete, cfg)
-                    kp[out], conf[out] = np.nan, 0.0
-                    dropped = bool(out[-1].any())
-                else:
-                    dropped = False
+                dropped = _drop_outside(kp, conf, box, cfg)
+                tracks[0].add(kp, conf, hm, [used] * len(frames))
+                for f, track in zip(followers, tracks[1:]):
+                    theirs = crop_for(used, f.input_size)
+                    fkp, fconf, fhm = f.infer(frames, [theirs] * len(frames))
+                    _drop_outside(fkp, fconf, box, cfg)
+                    track.add(fkp, fconf, fhm, [theirs] * len(frames))
                 last = (kp[-1], conf[-1])
                 # keep tracking while the latest frame is confident; the next crop covers the
                 # joints of all the batch's confident frames (and so the motion between them)
@@ -291,15 +313,9 @@ class HeatmapPredictor:
                     roi = crop_from_joints(kp[good], conf[good], size, self.input_size, cfg, roi,
                                            floor) or roi
                 idx += [i for i, _ in batch]
-                kps.append(kp)
-                confs.append(conf)
-                crops += [used] * len(frames)
-                if keep_heatmaps:
-                    hms.append(hm.astype(np.float16))
                 if progress is not None:
                     done = len(idx) / total if total else 0.0
                     progress(min(done, 1.0), f"{self.name}: frame {idx[-1] + 1}")
-        series = self._series(idx, kps, confs, hms if keep_heatmaps else None, crops, fps, size, stride)
         finder = {"person_finder": "detector" if detector else "search", "searches": searches,
                   "detector_calls": detections}
         if detector is not None:
@@ -309,13 +325,32 @@ class HeatmapPredictor:
             self.timings["detector"] = detector.seconds - det_s0
         elif why:
             finder["person_finder_note"] = why
+        predictors = [self, *followers]
+        shared = None
+        if followers:
+            shared = {"lead": self.name, "models": [p.name for p in predictors],
+                      "decode_s": self.timings.get("decode", 0.0), "detector_s": self.timings.get("detector", 0.0)}
+        out = []
+        for p, track in zip(predictors, tracks):
+            if p is not self:  # decoding and finding the athlete were the lead's, once
+                p.timings.update(decode=0.0, detector=0.0)
+            out.append(p._finish(track, idx, fps, size, stride, finder, shared))
+        if progress is not None:
+            progress(1.0, f"{self.name}: {len(out[0])} frames")
+        return out
+
+    def _finish(self, track: "_Track", idx, fps, size, stride, finder: dict, shared: dict | None) -> PoseSeries:
+        """This predictor's series from what a pass collected for it: its confidence scale,
+        its meta (``finder``: how the athlete was found; ``shared``: the shared pass, if any)
+        and its smoothing."""
+        series = self._series(idx, track.kps, track.confs, track.hms, track.crops, fps, size, stride)
         series.meta.update({"input_size": list(self.input_size), "device": str(self.device),
                             "confidence_scale": self.confidence_scale, "flip_test": self.flip_test,
                             **finder, "timings_s": dict(self.timings)})
+        if shared is not None:
+            series.meta["shared_pass"] = dict(shared)
         if self.smooth:
             series = _smooth(series)
-        if progress is not None:
-            progress(1.0, f"{self.name}: {len(series)} frames")
         return series
 
     def _series(self, idx, kps, confs, hms, crops, fps, size, stride) -> PoseSeries:
@@ -329,6 +364,32 @@ class HeatmapPredictor:
         return PoseSeries(np.concatenate(kps), conf, times, frame_indices, size,
                           fps / stride if fps else 0.0, self.name,
                           heatmaps=np.concatenate(hms) if hms is not None else None, crops=crops)
+
+
+class _Track:
+    """What one model's pass collects, batch by batch: joints, confidences, heatmaps (float16,
+    with ``keep_heatmaps``; else None) and the crop of each frame."""
+
+    def __init__(self, keep_heatmaps: bool):
+        self.kps, self.confs, self.crops = [], [], []
+        self.hms = [] if keep_heatmaps else None
+
+    def add(self, kp, conf, hm, crops: list[Crop]) -> None:
+        self.kps.append(kp)
+        self.confs.append(conf)
+        self.crops += crops
+        if self.hms is not None:
+            self.hms.append(hm.astype(np.float16))
+
+
+def _drop_outside(kp: np.ndarray, conf: np.ndarray, box, cfg: TrackerConfig) -> bool:
+    """Drop (NaN, confidence 0, in place) the joints outside the athlete's ``box`` (None: keep
+    all); whether the batch's last frame lost any."""
+    if box is None:
+        return False
+    out = outside_box(kp, box, cfg)
+    kp[out], conf[out] = np.nan, 0.0
+    return bool(out[-1].any())
 
 
 def _smooth(series: PoseSeries) -> PoseSeries:
