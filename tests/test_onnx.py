@@ -120,9 +120,13 @@ def test_a_failing_export_falls_back_to_pytorch(tmp_path, monkeypatch, caplog):
     blocker.write_text("a file where the cache folder would go")
     monkeypatch.setenv("SQUATPOSE_ONNX_DIR", str(blocker / "onnx"))
     path = copy_weights(SHIPPED["dilated"], tmp_path)
-    # another model name for this process's once-only note
-    pred = load_predictor("dilated", str(path), device="cpu", smooth=False, finder="search")
+    ox._WARNED.discard("dilated")  # said once per process: say it here even after another test
+    with caplog.at_level("WARNING", logger=ox.__name__):
+        pred = load_predictor("dilated", str(path), device="cpu", smooth=False, finder="search")
     assert pred.runtime == "torch" and pred.onnx is None
+    assert [r.getMessage() for r in caplog.records
+            if "running on PyTorch, not ONNX Runtime" in r.getMessage()][:1] == \
+        [f"dilated: running on PyTorch, not ONNX Runtime: {ox.pose_or_reason(path)[1]}"]
     with pytest.raises(ox.OnnxUnavailable):
         load_predictor("dilated", str(path), device="cpu", runtime="onnx")
     assert load_predictor("dilated", str(path), device="cpu", runtime="torch").runtime == "torch"
