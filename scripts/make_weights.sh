@@ -38,3 +38,5 @@ for m in mobilenetv2 dilated attention resnet18_fpn resnet18; do
   python -m engine.recipe ship "$m" --work "$WORK"
 done
 python -m engine.scorecard --work "$WORK" --clips "$SHARED/clips" --out weights/scorecard.json
+# the ONNX Runtime files of every shipped weight file (weights/.onnx/, docs/onnx.md)
+python -m engine.export

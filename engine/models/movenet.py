@@ -168,10 +168,15 @@ class MoveNetPose(nn.Module):
         """(six heatmaps (N, 6, h, w), six joints (N, 6, 2) as (x, y) input pixels, their scores
         (N, 6)): the engine's joints, decoded the graph's way (``decode``). Input pixel centres:
         pixel i spans [i - 0.5, i + 0.5], so a graph coordinate v in [0, 1] is v * side - 0.5."""
-        heads = self.forward_heads(x)
+        return self.keypoints_from_heads(self.forward_heads(x), *x.shape[-2:])
+
+    def keypoints_from_heads(self, heads: dict[str, torch.Tensor], h: int, w: int
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``forward_keypoints``'s outputs from the four raw heads of an (h, w) input: shared by
+        PyTorch and the ONNX Runtime path (``engine.models.onnx_runtime``), whose graph ends at
+        the heads."""
         heat = torch.sigmoid(heads["kpt_heatmap"].float())  # once: the decoding and the panels share it
         kp = decode(heads, self.center_weight, heat)[:, self.joint_index]
-        h, w = x.shape[-2:]
         xy = torch.stack([kp[..., 1] * w - 0.5, kp[..., 0] * h - 0.5], dim=-1)
         return heat[:, self.joint_index], xy, kp[..., 2]
 

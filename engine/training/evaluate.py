@@ -2,7 +2,8 @@
 per-joint PCK, mean pixel error and OKS AP; or compare reports side by side.
 
     python -m engine.evaluate --weights W --ann A.json --images DIR [--filter labeled|visible]
-                              [--flip-test] [--boxes gt|detector] --out report.json
+                              [--flip-test] [--boxes gt|detector] [--runtime torch|onnx|onnx-int8]
+                              --out report.json
     python -m engine.evaluate --compare r1.json r2.json ...
 
 ``--boxes gt`` (default) crops each person by its ground-truth box; ``--boxes detector`` is the
@@ -45,17 +46,23 @@ def to_model_input(images: torch.Tensor, device) -> torch.Tensor:
 def predict_people(model, dataset: PoseDataset, device, flip_test=False, batch_size=32,
                    progress=True) -> tuple[np.ndarray, np.ndarray]:
     """Predict every person of an (unaugmented) dataset: keypoints (N, 6, 2) in original-image
-    pixels and scores (N, 6)."""
+    pixels and scores (N, 6). ``model``: a PyTorch model, or an ``OnnxPose``
+    (``engine.models.onnx_runtime``: the same crops through ONNX Runtime)."""
     from engine.data.dataset import sample_crop
 
-    model.eval()
+    on_ort = not isinstance(model, torch.nn.Module) and hasattr(model, "predict_keypoints")
+    if not on_ort:
+        model.eval()
     codec: HeatmapCodec = dataset.codec
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     preds = np.zeros((len(dataset), len(JOINTS), 2))
     scores = np.zeros((len(dataset), len(JOINTS)))
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
-        with torch.inference_mode():
-            _, xy, sc = predict_keypoints(model, to_model_input(batch["image"], device), codec, flip_test)
+        if on_ort:
+            _, xy, sc = model.predict_keypoints(batch["image"].numpy(), codec, flip_test)
+        else:
+            with torch.inference_mode():
+                _, xy, sc = predict_keypoints(model, to_model_input(batch["image"], device), codec, flip_test)
         for k, i in enumerate(batch["index"].tolist()):
             crop = sample_crop(dataset.people[i], codec, Augment.none(), np.random.default_rng(0))
             preds[i] = crop.to_image(xy[k])
@@ -234,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "report then holds the GT-box figures beside, under gt_boxes")
     p.add_argument("--device", type=device_name, default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--batch-size", type=positive_int, default=32, help="crops per forward pass")
+    p.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch",
+                   help="what runs the model: torch (PyTorch, the default), onnx (ONNX Runtime on the "
+                        "CPU, exported from the weights on first use) or onnx-int8 (the int8 file of "
+                        "python -m engine.export --int8); compare reports to check that the "
+                        "held-out PCK does not change with the runtime")
     p.add_argument("--out", help="write the report JSON here (atomically)")
     p.add_argument("--compare", nargs="+", metavar="REPORT",
                    help="print a markdown table of these report.json files side by side and exit")
@@ -264,10 +276,15 @@ def main(argv=None) -> int:
     from engine.device import pick_device
     from engine.models.weights import WeightsError, codec_for, load_model
     device = pick_device(args.device)
+    from engine.models.onnx_runtime import OnnxUnavailable, onnx_pose
     try:
         model, meta = load_model(args.weights, device)
         data = cocolib.load(args.ann, args.images)
-    except (WeightsError, cocolib.CocoFormatError) as e:
+        runtime = "torch"
+        if args.runtime != "torch":
+            model = onnx_pose(args.weights, model, int8=args.runtime == "onnx-int8")
+            runtime = model.runtime
+    except (WeightsError, cocolib.CocoFormatError, OnnxUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     people = cocolib.select(data.people, args.filter)
@@ -285,7 +302,7 @@ def main(argv=None) -> int:
         det["gt_boxes"] = {k: report[k] for k in ("pck@0.05", "pck@0.1", "oks_ap", "mean_pixel_error")}
         report = det
     report.update({"model": meta["model"], "weights": str(args.weights), "data": str(args.ann),
-                   "filter": args.filter})
+                   "filter": args.filter, "runtime": runtime})
     text = json.dumps({k: v for k, v in report.items()}, indent=2)
     if args.out:
         write_json(args.out, report)

@@ -71,9 +71,10 @@ def default_model_name() -> str:
 
 
 def make_predictor(model: str | None, weights: str | None = None, device: str = "auto", smooth: bool = True,
-                   finder: str = "auto"):
+                   finder: str = "auto", runtime: str = "auto"):
     """A Predictor for a registered model with weights, or MediaPipe's reference adapter;
-    ``finder`` says how a heatmap model finds the athlete (``engine.video.predict.FINDERS``).
+    ``finder`` says how a heatmap model finds the athlete (``engine.video.predict.FINDERS``),
+    ``runtime`` what runs it (``HeatmapPredictor``: "auto" = ONNX Runtime on the CPU, else PyTorch).
     Raises ``engine.models.weights.WeightsError`` (no usable weights), ``ImportError`` (MediaPipe
     missing) or ``ValueError`` (unknown device), each with a readable message."""
     name = model or (None if weights else default_model_name())
@@ -89,11 +90,11 @@ def make_predictor(model: str | None, weights: str | None = None, device: str = 
     name, path = resolve(name, weights)
     if path is None:
         raise WeightsError(f"no weights for model '{name}' in weights/; pass --weights")
-    return load_predictor(name, str(path), device=device, smooth=smooth, finder=finder)
+    return load_predictor(name, str(path), device=device, smooth=smooth, finder=finder, runtime=runtime)
 
 
 def choose_predictor(model: str | None = None, weights: str | None = None, device: str = "auto",
-                     smooth: bool = True, finder: str = "auto"):
+                     smooth: bool = True, finder: str = "auto", runtime: str = "auto"):
     """(predictor, note): ``make_predictor`` for the CLI's options, with the default model
     resolved; ``note`` says when that default is the MediaPipe fallback (else None)."""
     note = None
@@ -101,7 +102,7 @@ def choose_predictor(model: str | None = None, weights: str | None = None, devic
         model = default_model_name()
         if model == MEDIAPIPE:
             note = MEDIAPIPE_FALLBACK_NOTE
-    return make_predictor(model, weights, device, smooth, finder), note
+    return make_predictor(model, weights, device, smooth, finder, runtime), note
 
 
 def predict(clip: str | Path, predictor, stride: int = 1, max_seconds: float | None = None,
@@ -216,8 +217,8 @@ def run_analysis(clip: str | Path, out_dir: str | Path | None = None, model: str
                    "fps_processed": series.meta.get("fps_processed"),
                    "timings_s": series.meta.get("timings_s"), "frames": len(series),
                    "searches": series.meta.get("searches")})
-    for key in ("person_finder", "person_finder_note", "detector", "detector_calls", "detector_ms_per_call",
-                "model_s", "shared_pass"):
+    for key in ("runtime", "person_finder", "person_finder_note", "detector", "detector_calls",
+                "detector_ms_per_call", "model_s", "shared_pass"):
         if key in series.meta:  # heatmap models: how the athlete was found
             report[key] = series.meta[key]
     if note:
@@ -280,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how a heatmap model finds the athlete: auto (the person detector, or the "
                         "detector-free search when it cannot be loaded; the default), detector, or "
                         "search (no detector); report.json says which was used")
+    p.add_argument("--runtime", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
+                   help="what runs a heatmap model: auto (ONNX Runtime on the CPU, exported from the "
+                        "weights on first use; PyTorch on CUDA or when ONNX Runtime cannot be used, "
+                        "said once; the default), torch, onnx (ONNX Runtime or an error) or onnx-int8 "
+                        "(the int8 file of python -m engine.export --int8); report.json says which ran")
     p.add_argument("--heatmaps", action="store_true", help="draw the model's heatmaps under the "
                                                            "skeleton in annotated.mp4 (heatmap models only)")
     return p
@@ -306,7 +312,7 @@ def main(argv=None) -> int:
         with open_video(args.clip):  # a clip that cannot be read stops here, before any model loads
             pass
         predictor, note = choose_predictor(args.model, args.weights, args.device, not args.no_smooth,
-                                           args.finder)
+                                           args.finder, args.runtime)
         if args.finder == "detector" and hasattr(predictor, "person_detector"):
             predictor.person_detector()  # a clear message now when the detector cannot be loaded
     except (VideoError, WeightsError, ImportError, ValueError, RuntimeError) as e:

@@ -65,12 +65,20 @@ class HeatmapPredictor:
     Gaussian's standard deviation it was trained with. On the CPU the model is copied with
     BatchNorm folded into the convolutions and run in channels-last layout (same outputs,
     faster); on CUDA it runs under float16 autocast.
+
+    ``runtime`` (``engine.models.onnx_runtime.RUNTIMES``): "auto" runs the CPU model on ONNX
+    Runtime, exported from ``weights_path`` on first use, and falls back to PyTorch when it
+    cannot (saying why once per process in the log; a model without ``weights_path`` and a CUDA
+    device run on PyTorch); "torch"; "onnx" / "onnx-int8" = ONNX Runtime (the float or the int8
+    file) or ``OnnxUnavailable``. ``self.runtime`` says which runs: torch, onnxruntime or
+    onnxruntime-int8 (recorded in ``series.meta['runtime']``).
     """
 
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int] = (96, 128), name: str = "",
                  *, sigma: float = 2.0, device: str | torch.device = "cpu", batch_size: int = 8,
                  smooth: bool = True, tracker: TrackerConfig = TrackerConfig(),
-                 confidence_scale: float = 1.0, finder: str = "auto", flip_test: bool = False):
+                 confidence_scale: float = 1.0, finder: str = "auto", flip_test: bool = False,
+                 runtime: str = "auto", weights_path: str | None = None):
         w, h = (int(v) for v in input_size)
         s = int(getattr(model, "stride", 4))
         if w % 32 or h % 32:
@@ -99,6 +107,22 @@ class HeatmapPredictor:
             model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
         self.model = model
         self.timings = dict.fromkeys(("decode", "preprocess", "model", "postprocess"), 0.0)
+        self.onnx, self.runtime = self._onnx_session(runtime, weights_path, model)
+
+    def _onnx_session(self, runtime: str, weights_path, model):
+        """(ONNX Runtime session or None, the runtime's name) for ``runtime`` (see the class)."""
+        from engine.models import onnx_runtime as ox
+        if runtime not in ox.RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(ox.RUNTIMES)}, not {runtime!r}")
+        if runtime == "torch" or runtime == "auto" and (self.device.type != "cpu" or weights_path is None):
+            return None, "torch"
+        pose, why = ox.pose_or_reason(weights_path, model, int8=runtime == "onnx-int8")
+        if pose is not None:
+            return pose, pose.runtime
+        if runtime != "auto":
+            raise ox.OnnxUnavailable(f"{self.name}: {why}")
+        ox.note_fallback(self.name, why)
+        return None, "torch"
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -112,12 +136,17 @@ class HeatmapPredictor:
         (N, 6) in [0, 1] and heatmaps (N, 6, h, w) float32 in crop space.
         """
         t0 = time.perf_counter()
-        x = preprocess(np.stack([c.warp(f) for f, c in zip(frames, crops)]), self.device)
-        if self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        t1 = time.perf_counter()
-        with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self.device.type == "cuda"):
-            hm, xy, peak = predict_keypoints(self.model, x, self.codec, self.flip_test)
+        warped = np.stack([c.warp(f) for f, c in zip(frames, crops)])
+        if self.onnx is not None:  # ONNX Runtime: the graph normalises the uint8 crops itself
+            t1 = time.perf_counter()
+            hm, xy, peak = self.onnx.predict_keypoints(warped, self.codec, self.flip_test)
+        else:
+            x = preprocess(warped, self.device)
+            if self.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            t1 = time.perf_counter()
+            with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=self.device.type == "cuda"):
+                hm, xy, peak = predict_keypoints(self.model, x, self.codec, self.flip_test)
         t2 = time.perf_counter()
         expect = (len(frames), NUM_JOINTS, self.codec.heatmap_size[1], self.codec.heatmap_size[0])
         if hm.shape != expect:
@@ -357,13 +386,16 @@ class HeatmapPredictor:
         if not idx:
             s = PoseSeries.empty(0, fps, size, self.name, stride)
             s.crops = []
+            s.meta["runtime"] = self.runtime
             return s
         frame_indices = np.asarray(idx, dtype=int)
         times = frame_indices / fps if fps else frame_indices.astype(float)
         conf = np.clip(np.concatenate(confs) * self.confidence_scale, 0.0, 1.0)
-        return PoseSeries(np.concatenate(kps), conf, times, frame_indices, size,
-                          fps / stride if fps else 0.0, self.name,
-                          heatmaps=np.concatenate(hms) if hms is not None else None, crops=crops)
+        series = PoseSeries(np.concatenate(kps), conf, times, frame_indices, size,
+                            fps / stride if fps else 0.0, self.name,
+                            heatmaps=np.concatenate(hms) if hms is not None else None, crops=crops)
+        series.meta["runtime"] = self.runtime  # torch, onnxruntime or onnxruntime-int8
+        return series
 
 
 class _Track:
@@ -424,11 +456,13 @@ def _expected_frames(video, stride: int, max_seconds: float | None) -> int | Non
 
 
 def load_predictor(model: str, weights: str | None = None, device: str = "auto",
-                   smooth: bool = True, finder: str = "auto", flip_test: bool | None = None) -> Predictor:
+                   smooth: bool = True, finder: str = "auto", flip_test: bool | None = None,
+                   runtime: str = "auto") -> Predictor:
     """A predictor for registry model ``model`` with trained weights: the file ``weights``
     (its sidecar must name the same model), else the weights shipped in ``weights/`` for it.
     ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'; ``finder``: see ``FINDERS``;
-    ``flip_test``: None = as the sidecar says (``flip_test``, off when absent). Raises
+    ``flip_test``: None = as the sidecar says (``flip_test``, off when absent); ``runtime``: see
+    ``HeatmapPredictor`` ("auto": ONNX Runtime on the CPU, PyTorch when it cannot be used). Raises
     ``engine.models.weights.WeightsError`` with a readable message when no usable weights exist."""
     from engine.models import weights as weightslib
     from engine.device import pick_device
@@ -445,4 +479,5 @@ def load_predictor(model: str, weights: str | None = None, device: str = "auto",
     codec = weightslib.codec_for(meta)
     return HeatmapPredictor(net, codec.input_size, name, sigma=codec.sigma, device=dev, smooth=smooth,
                             confidence_scale=float(meta.get("confidence_scale", 1.0)), finder=finder,
-                            flip_test=weightslib.flip_test_for(meta) if flip_test is None else flip_test)
+                            flip_test=weightslib.flip_test_for(meta) if flip_test is None else flip_test,
+                            runtime=runtime, weights_path=str(path))
