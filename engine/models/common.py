@@ -6,6 +6,9 @@ pretrained backbones could be dropped in) and output heatmaps at stride 4.
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -19,6 +22,9 @@ STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 OUTPUT_STRIDE = 4
 #: Input sides must be multiples of this (the deepest backbones reach stride 32).
 INPUT_MULTIPLE = 32
+#: Where shipped weights live (``SQUATPOSE_WEIGHTS_DIR`` names another folder); ``engine.models.weights``
+#: reads and writes them
+WEIGHTS_DIR = Path(os.environ.get("SQUATPOSE_WEIGHTS_DIR", Path(__file__).resolve().parents[2] / "weights"))
 
 
 def preprocess(crops: np.ndarray | torch.Tensor, device: str | torch.device | None = None) -> torch.Tensor:

@@ -59,27 +59,27 @@ def load_movenet(model: nn.Module, name: str, source: str | Path) -> dict:
     (rebuilt by ``python -m engine.pretrained movenet``), or a weight file of the same model
     (a fine-tuned one, to go on from it). Every tensor must fit (strict); the record says what
     was loaded."""
-    from . import weights as weightslib
-    if str(source) in ("movenet", "imagenet"):
-        path = weightslib.WEIGHTS_DIR / f"{name}.safetensors"
-        if not path.is_file():
-            raise PretrainedUnavailable(f"{path} is missing: rebuild it with python -m engine.pretrained movenet")
-    else:
-        path = Path(source)
+    import json
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .common import WEIGHTS_DIR
+    path = WEIGHTS_DIR / f"{name}.safetensors" if str(source) in ("movenet", "imagenet") else Path(source)
     if not path.is_file():
-        raise PretrainedError(f"{path}: file not found")
+        raise PretrainedUnavailable(f"{path}: file not found" + (
+            " (rebuild it with python -m engine.pretrained movenet)" if path.parent == WEIGHTS_DIR else ""))
     try:
-        meta = weightslib.read_sidecar(path)
-    except (weightslib.WeightsError, OSError, ValueError) as e:
-        raise PretrainedError(f"{path}: {e}") from None
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        state = load_file(str(path), device="cpu")
+    except (OSError, ValueError, SafetensorError) as e:
+        raise PretrainedError(f"{path}: not a readable weight file with its sidecar ({e})") from None
     if meta.get("model") != name:
         raise PretrainedError(f"{path}: its sidecar says model '{meta.get('model')}', not '{name}'")
-    try:
-        loaded, _ = weightslib.load_model(path)
-    except weightslib.WeightsError as e:
-        raise PretrainedError(str(e)) from None
-    state = loaded.state_dict()
-    model.load_state_dict(state)
+    own = model.state_dict()
+    if set(own) != set(state) or any(own[k].shape != state[k].shape for k in own):
+        raise PretrainedError(f"{path}: its tensors do not fit model '{name}'")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     # Fine-tuning trains the six heatmaps with the study's MSE against the codec's Gaussians, not
     # the centre, regression and offset heads the graph's decoding reads: the trained model is
     # decoded by the codec (arg-max + DARK). On the held-out people that loses nothing with the

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from engine.codec import HeatmapCodec
 from engine.fileio import atomic_path, write_json
+from .common import WEIGHTS_DIR  # noqa: F401  (defined beside the models; read and written here)
 
 FORMAT = "squatpose-weights/1"
-WEIGHTS_DIR = Path(os.environ.get("SQUATPOSE_WEIGHTS_DIR", Path(__file__).resolve().parents[2] / "weights"))
 
 
 class WeightsError(ValueError):

@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="bench", help="folder for bench-train.json / .md")
     v = sub.add_parser("video", help="frames per second per model on one clip, split by stage")
     v.add_argument("clip", help="video file")
-    v.add_argument("--models", nargs="+", help="models to run (default: every shipped model + mediapipe)")
+    v.add_argument("--models", nargs="+", help="models to run, NAME or NAME@RUNTIME (torch, onnx, onnx-int8; "
+                   "movenet_lightning@tflite-int8 = the int8 TFLite Lightning); default: every shipped "
+                   "model on torch and on onnx, mediapipe and the TFLite Lightning")
     v.add_argument("--stride", type=positive_int, default=1, help="process every K-th frame")
     v.add_argument("--max-seconds", type=positive_float, help="only the first S seconds of the clip")
     v.add_argument("--repeats", type=positive_int, default=3, help="runs per model; the median is reported")

@@ -5,6 +5,12 @@ Heatmap models find the athlete with the person detector (when it loads; its tim
 detector-free search. Each model runs in its own child process (so that its peak memory is its own) on the same
 number of CPU threads; a model without shipped weights is timed with random weights at the
 recipe's input size (speed does not depend on the weights) and marked untrained.
+
+A model is named ``NAME`` (the app's runtime: ONNX Runtime on the CPU) or ``NAME@RUNTIME`` with
+RUNTIME one of torch, onnx, onnx-int8 (``engine.models.onnx_runtime.RUNTIMES``), and
+``movenet_lightning@tflite-int8`` is Google's int8 TFLite Lightning (the scorecard's MoveNet peer)
+in the same video path (``engine.video.movenet.lite_predictor``). The default set: every shipped
+model on PyTorch and on ONNX Runtime, MediaPipe full and the TFLite Lightning.
 """
 from __future__ import annotations
 
@@ -18,6 +24,14 @@ import time
 from engine.fileio import write_json  # noqa: F401  (re-exported for the CLI's callers)
 
 STAGES = ("decode", "preprocess", "model", "postprocess", "detector")
+#: The TFLite Lightning's name in the table.
+LITE = "movenet_lightning@tflite-int8"
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """'movenet_thunder@onnx' -> ('movenet_thunder', 'onnx'); 'dilated' -> ('dilated', 'auto')."""
+    name, _, runtime = spec.partition("@")
+    return name, runtime or "auto"
 
 
 def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: str, threads: int) -> dict:
@@ -26,20 +40,28 @@ def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: 
     torch.set_num_threads(threads)
     from engine.video.pipeline import MEDIAPIPE
     untrained = False
+    name, runtime = split_spec(model)
     if model == MEDIAPIPE:
         from engine.video.mediapipe_pose import MediaPipePose
         predictor = MediaPipePose(smooth=True)
+    elif model == LITE:
+        from engine.video.movenet import lite_predictor
+        predictor = lite_predictor(threads)
     else:
         from engine.video.predict import HeatmapPredictor, load_predictor
         from engine.models.weights import shipped_weights
+        model = name
         if model in shipped_weights():
-            predictor = load_predictor(model, device=device)
+            predictor = load_predictor(model, device=device, runtime=runtime)
         else:
             from engine.models import build_model
             from .recipe import SETTINGS
             h, w = (int(v) for v in SETTINGS["input_size"].split("x"))
-            predictor = HeatmapPredictor(build_model(model).eval(), (w, h), model, device=torch.device(device))
+            predictor = HeatmapPredictor(build_model(model).eval(), (w, h), model, device=torch.device(device),
+                                         runtime="torch")
             untrained = True
+    if name != MEDIAPIPE and model != LITE:  # an export made on first use is not timed
+        predictor.predict_video(clip, stride=stride, max_seconds=min(max_seconds or 1.0, 1.0), keep_heatmaps=False)
     runs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -53,7 +75,8 @@ def _one(clip: str, model: str, stride: int, max_seconds, repeats: int, device: 
     med = lambda xs: statistics.median(xs)  # noqa: E731
     per_stage = {k: round(1000 * med([r["timings_s"].get(k, 0.0) for r in runs]) / max(frames, 1), 3)
                  for k in STAGES}
-    return {"model": model, "untrained": untrained, "frames": frames,
+    return {"model": name, "runtime": getattr(predictor, "runtime", None) or "mediapipe", "untrained": untrained,
+            "frames": frames,
             "fps": round(frames / med([r["seconds"] for r in runs]), 2),
             "fps_runs": [round(frames / r["seconds"], 2) for r in runs],
             "ms_per_frame": per_stage,
@@ -70,7 +93,10 @@ def bench_video(clip, models, stride, max_seconds, repeats, device) -> list[dict
     from engine.video.pipeline import MEDIAPIPE, mediapipe_available
     from engine.models import list_models
     if not models:
-        models = list_models() + ([MEDIAPIPE] if mediapipe_available() else [])
+        from engine.models.weights import shipped_weights
+        shipped = [m for m in list_models() if m in shipped_weights()]
+        models = [f"{m}@{rt}" for m in shipped for rt in ("torch", "onnx")] + \
+            ([MEDIAPIPE] if mediapipe_available() else []) + [LITE]
     rows = []
     for m in models:
         args = json.dumps([str(clip), m, stride, max_seconds, repeats, str(device), torch.get_num_threads()])
@@ -87,12 +113,12 @@ def video_table(rows: list[dict], env: dict, clip) -> str:
     base = next((r for r in rows if r.get("model") == "mediapipe" and "fps" in r), None)
     lines = [f"Video inference on `{Path(clip).name}`, {env['device']}, {env['threads']} threads, "
              f"torch {env['torch']} ({env['date']}); medians of repeated runs, one process per model", "",
-             "| model | frames/s | vs MediaPipe | decode ms | preprocess ms | model ms | postprocess ms "
+             "| model | runtime | frames/s | vs MediaPipe | decode ms | preprocess ms | model ms | postprocess ms "
              "| detector ms | finder: searches / detector calls | ms per detector call | peak RSS MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['model']} | error: {r['error']} | | | | | | | | | |")
+            lines.append(f"| {r['model']} | | error: {r['error']} | | | | | | | | | |")
             continue
         ms = r["ms_per_frame"]
         ratio = f"{r['fps'] / base['fps']:.2f}x" if base else "–"
@@ -100,7 +126,7 @@ def video_table(rows: list[dict], env: dict, clip) -> str:
         finder = "–" if not r.get("person_finder") else \
             f"{r['person_finder']}: {r.get('searches') or 0} / {r.get('detector_calls') or 0}"
         per_call = r.get("detector_ms_per_call")
-        lines.append(f"| {name} | {r['fps']} | {ratio} | {ms['decode']} | {ms['preprocess']} | "
+        lines.append(f"| {name} | {r.get('runtime', '')} | {r['fps']} | {ratio} | {ms['decode']} | {ms['preprocess']} | "
                      f"{ms['model']} | {ms['postprocess']} | {ms.get('detector', 0)} | {finder} | "
                      f"{'–' if per_call is None else per_call} | {r['peak_rss_mb']} |")
     return "\n".join(lines)

@@ -89,3 +89,41 @@ def movenet_or_reason(threads: int | None = None) -> tuple[MoveNet | None, str |
         return MoveNet(threads=threads), None
     except MovenetUnavailable as e:
         return None, str(e)
+
+
+class LiteRunner:
+    """The int8 TFLite Lightning in the engine's video path: what ``HeatmapPredictor.infer``
+    asks of its ONNX session (``predict_keypoints`` of a batch of uint8 crops), one crop at a
+    time as the file takes them. It gives joints and scores, no heatmaps (zeros of the right
+    shape), so the person detector, the crop tracking and the smoothing around it are the
+    engine's own: ``engine.bench video`` times it end to end beside the other models."""
+
+    runtime = "tflite-int8"
+
+    def __init__(self, net: MoveNet | None = None):
+        self.net = net or MoveNet()
+
+    def predict_keypoints(self, crops: np.ndarray, codec, flip_test: bool = False):
+        if flip_test:
+            raise ValueError("the TFLite MoveNet has no flip test")
+        n = len(crops)
+        xy, sc = np.zeros((n, len(COCO_INDICES), 2)), np.zeros((n, len(COCO_INDICES)))
+        for i, crop in enumerate(crops):
+            xy[i], sc[i] = self.net.lower_body(crop)
+        w, h = codec.heatmap_size
+        return np.zeros((n, len(COCO_INDICES), h, w), np.float32), xy, sc
+
+
+def lite_predictor(threads: int | None = None, smooth: bool = True):
+    """A video predictor (``engine.video.predict.HeatmapPredictor``) whose network is the int8
+    TFLite Lightning: the imported Lightning's sidecar gives the input size and the confidence
+    scale, the TFLite file gives the joints. Raises ``MovenetUnavailable``."""
+    from engine.video.predict import load_predictor
+    runner = LiteRunner(MoveNet(threads=threads))
+    predictor = load_predictor("movenet_lightning", device="cpu", smooth=smooth, runtime="torch")
+    if predictor.input_size != (INPUT_SIZE, INPUT_SIZE):
+        raise MovenetUnavailable(f"movenet_lightning's sidecar says input {predictor.input_size}, "
+                                 f"the TFLite file takes {INPUT_SIZE}x{INPUT_SIZE}")
+    predictor.runner, predictor.runtime = runner, runner.runtime
+    predictor.name = NAME
+    return predictor

@@ -107,7 +107,10 @@ class HeatmapPredictor:
             model = fuse_conv_bn(model).to(memory_format=torch.channels_last)
         self.model = model
         self.timings = dict.fromkeys(("decode", "preprocess", "model", "postprocess"), 0.0)
-        self.onnx, self.runtime = self._onnx_session(runtime, weights_path, model)
+        #: what runs the network outside PyTorch (an ONNX Runtime session, or another runtime
+        #: with the same ``predict_keypoints`` of uint8 crops: ``engine.video.movenet.LiteRunner``);
+        #: None = PyTorch (``self.model``)
+        self.runner, self.runtime = self._onnx_session(runtime, weights_path, model)
 
     def _onnx_session(self, runtime: str, weights_path, model):
         """(ONNX Runtime session or None, the runtime's name) for ``runtime`` (see the class)."""
@@ -137,9 +140,9 @@ class HeatmapPredictor:
         """
         t0 = time.perf_counter()
         warped = np.stack([c.warp(f) for f, c in zip(frames, crops)])
-        if self.onnx is not None:  # ONNX Runtime: the graph normalises the uint8 crops itself
+        if self.runner is not None:  # ONNX Runtime: the graph normalises the uint8 crops itself
             t1 = time.perf_counter()
-            hm, xy, peak = self.onnx.predict_keypoints(warped, self.codec, self.flip_test)
+            hm, xy, peak = self.runner.predict_keypoints(warped, self.codec, self.flip_test)
         else:
             x = preprocess(warped, self.device)
             if self.device.type == "cpu":
