@@ -56,7 +56,7 @@ from engine.geometry import BOX_PADDING, Crop
 from engine.joints import COCO_INDICES, FLIP_INDEX, JOINTS, NUM_JOINTS
 from engine.video.blazepose_models import ModelMissing, TEACHERS, teacher_complexity, teacher_description
 from . import coco as cocolib
-from .pseudolabel import ABSENT, BLAZEPOSE_TO_COCO, VISIBLE
+from .pseudolabel import ABSENT, BLAZEPOSE_TO_COCO, VISIBLE, coco_visibility
 
 #: Teacher confidence (BlazePose visibility) from which its joint is used in the swap test.
 SWAP_MIN_SCORE = 0.5
@@ -102,11 +102,9 @@ def person_size(bbox) -> float:
 
 def teacher_coco(lm: np.ndarray, image_size: tuple[int, int]) -> tuple[list, list]:
     """BlazePose landmarks (33, 3) in image pixels -> (teacher_keypoints 51, teacher_scores 17)."""
-    w, h = image_size
     xy = lm[list(BLAZEPOSE_TO_COCO), :2]
     sc = np.clip(lm[list(BLAZEPOSE_TO_COCO), 2], 0.0, 1.0)
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h - 1)
-    v = np.where(sc >= VISIBLE, 2, np.where(sc >= ABSENT, 1, 0)) * inside
+    v = coco_visibility(xy, sc, image_size)
     kps = np.zeros((17, 3))
     kps[:, :2] = np.where(v[:, None] > 0, xy, 0.0)
     kps[:, 2] = v

@@ -59,15 +59,27 @@ def find_videos(inputs: list[str]) -> list[Path]:
     return out
 
 
-def landmarks_to_annotation(xy: np.ndarray, vis: np.ndarray, frame_size: tuple[int, int],
-                            margin: float = 0.08) -> dict | None:
-    """COCO annotation fields from BlazePose landmarks (33, 2) in frame pixels and their
-    visibility (33,). Returns None when the person cannot be boxed."""
+def coco_visibility(xy: np.ndarray, scores: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """COCO ``v`` (17,) of 17 keypoints (17, 2) in frame pixels from the teacher's confidences
+    (17,) in [0, 1]: 2 at or above ``VISIBLE``, 1 at or above ``ABSENT``, 0 below that or
+    outside the frame. The one rule every teacher's labels (and the audit's) go through."""
     w, h = frame_size
-    xy = np.asarray(xy, float)[list(BLAZEPOSE_TO_COCO)]
-    sc = np.clip(np.asarray(vis, float)[list(BLAZEPOSE_TO_COCO)], 0, 1)
+    xy = np.asarray(xy, float)
+    sc = np.asarray(scores, float)
     inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h - 1)
-    v = np.where(sc >= VISIBLE, 2, np.where(sc >= ABSENT, 1, 0)) * inside
+    return np.where(sc >= VISIBLE, 2, np.where(sc >= ABSENT, 1, 0)) * inside
+
+
+def keypoints_to_annotation(xy: np.ndarray, scores: np.ndarray, frame_size: tuple[int, int],
+                            margin: float = 0.08) -> dict | None:
+    """COCO annotation fields from a teacher's 17 COCO keypoints (17, 2) in frame pixels and
+    its confidences (17,) (clipped to [0, 1]; ``v`` by ``coco_visibility``): the box is the
+    labelled keypoints' box grown by ``margin`` x its longer side, inside the frame; the
+    confidences are kept as ``keypoint_scores``. None when the person cannot be boxed."""
+    w, h = frame_size
+    xy = np.asarray(xy, float)
+    sc = np.clip(np.asarray(scores, float), 0, 1)
+    v = coco_visibility(xy, sc, frame_size)
     if (v > 0).sum() < 2:
         return None
     lo, hi = xy[v > 0].min(axis=0), xy[v > 0].max(axis=0)
@@ -83,6 +95,15 @@ def landmarks_to_annotation(xy: np.ndarray, vis: np.ndarray, frame_size: tuple[i
             "area": round((x1 - x0) * (y1 - y0), 2), "iscrowd": 0, "category_id": 1,
             "keypoints": [round(float(k), 2) for k in kps.reshape(-1)],
             "num_keypoints": int((v > 0).sum()), "keypoint_scores": [round(float(s), 4) for s in sc]}
+
+
+def landmarks_to_annotation(xy: np.ndarray, vis: np.ndarray, frame_size: tuple[int, int],
+                            margin: float = 0.08) -> dict | None:
+    """COCO annotation fields from BlazePose landmarks (33, 2) in frame pixels and their
+    visibility (33,): ``keypoints_to_annotation`` of the 17 mapped by ``BLAZEPOSE_TO_COCO``.
+    Returns None when the person cannot be boxed."""
+    idx = list(BLAZEPOSE_TO_COCO)
+    return keypoints_to_annotation(np.asarray(xy, float)[idx], np.asarray(vis, float)[idx], frame_size, margin)
 
 
 #: Teacher mask probability at or above which a pixel belongs to the person.
