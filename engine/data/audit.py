@@ -5,7 +5,10 @@
 For every person annotation with at least one of the six lower-body joints labelled, the
 teacher (BlazePose, static-image mode) runs on the person's crop: the box grown
 ``CROP_PADDING`` times about its centre, square, at ``CROP_SIZE`` pixels
-(``engine.geometry.Crop``); its landmarks are mapped back to image pixels. Distances are in
+(``engine.geometry.Crop``); its landmarks are mapped back to image pixels. ``--teacher
+movenet_thunder`` (``engine.data.movenet_teacher``) runs MoveNet Thunder on the box grown
+1.25x, square, at 256 pixels (how its held-out figures were measured); its visibility is its
+score x the weights' ``confidence_scale``, clipped to 1, and it always answers. Distances are in
 *person sizes*: 1.25 x the box's longer side, the unit of the project's PCK (PCK@0.05 counts a
 joint within 0.05 of it). Per person, on the six joints of ``engine.joints``:
 
@@ -54,9 +57,9 @@ from engine.argtypes import positive_int
 from engine.fileio import atomic_path, write_json
 from engine.geometry import BOX_PADDING, Crop
 from engine.joints import COCO_INDICES, FLIP_INDEX, JOINTS, NUM_JOINTS
-from engine.video.blazepose_models import ModelMissing, TEACHERS, teacher_complexity, teacher_description
+from engine.video.blazepose_models import ModelMissing, teacher_complexity, teacher_description
 from . import coco as cocolib
-from .pseudolabel import ABSENT, BLAZEPOSE_TO_COCO, VISIBLE
+from .pseudolabel import ABSENT, BLAZEPOSE_TO_COCO, MOVENET, TEACHER_CHOICES, VISIBLE, coco_visibility
 
 #: Teacher confidence (BlazePose visibility) from which its joint is used in the swap test.
 SWAP_MIN_SCORE = 0.5
@@ -100,13 +103,20 @@ def person_size(bbox) -> float:
     return BOX_PADDING * max(float(bbox[2]), float(bbox[3]), 1.0)
 
 
+def to_coco17(lm: np.ndarray) -> np.ndarray:
+    """A teacher's landmarks -> COCO's 17 (17, 3): BlazePose's 33 mapped by
+    ``BLAZEPOSE_TO_COCO``; MoveNet's 17 are COCO's already."""
+    lm = np.asarray(lm, dtype=np.float64)
+    return lm[list(BLAZEPOSE_TO_COCO)] if len(lm) == 33 else lm
+
+
 def teacher_coco(lm: np.ndarray, image_size: tuple[int, int]) -> tuple[list, list]:
-    """BlazePose landmarks (33, 3) in image pixels -> (teacher_keypoints 51, teacher_scores 17)."""
-    w, h = image_size
-    xy = lm[list(BLAZEPOSE_TO_COCO), :2]
-    sc = np.clip(lm[list(BLAZEPOSE_TO_COCO), 2], 0.0, 1.0)
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h - 1)
-    v = np.where(sc >= VISIBLE, 2, np.where(sc >= ABSENT, 1, 0)) * inside
+    """A teacher's landmarks (BlazePose 33 or MoveNet 17, x, y, visibility) in image pixels ->
+    (teacher_keypoints 51, teacher_scores 17)."""
+    lm = to_coco17(lm)
+    xy = lm[:, :2]
+    sc = np.clip(lm[:, 2], 0.0, 1.0)
+    v = coco_visibility(xy, sc, image_size)
     kps = np.zeros((17, 3))
     kps[:, :2] = np.where(v[:, None] > 0, xy, 0.0)
     kps[:, 2] = v
@@ -191,8 +201,12 @@ def crop_for(bbox) -> Crop:
 
 
 def run_teacher(teacher, image: np.ndarray, bbox) -> np.ndarray | None:
-    """The teacher's 33 landmarks (x, y, visibility) in image pixels on the person's crop, or
-    None when it finds nobody."""
+    """The teacher's landmarks (x, y, visibility) in image pixels on the person's crop, or
+    None when it finds nobody: BlazePose's 33 on ``crop_for``'s crop; MoveNet's COCO 17
+    (``MoveNetTeacher.keypoints_in_box``: the box grown 1.25x, square, 256 pixels; it always
+    answers)."""
+    if hasattr(teacher, "keypoints_in_box"):
+        return teacher.keypoints_in_box(image, bbox)
     crop = crop_for(bbox)
     lm = teacher.landmarks(crop.warp(image))
     if lm is None:
@@ -221,8 +235,8 @@ def audit_annotation(ann: dict, lm: np.ndarray | None, image_size: tuple[int, in
         return {"flags": ["skipped"], "reason": "the teacher found nobody in the crop"}
     k = np.asarray(ann["keypoints"], dtype=np.float64).reshape(17, 3)[list(COCO_INDICES)]
     kps, scores = teacher_coco(lm, image_size)
-    six = [BLAZEPOSE_TO_COCO[c] for c in COCO_INDICES]
-    result = judge(k[:, :2], k[:, 2], lm[six, :2], np.clip(lm[six, 2], 0, 1), ann["bbox"], image_size)
+    six = to_coco17(lm)[list(COCO_INDICES)]
+    result = judge(k[:, :2], k[:, 2], six[:, :2], np.clip(six[:, 2], 0, 1), ann["bbox"], image_size)
     if result["flags"] != ["skipped"]:
         result["teacher_keypoints"], result["teacher_scores"] = kps, scores
     return result
@@ -293,7 +307,18 @@ def audit(ann: str | Path, images: str | Path, out: str | Path, teacher: str = "
     from engine.data.dataset import read_image
     from engine.video.mediapipe_pose import MediaPipePose
 
-    complexity = teacher_complexity(teacher)
+    if teacher not in TEACHER_CHOICES:
+        raise ValueError(f"unknown teacher {teacher!r}; choose from {', '.join(TEACHER_CHOICES)}")
+    mn = None
+    if teacher == MOVENET:  # a missing weights file is refused before anything is written
+        from .movenet_teacher import MoveNetTeacher
+        mn = MoveNetTeacher(detector=False)
+        description = mn.description
+        crop_padding, crop_size = BOX_PADDING, mn.input_size[0]
+    else:
+        complexity = teacher_complexity(teacher)
+        description = f"{teacher}: {teacher_description(complexity)}"
+        crop_padding, crop_size = CROP_PADDING, CROP_SIZE
     out = Path(out)
     data = cocolib.read_json(ann)
     cocolib.load(ann, images, data=data)  # validates: person category, keypoints, images exist
@@ -301,17 +326,21 @@ def audit(ann: str | Path, images: str | Path, out: str | Path, teacher: str = "
     todo = [a for a in data["annotations"] if a["category_id"] in person_ids]
     if limit is not None:
         todo = todo[:limit]
-    info = {"teacher": f"{teacher}: {teacher_description(complexity)}", "thresholds": THRESHOLDS}
+    info = {"teacher": description,
+            "thresholds": {**THRESHOLDS, "crop_padding": crop_padding, "crop_size": crop_size}}
     cache = Path(cache) if cache is not None else cache_path(out)
     header = {"input": str(Path(ann).resolve()), "teacher": info["teacher"],
-              "crop_padding": CROP_PADDING, "crop_size": CROP_SIZE}
+              "crop_padding": crop_padding, "crop_size": crop_size}
     done = {} if restart else _load_cache(cache, header)
     images_by_id = {im["id"]: im for im in data["images"]}
     left = [a for a in todo if int(a["id"]) not in done and needs_teacher(a) is None]
     if left:
         left.sort(key=lambda a: (a["image_id"], a["id"]))  # each image read once
-        mp_pose = MediaPipePose.for_teacher(teacher, static_image_mode=True)
-        mp_pose.open()  # refuses a missing model before anything is written
+        if mn is not None:
+            mp_pose = mn
+        else:
+            mp_pose = MediaPipePose.for_teacher(teacher, static_image_mode=True)
+            mp_pose.open()  # refuses a missing model before anything is written
         cache.parent.mkdir(parents=True, exist_ok=True)
         if not done:
             with atomic_path(cache) as tmp:
@@ -335,7 +364,8 @@ def audit(ann: str | Path, images: str | Path, out: str | Path, teacher: str = "
                     f.write(json.dumps(r) + "\n")
                     f.flush()
         finally:
-            mp_pose.close()
+            if mn is None:
+                mp_pose.close()
     result = copy.deepcopy(data)
     chosen = {int(a["id"]) for a in todo}
     for a in result["annotations"]:
@@ -360,8 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("ann", metavar="ANN.json", help="COCO person-keypoints file (never modified)")
     p.add_argument("images", metavar="IMAGES", help="folder holding the images the file names")
-    p.add_argument("--teacher", default="mediapipe-heavy", choices=list(TEACHERS),
-                   help="the model that checks the labels (default mediapipe-heavy)")
+    p.add_argument("--teacher", default="mediapipe-heavy", choices=list(TEACHER_CHOICES),
+                   help="the model that checks the labels (default mediapipe-heavy; movenet_thunder: "
+                        "the shipped MoveNet Thunder on the person's box grown 1.25x, 256 pixels)")
     p.add_argument("--out", required=True, metavar="AUDITED.json", help="the audited copy to write")
     p.add_argument("--limit", type=positive_int, help="audit only the first N person annotations "
                                              "(the others are copied without an 'audit')")
@@ -385,10 +416,13 @@ def format_summary(s: dict) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from engine.models.weights import WeightsError
+    from engine.video.detect import DetectorError
     try:
         s = audit(args.ann, args.images, args.out, args.teacher, args.limit, args.restart,
                   progress=not args.quiet, cache=args.cache)
-    except (cocolib.CocoFormatError, ModelMissing, ImportError, FileNotFoundError, AuditBusy) as e:
+    except (cocolib.CocoFormatError, ModelMissing, ImportError, FileNotFoundError, AuditBusy,
+            WeightsError, DetectorError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(s) if args.json else format_summary(s))

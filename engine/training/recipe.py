@@ -29,7 +29,10 @@ from pathlib import Path
 from engine.argtypes import positive_int, probability
 from engine.data import coco as cocolib
 from engine.fileio import write_json
-from engine.video.blazepose_models import TEACHERS, ModelMissing
+from engine.data.pseudolabel import TEACHER_CHOICES
+from engine.models.weights import WeightsError
+from engine.video.blazepose_models import ModelMissing
+from engine.video.detect import DetectorError
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Clips never trained on: one side view, one front view, one short clip with a text overlay.
@@ -84,6 +87,9 @@ EPOCHS = {"dilated": 4, "resnet18": 1, "resnet18_fpn": 2, "attention": 2, "mobil
 #: The pseudo-labelling teacher: BlazePose heavy placed more joints right than full on held-out
 #: human-labelled people (PCK@0.05 0.54 against 0.42, ../shared/pretrained/README.md). The
 #: weights shipped before this was the recipe's teacher were made with ``mediapipe`` (full).
+#: ``movenet_thunder`` (``engine.data.movenet_teacher``) places joints better still on every
+#: held-out set (docs/lsp.md, "Which teacher each step uses") but gives no person masks, which
+#: ``--paste`` needs; switching is the lead's call, so the default stays heavy for now.
 TEACHER = "mediapipe-heavy"
 
 
@@ -470,8 +476,9 @@ def main(argv=None) -> int:
     d.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"), help="the real data folder")
     d.add_argument("--extra-videos", nargs="*", default=[], help="more videos of people to pseudo-label")
     d.add_argument("--stride", type=positive_int, default=2, help="pseudo-label every K-th frame")
-    d.add_argument("--teacher", default=TEACHER, choices=list(TEACHERS),
-                   help=f"pseudo-labelling teacher (default {TEACHER})")
+    d.add_argument("--teacher", default=TEACHER, choices=list(TEACHER_CHOICES),
+                   help=f"pseudo-labelling teacher (default {TEACHER}; movenet_thunder: the shipped "
+                        "MoveNet Thunder, no masks for --paste; docs/lsp.md compares them)")
     d.add_argument("--work", default="data/recipe", help="working folder (not committed)")
     d.add_argument("--no-lsp", action="store_true",
                    help="leave Leeds Sports Pose out (else WORK/lsp/lsp-audited.json is needed)")
@@ -511,7 +518,7 @@ def main(argv=None) -> int:
             summary = build_data(Path(args.shared), work, [Path(v) for v in args.extra_videos],
                                  args.stride, args.teacher, lsp=not args.no_lsp,
                                  held_out_only=args.step == "heldout", lsp_unaudited=args.lsp_unaudited)
-        except (ModelMissing, LSPNotAudited) as e:
+        except (ModelMissing, LSPNotAudited, WeightsError, DetectorError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(json.dumps(summary, indent=2))
