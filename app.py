@@ -92,6 +92,13 @@ def main() -> None:
           f"{cleaned['quota'] / 2**20:.0f} MB in use ({cleaned['removed']} old entries and "
           f"{cleaned['stale_removed']} stale temporary files removed)", flush=True)
     app = build_app()
+    if os.environ.get("SQUATPOSE_WARM_UP", "1") != "0":  # the models a first visitor finds ticked
+        import threading
+
+        from demo import compare, summary
+        from engine.models.weights import default_model
+        ticked = summary.preselected(compare.available_models(), default_model(), summary.scorecard())
+        threading.Thread(target=compare.warm_up, args=(ticked,), name="warm-up", daemon=True).start()
     print(f"Gradio's cache: files older than {app.delete_cache[1]} s deleted every "
           f"{app.delete_cache[0]} s", flush=True)
     app.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

@@ -157,6 +157,19 @@ def _predictor(name: str):
     return _PREDICTORS[name]
 
 
+def warm_up(names: list[str]) -> None:
+    """Load these models' predictors now (each exported to ONNX first when the cache has no file
+    for its weights yet: seconds to tens of seconds on a fresh Space), so that the first analysis
+    does not wait for it; meant for a background thread at start-up. A model that cannot load is
+    said in the log and left to the analysis, which reports it to the visitor."""
+    for name in names:
+        try:
+            with predictor_lock(name):
+                _predictor(name)
+        except Exception as e:  # noqa: BLE001 (any failure is the analysis's to report)
+            print(f"warm-up: {name} not loaded ({type(e).__name__}: {e})", flush=True)
+
+
 def predictor_lock(name: str) -> threading.Lock:
     """Hold it while using ``_predictor(name)``."""
     return _LOCKS[name]

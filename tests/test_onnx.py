@@ -123,7 +123,7 @@ def test_a_failing_export_falls_back_to_pytorch(tmp_path, monkeypatch, caplog):
     ox._WARNED.discard("dilated")  # said once per process: say it here even after another test
     with caplog.at_level("WARNING", logger=ox.__name__):
         pred = load_predictor("dilated", str(path), device="cpu", smooth=False, finder="search")
-    assert pred.runtime == "torch" and pred.onnx is None
+    assert pred.runtime == "torch" and pred.runner is None
     assert [r.getMessage() for r in caplog.records
             if "running on PyTorch, not ONNX Runtime" in r.getMessage()][:1] == \
         [f"dilated: running on PyTorch, not ONNX Runtime: {ox.pose_or_reason(path)[1]}"]
