@@ -96,8 +96,8 @@ import logging, sys
 sys.modules["onnxruntime"] = None  # as on a machine without it
 from engine.video.predict import load_predictor
 from engine.models.onnx_runtime import OnnxUnavailable
-a = load_predictor("dilated", device="cpu", smooth=False, finder="search")
-b = load_predictor("dilated", device="cpu", smooth=False, finder="search")
+a = load_predictor("dilated", device="cpu", smooth=False, finder="search", runtime="auto")
+b = load_predictor("dilated", device="cpu", smooth=False, finder="search", runtime="auto")
 print("RUNTIMES", a.runtime, b.runtime, flush=True)
 try:
     load_predictor("dilated", device="cpu", runtime="onnx")
@@ -122,7 +122,7 @@ def test_a_failing_export_falls_back_to_pytorch(tmp_path, monkeypatch, caplog):
     path = copy_weights(SHIPPED["dilated"], tmp_path)
     ox._WARNED.discard("dilated")  # said once per process: say it here even after another test
     with caplog.at_level("WARNING", logger=ox.__name__):
-        pred = load_predictor("dilated", str(path), device="cpu", smooth=False, finder="search")
+        pred = load_predictor("dilated", str(path), device="cpu", smooth=False, finder="search", runtime="auto")
     assert pred.runtime == "torch" and pred.runner is None
     assert [r.getMessage() for r in caplog.records
             if "running on PyTorch, not ONNX Runtime" in r.getMessage()][:1] == \
@@ -193,4 +193,5 @@ def test_int8_quantisation_runs_end_to_end(tmp_path, monkeypatch, people, coco_a
     assert np.corrcoef(hm8.ravel(), hm.ravel())[0, 1] > 0.9  # the same heatmaps, coarser
     pred = load_predictor("dilated", str(path), device="cpu", runtime="onnx-int8")
     assert pred.runtime == "onnxruntime-int8"
-    assert load_predictor("dilated", str(path), device="cpu").runtime == "onnxruntime"  # int8 is opt-in
+    assert load_predictor("dilated", str(path), device="cpu", runtime="auto").runtime == "onnxruntime"  # int8 is opt-in
+    assert load_predictor("dilated", str(path), device="cpu").runtime == "torch"  # the default: DEFAULT_RUNTIME

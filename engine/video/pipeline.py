@@ -39,6 +39,7 @@ from typing import Callable
 import numpy as np
 
 from engine.argtypes import device_name, positive_float, positive_int
+from engine.models.onnx_runtime import DEFAULT_RUNTIME
 from engine.pose import PoseSeries
 from .reader import VideoError, VideoWriter, open_video
 
@@ -71,10 +72,10 @@ def default_model_name() -> str:
 
 
 def make_predictor(model: str | None, weights: str | None = None, device: str = "auto", smooth: bool = True,
-                   finder: str = "auto", runtime: str = "auto"):
+                   finder: str = "auto", runtime: str = DEFAULT_RUNTIME):
     """A Predictor for a registered model with weights, or MediaPipe's reference adapter;
     ``finder`` says how a heatmap model finds the athlete (``engine.video.predict.FINDERS``),
-    ``runtime`` what runs it (``HeatmapPredictor``: "auto" = ONNX Runtime on the CPU, else PyTorch).
+    ``runtime`` what runs it (``HeatmapPredictor``; default ``DEFAULT_RUNTIME``, PyTorch; "auto" = ONNX Runtime on the CPU, else PyTorch).
     Raises ``engine.models.weights.WeightsError`` (no usable weights), ``ImportError`` (MediaPipe
     missing) or ``ValueError`` (unknown device), each with a readable message."""
     name = model or (None if weights else default_model_name())
@@ -94,7 +95,7 @@ def make_predictor(model: str | None, weights: str | None = None, device: str = 
 
 
 def choose_predictor(model: str | None = None, weights: str | None = None, device: str = "auto",
-                     smooth: bool = True, finder: str = "auto", runtime: str = "auto"):
+                     smooth: bool = True, finder: str = "auto", runtime: str = DEFAULT_RUNTIME):
     """(predictor, note): ``make_predictor`` for the CLI's options, with the default model
     resolved; ``note`` says when that default is the MediaPipe fallback (else None)."""
     note = None
@@ -281,10 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how a heatmap model finds the athlete: auto (the person detector, or the "
                         "detector-free search when it cannot be loaded; the default), detector, or "
                         "search (no detector); report.json says which was used")
-    p.add_argument("--runtime", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
+    p.add_argument("--runtime", choices=("auto", "torch", "onnx", "onnx-int8"), default=DEFAULT_RUNTIME,
                    help="what runs a heatmap model: auto (ONNX Runtime on the CPU, exported from the "
                         "weights on first use; PyTorch on CUDA or when ONNX Runtime cannot be used, "
-                        "said once; the default), torch, onnx (ONNX Runtime or an error) or onnx-int8 "
+                        "said once), torch (the default: the faster here, docs/onnx.md), onnx (ONNX Runtime or an error) or onnx-int8 "
                         "(the int8 file of python -m engine.export --int8); report.json says which ran")
     p.add_argument("--heatmaps", action="store_true", help="draw the model's heatmaps under the "
                                                            "skeleton in annotated.mp4 (heatmap models only)")

@@ -25,6 +25,7 @@ from engine.geometry import Crop, crop_for
 from engine.joints import NUM_JOINTS
 from engine.models import preprocess
 from engine.models.common import fuse_conv_bn, predict_keypoints
+from engine.models.onnx_runtime import DEFAULT_RUNTIME
 from engine.pose import PoseSeries
 from .tracking import (MotionMap, TrackerConfig, choose_athlete, confident_region, crop_from_joints,
                        crowded, inside_box, outside_box, person_height_in_crop, redetect_wait, search_levels,
@@ -78,7 +79,7 @@ class HeatmapPredictor:
                  *, sigma: float = 2.0, device: str | torch.device = "cpu", batch_size: int = 8,
                  smooth: bool = True, tracker: TrackerConfig = TrackerConfig(),
                  confidence_scale: float = 1.0, finder: str = "auto", flip_test: bool = False,
-                 runtime: str = "auto", weights_path: str | None = None):
+                 runtime: str = DEFAULT_RUNTIME, weights_path: str | None = None):
         w, h = (int(v) for v in input_size)
         s = int(getattr(model, "stride", 4))
         if w % 32 or h % 32:
@@ -460,12 +461,13 @@ def _expected_frames(video, stride: int, max_seconds: float | None) -> int | Non
 
 def load_predictor(model: str, weights: str | None = None, device: str = "auto",
                    smooth: bool = True, finder: str = "auto", flip_test: bool | None = None,
-                   runtime: str = "auto") -> Predictor:
+                   runtime: str = DEFAULT_RUNTIME) -> Predictor:
     """A predictor for registry model ``model`` with trained weights: the file ``weights``
     (its sidecar must name the same model), else the weights shipped in ``weights/`` for it.
     ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'; ``finder``: see ``FINDERS``;
     ``flip_test``: None = as the sidecar says (``flip_test``, off when absent); ``runtime``: see
-    ``HeatmapPredictor`` ("auto": ONNX Runtime on the CPU, PyTorch when it cannot be used). Raises
+    ``HeatmapPredictor`` (default ``DEFAULT_RUNTIME``: PyTorch, the faster here; "auto": ONNX Runtime
+    on the CPU, PyTorch when it cannot be used). Raises
     ``engine.models.weights.WeightsError`` with a readable message when no usable weights exist."""
     from engine.models import weights as weightslib
     from engine.device import pick_device
