@@ -50,9 +50,9 @@ MOVENET_HEADS = ("kpt_heatmap", "center", "kpt_regress", "kpt_offset")
 #: Runtimes a HeatmapPredictor, engine.analyze and engine.evaluate accept.
 RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
 #: What the video path, the app and ``engine.analyze`` run when not told: PyTorch. Measured end to
-#: end on ``side-wall.mp4`` (``engine.bench video``, 2 cores of an AMD EPYC, 2026-12-06, two runs),
-#: ONNX Runtime was the slower here for every shipped model (model ms a frame, PyTorch against ONNX
-#: Runtime: movenet_thunder 34-37 against 40-51, movenet_lightning 9-12 against 13-16,
+#: end on ``side-wall.mp4`` (``engine.bench video``, 2 cores of an AMD EPYC, 2026-12-06, four runs),
+#: ONNX Runtime was never the faster for a shipped model (model ms a frame, PyTorch against ONNX
+#: Runtime: movenet_thunder 34-49 against 40-51, movenet_lightning 9-12 against 13-18,
 #: mobilenetv2 13-17 against 16-20; docs/onnx.md). "auto" (ONNX Runtime where it can run) and
 #: "onnx" stay one flag away for machines where it wins.
 DEFAULT_RUNTIME = "torch"
