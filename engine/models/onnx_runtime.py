@@ -216,6 +216,7 @@ def _session(path: Path, threads: int | None = None):
     opts.intra_op_num_threads = max(1, int(threads or torch.get_num_threads()))
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
