@@ -9,10 +9,13 @@ unlabelled (v=0: no loss on them), so that LSP teaches knees and ankles only.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from engine.data import coco as cocolib
-from engine.fileio import write_json
-from engine.training.recipe import LSP_ID_OFFSET
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, as the other scripts
+
+from engine.data import coco as cocolib  # noqa: E402
+from engine.fileio import write_json  # noqa: E402
+from engine.training.recipe import LSP_ID_OFFSET  # noqa: E402
 
 HIPS = (11, 12)  # COCO keypoint indices
 
