@@ -158,9 +158,9 @@ def _predictor(name: str):
 
 
 def warm_up(names: list[str]) -> None:
-    """Load these models' predictors now (each exported to ONNX first when the cache has no file
-    for its weights yet: seconds to tens of seconds on a fresh Space), so that the first analysis
-    does not wait for it; meant for a background thread at start-up. A model that cannot load is
+    """Load these models' predictors now (their weights and, with an ONNX runtime,
+    the export a fresh Space lacks), so that the first analysis does not wait for them; meant
+    for a background thread at start-up. A model that cannot load is
     said in the log and left to the analysis, which reports it to the visitor."""
     for name in names:
         try:

@@ -67,10 +67,10 @@ class HeatmapPredictor:
     BatchNorm folded into the convolutions and run in channels-last layout (same outputs,
     faster); on CUDA it runs under float16 autocast.
 
-    ``runtime`` (``engine.models.onnx_runtime.RUNTIMES``): "auto" runs the CPU model on ONNX
-    Runtime, exported from ``weights_path`` on first use, and falls back to PyTorch when it
-    cannot (saying why once per process in the log; a model without ``weights_path`` and a CUDA
-    device run on PyTorch); "torch"; "onnx" / "onnx-int8" = ONNX Runtime (the float or the int8
+    ``runtime`` (``engine.models.onnx_runtime.RUNTIMES``; default ``DEFAULT_RUNTIME``, PyTorch,
+    measured the faster here): "auto" runs the CPU model on ONNX Runtime, exported from
+    ``weights_path`` on first use, and falls back to PyTorch when it cannot (saying why once per
+    process in the log; a model without ``weights_path`` and a CUDA device run on PyTorch); "torch"; "onnx" / "onnx-int8" = ONNX Runtime (the float or the int8
     file) or ``OnnxUnavailable``. ``self.runtime`` says which runs: torch, onnxruntime or
     onnxruntime-int8 (recorded in ``series.meta['runtime']``).
     """
@@ -111,10 +111,10 @@ class HeatmapPredictor:
         #: what runs the network outside PyTorch (an ONNX Runtime session, or another runtime
         #: with the same ``predict_keypoints`` of uint8 crops: ``engine.video.movenet.LiteRunner``);
         #: None = PyTorch (``self.model``)
-        self.runner, self.runtime = self._onnx_session(runtime, weights_path, model)
+        self.runner, self.runtime = self._runner(runtime, weights_path, model)
 
-    def _onnx_session(self, runtime: str, weights_path, model):
-        """(ONNX Runtime session or None, the runtime's name) for ``runtime`` (see the class)."""
+    def _runner(self, runtime: str, weights_path, model):
+        """(ONNX Runtime session, or None for PyTorch; the runtime's name) for ``runtime`` (see the class)."""
         from engine.models import onnx_runtime as ox
         if runtime not in ox.RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(ox.RUNTIMES)}, not {runtime!r}")
