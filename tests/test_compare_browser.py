@@ -122,7 +122,8 @@ def analysed(tmp_path_factory, clips_dir):
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(url)
         page.get_by_role("tab", name="Compare").click()
-        page.locator("#clip-input input[type=file]").set_input_files(str(clips_dir / "oblique-single.mp4"))
+        # models and stride first, then the clip: its upload starts the one estimate that must
+        # show them (changing a setting while an estimate runs raced Gradio's queue on a slow CI)
         choice = page.locator("#model-choice label")
         expect(choice.first).to_be_visible()
         for i in range(choice.count()):
@@ -132,8 +133,10 @@ def analysed(tmp_path_factory, clips_dir):
         stride = page.locator("#stride input[type=number]")
         stride.fill("3")
         stride.press("Enter")
+        expect(stride).to_have_value("3")
+        page.locator("#clip-input input[type=file]").set_input_files(str(clips_dir / "oblique-single.mp4"))
         # the time is estimated before the run, for these models and this stride
-        expect(page.locator("#estimate")).to_contain_text("for 30 frames", timeout=300_000)
+        expect(page.locator("#estimate")).to_contain_text("for 30 frames", timeout=120_000)
         expect(page.locator("#estimate")).to_contain_text("3 models")
         page.locator("#analyse-button").click()
         panels = [page.locator(f"#panel-{k} img") for k in range(3)]
