@@ -160,3 +160,57 @@ def resolve(model: str | None, weights: str | None = None) -> tuple[str, Path | 
         raise WeightsError("no weights given and none shipped in weights/ (train one with "
                            "python -m engine.train, or pass --weights)")
     return name, shipped.get(name)
+
+
+def interpolate(start: str | Path, end: str | Path, alpha: float,
+                as_model: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """The weight-space ensemble of two weight files of one model (WiSE-FT: Wortsman et al.,
+    "Robust fine-tuning of zero-shot models", CVPR 2022): every floating tensor
+    ``(1 - alpha) * start + alpha * end``, every other tensor (flags, counters) and the sidecar
+    from ``end``. ``start`` is typically the zero-shot (imported) weights and ``end`` the same
+    network fine-tuned from them: alpha 0 is the zero-shot model, 1 the fine-tuned one. Returns
+    (model on the CPU in eval mode, ``end``'s sidecar with an ``interpolated`` record).
+    ``as_model``: the registered name the result is shipped as (the same network under another
+    name, e.g. ``movenet_thunder_ft``); every tensor must fit it."""
+    import hashlib
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], not {alpha}")
+    a, meta_a = load_model(start)
+    b, meta_b = load_model(end)
+    if meta_a["model"] != meta_b["model"]:
+        raise WeightsError(f"{start} is a '{meta_a['model']}' and {end} a '{meta_b['model']}': "
+                           "only weights of one model can be interpolated")
+    if list(meta_a["input_size"]) != list(meta_b["input_size"]):
+        raise WeightsError(f"{start} and {end} have different input sizes "
+                           f"({meta_a['input_size']} vs {meta_b['input_size']})")
+    sa = a.state_dict()
+    mixed = {k: torch.lerp(sa[k].float(), v.float(), alpha) if v.is_floating_point() else v
+             for k, v in b.state_dict().items()}
+    if as_model and as_model != meta_b["model"]:
+        from . import build_model, list_models
+        if as_model not in list_models():
+            raise WeightsError(f"unknown model '{as_model}' (known: {', '.join(list_models())})")
+        b = build_model(as_model)
+        own = b.state_dict()
+        if set(own) != set(mixed) or any(own[k].shape != mixed[k].shape for k in own):
+            raise WeightsError(f"the weights of '{meta_b['model']}' do not fit model '{as_model}'")
+    b.load_state_dict(mixed)
+
+    def sha(p):
+        return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+    meta = {k: v for k, v in meta_b.items() if k not in ("format", "dtype", "date")}
+    for k, v in meta_a.items():  # what only the start records (e.g. an import's confidence scale)
+        if k not in ("format", "dtype", "date", "metrics", "history", "decode"):
+            meta.setdefault(k, v)
+    if (meta_b.get("init") or {}).get("decode"):  # decoded as the fine-tuned model is
+        meta["decode"] = meta_b["init"]["decode"]
+    meta["interpolated"] = {"method": "WiSE-FT weight-space ensemble (1 - alpha) * start + alpha * end",
+                            "alpha": alpha,
+                            "start": {"file": Path(start).name, "sha256": sha(start)},
+                            "end": {"file": Path(end).name, "sha256": sha(end)}}
+    meta.pop("metrics", None)  # the fine-tuned run's figures are not this model's
+    if as_model:
+        meta["model"] = as_model
+    return b.eval(), meta
