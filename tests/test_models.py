@@ -17,7 +17,7 @@ torch.set_num_threads(1)
 
 def test_registry_lists_the_study_models_with_descriptions():
     assert list_models() == ["resnet18", "resnet18_fpn", "dilated", "attention", "mobilenetv2",
-                             "movenet_thunder", "movenet_lightning"]
+                             "movenet_thunder", "movenet_lightning", "movenet_thunder_ft", "movenet_lightning_ft"]
     assert set(MODEL_INFO) == set(list_models())
     assert all(isinstance(v, str) and v for v in MODEL_INFO.values())
     with pytest.raises(ValueError, match="resnet18"):
@@ -55,6 +55,9 @@ def test_parameter_counts_and_flops():
     assert 9e6 < params["mobilenetv2"] < 10e6  # 2.2 M backbone + 1280->256 deconvolutions
     # MoveNet: the graph's 6,238,414 / 2,324,966 weights + the identity BatchNorms' scales
     assert 6.2e6 < params["movenet_thunder"] < 6.3e6 and 2.3e6 < params["movenet_lightning"] < 2.4e6
+    # the fine-tuned ones are the same networks under their own names
+    assert params["movenet_thunder_ft"] == params["movenet_thunder"]
+    assert params["movenet_lightning_ft"] == params["movenet_lightning"]
     small, big = (count_flops(build_model("dilated"), s) for s in [(96, 128), (192, 256)])
     assert 0 < small and big == pytest.approx(4 * small, rel=0.05)  # convs scale with pixels
     # attention FLOPs are counted (quadratic in tokens, so more than 4x)

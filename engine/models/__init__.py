@@ -32,6 +32,10 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mobilenetv2": MobileNetV2Pose,
     "movenet_thunder": partial(MoveNetPose, variant="thunder"),
     "movenet_lightning": partial(MoveNetPose, variant="lightning"),
+    # the same networks as SquatPose ships them fine-tuned (issue 28): another name, so that the
+    # imported zero-shot files stay as they are and both are scored and compared side by side
+    "movenet_thunder_ft": partial(MoveNetPose, variant="thunder"),
+    "movenet_lightning_ft": partial(MoveNetPose, variant="lightning"),
 }
 
 #: One line per model, for CLIs and the app.
@@ -47,6 +51,10 @@ MODEL_INFO: dict[str, str] = {
                        "heads, trained on people; imported from its TensorFlow.js graph",
     "movenet_lightning": "Google's MoveNet SinglePose Lightning (192x192): MobileNetV2 x1.0 + FPN + "
                          "CenterNet heads, trained on people; imported from its TensorFlow.js graph",
+    "movenet_thunder_ft": "MoveNet Thunder fine-tuned by SquatPose on its labels (a WiSE-FT weight mix of "
+                          "the import and its fine-tuned self; decoded by the heatmap codec)",
+    "movenet_lightning_ft": "MoveNet Lightning fine-tuned by SquatPose on its labels (a WiSE-FT weight mix "
+                            "of the import and its fine-tuned self; decoded by the heatmap codec)",
 }
 
 

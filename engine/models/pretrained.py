@@ -37,7 +37,7 @@ RESNET_MODELS = ("resnet18", "resnet18_fpn", "attention")
 MOBILENET_MODELS = ("mobilenetv2",)
 #: Whole networks already trained on people: ``--pretrained movenet`` starts every layer (heads
 #: included) from the imported graph (``weights/movenet_*.safetensors``, ``engine.pretrained movenet``)
-MOVENET_MODELS = ("movenet_thunder", "movenet_lightning")
+MOVENET_MODELS = ("movenet_thunder", "movenet_lightning", "movenet_thunder_ft", "movenet_lightning_ft")
 #: metadata "format" of ``engine.pretrained export`` files
 EXPORT_FORMAT = "squatpose-mobilenetv2-imagenet/1"
 ROOT = Path(__file__).resolve().parents[2]

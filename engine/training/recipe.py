@@ -70,7 +70,9 @@ FLIP_TEST: frozenset = frozenset({"mobilenetv2"})
 MODEL_ARGS = {"mobilenetv2": ["--pretrained", "imagenet"],
               **{name: ["--pretrained", "movenet", "--input-size", f"{side}x{side}", "--lr", "1e-4",
                         "--backbone-lr", "0.1", "--frozen-backbone-steps", "30", "--batch-size", "16"]
-                 for name, side in (("movenet_thunder", 256), ("movenet_lightning", 192))}}
+                 for name, side in (("movenet_thunder", 256), ("movenet_lightning", 192),
+                                    # go on from the shipped fine-tuned files (issue 28)
+                                    ("movenet_thunder_ft", 256), ("movenet_lightning_ft", 192))}}
 #: Epochs per model on the 10,113 training people (LSP included), sized for 2 CPU cores (33-48
 #: images/s: about 5 minutes an epoch for the ResNet18 models and mobilenetv2, 3.5 for dilated,
 #: 8 for attention). mobilenetv2 12: its held-out LSP PCK@0.05 rose until about epoch 10
@@ -83,7 +85,7 @@ MODEL_ARGS = {"mobilenetv2": ["--pretrained", "imagenet"],
 #: earlier recipe's (their sidecars name its commit), so only mobilenetv2 is reproduced by
 #: these epochs.
 EPOCHS = {"dilated": 4, "resnet18": 1, "resnet18_fpn": 2, "attention": 2, "mobilenetv2": 12,
-          "movenet_thunder": 1, "movenet_lightning": 1}
+          "movenet_thunder": 1, "movenet_lightning": 1, "movenet_thunder_ft": 1, "movenet_lightning_ft": 1}
 #: The pseudo-labelling teacher: BlazePose heavy placed more joints right than full on held-out
 #: human-labelled people (PCK@0.05 0.54 against 0.42, ../shared/pretrained/README.md). The
 #: weights shipped before this was the recipe's teacher were made with ``mediapipe`` (full).
@@ -367,6 +369,9 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
     ``score``: this model's row of ``engine.scorecard`` (written in when the scorecard runs)."""
     from engine.fileio import write_text
     from engine.models import MODEL_INFO
+    if meta.get("interpolated"):  # a WiSE-FT mix of an import and its fine-tuned self
+        write_text(path, interpolated_card_text(model, meta) + "\n" + _card_scores(score) + _kept_by_hand(path))
+        return
     if meta.get("imported"):  # weights imported from another runtime, not trained by the recipe
         from engine.models.movenet_import import card_text
         write_text(path, card_text(model, meta) + "\n" + _card_scores(score) + _kept_by_hand(path))
@@ -398,6 +403,36 @@ def write_card(model: str, meta: dict, path: Path, score: dict | None = None) ->
   on the tracker's crop; the very first frame of a small person needs the window search.
 """
     write_text(path, text + _kept_by_hand(path))
+
+
+def interpolated_card_text(model: str, meta: dict) -> str:
+    """The model card of a weight-space mix (``engine.interpolate``) of imported weights and the
+    same network fine-tuned from them (``engine.scorecard`` adds its measured section)."""
+    from engine.models import MODEL_INFO
+    mix, imp = meta["interpolated"], meta.get("imported") or {}
+    data, init = meta.get("training_data") or {}, meta.get("init") or {}
+    a = float(mix["alpha"])
+    w, h = meta["input_size"]
+    return f"""# {model} — SquatPose model card
+
+- **Model**: {MODEL_INFO.get(model, model)}; {meta.get('parameters', 0) / 1e6:.2f} M parameters; input {w}x{h},
+  heatmaps at 1/4.
+- **Weights**: `{model}.safetensors` (float16; BatchNorm statistics float32) with the sidecar `{model}.json`.
+- **Made by**: a WiSE-FT weight-space mix (Wortsman et al., CVPR 2022; `python -m engine.interpolate`):
+  {1 - a:g} x the imported zero-shot weights (`{mix['start']['file']}`, sha256 {mix['start']['sha256'][:12]}...)
+  + {a:g} x the same network fine-tuned from them (`{mix['end']['file']}`, sha256 {mix['end']['sha256'][:12]}...).
+  alpha was chosen on training people the fine-tuning never saw (`scripts/unseen_people.py`,
+  `scripts/wise_ft.py`: the best mean PCK@0.05 over unseen Leeds Sports Pose, COCO-MINI and clip
+  frames), before the held-out sets were measured; docs/weights.md has the table.
+- **Fine-tuning**: `engine.train --pretrained movenet` (MSE on the six heatmaps, BatchNorm
+  {init.get('batchnorm', 'frozen')}, backbone learning rate x {init.get('backbone_lr_factor')}) on {data.get('people')}
+  people (`{data.get('ann')}`, subset of {data.get('subset')} images), {meta.get('epochs')} epoch(s), batch {meta.get('batch_size')}.
+- **Provenance of the start**: {imp.get('provenance', 'see the sidecar')}.
+  Licences: the model Apache-2.0 (`movenet-LICENSE-Apache-2.0.txt`), the npm package MIT
+  (`movenet-LICENSE-human-models-MIT.txt`), both beside the weights; they hold for this mix too.
+- **Inference**: one pass per crop (no flip test); joints decoded by the {meta.get('decode', 'codec')};
+  a joint's confidence is its heatmap peak x {meta.get('confidence_scale', 1.0)}.
+"""
 
 
 #: A card's section written by hand (what a person saw in the annotated videos); rewriting the
