@@ -24,7 +24,8 @@ def test_weights_are_shipped_with_cards():
     for name, path in SHIPPED.items():
         assert path.with_suffix(".md").is_file(), f"{name} has no model card"
     total = sum(p.stat().st_size for p in weightslib.WEIGHTS_DIR.glob("*.safetensors"))
-    assert total < 100 * 2**20
+    # about 100 MB was issue 15's goal for seven files; the fine-tuned Thunder (issue 28) adds 12 MB
+    assert total < 110 * 2**20
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
