@@ -15,16 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from engine.data import coco as cocolib  # noqa: E402
 from engine.fileio import write_json  # noqa: E402
-from engine.training.recipe import LSP_ID_OFFSET  # noqa: E402
+from engine.joints import COCO_INDICES, JOINT_INDEX  # noqa: E402
 
-HIPS = (11, 12)  # COCO keypoint indices
+HIPS = tuple(COCO_INDICES[JOINT_INDEX[j]] for j in ("left_hip", "right_hip"))  # COCO keypoint indices
 
 
 def main(src: str, dst: str) -> int:
     data = cocolib.read_json(src)
+    lsp = {im["id"] for im in data["images"] if im["file_name"].startswith("lsp-images/")}  # the recipe's layout
     changed = 0
     for a in data["annotations"]:
-        if a["image_id"] >= LSP_ID_OFFSET and a["image_id"] < 10**9:
+        if a["image_id"] in lsp:
             for k in HIPS:
                 if a["keypoints"][3 * k + 2] > 0:
                     a["keypoints"][3 * k: 3 * k + 3] = [0, 0, 0]

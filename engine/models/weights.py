@@ -95,7 +95,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from . import build_model, list_models
+    from . import list_models
 
     meta = read_sidecar(path)
     name = meta["model"]
@@ -106,6 +106,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    return _fitted(name, state, str(path), "Was the sidecar written for another model?").to(device).eval(), meta
+
+
+def _fitted(name: str, state: dict[str, torch.Tensor], where: str, hint: str = "") -> torch.nn.Module:
+    """Model ``name`` built and loaded with ``state`` (as float32), every tensor checked to fit:
+    a ``WeightsError`` naming ``where`` and the first misfits otherwise."""
+    from . import build_model
+
     model = build_model(name)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
@@ -113,11 +121,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[to
     bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or extra or bad:
         raise WeightsError(
-            f"{path}: weights do not fit model '{name}' (missing {len(missing)}, unexpected "
-            f"{len(extra)}, wrong shape {len(bad)}; first: {(missing + extra + bad)[:3]}). "
-            "Was the sidecar written for another model?")
+            f"{where}: weights do not fit model '{name}' (missing {len(missing)}, unexpected "
+            f"{len(extra)}, wrong shape {len(bad)}; first: {(missing + extra + bad)[:3]}). {hint}".rstrip())
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return model.to(device).eval(), meta
+    return model
 
 
 def shipped_weights(directory: str | Path | None = None) -> dict[str, Path]:
@@ -185,17 +192,9 @@ def interpolate(start: str | Path, end: str | Path, alpha: float,
         raise WeightsError(f"{start} and {end} have different input sizes "
                            f"({meta_a['input_size']} vs {meta_b['input_size']})")
     sa = a.state_dict()
-    mixed = {k: torch.lerp(sa[k].float(), v.float(), alpha) if v.is_floating_point() else v
+    mixed = {k: torch.lerp(sa[k], v, alpha) if v.is_floating_point() else v
              for k, v in b.state_dict().items()}
-    if as_model and as_model != meta_b["model"]:
-        from . import build_model, list_models
-        if as_model not in list_models():
-            raise WeightsError(f"unknown model '{as_model}' (known: {', '.join(list_models())})")
-        b = build_model(as_model)
-        own = b.state_dict()
-        if set(own) != set(mixed) or any(own[k].shape != mixed[k].shape for k in own):
-            raise WeightsError(f"the weights of '{meta_b['model']}' do not fit model '{as_model}'")
-    b.load_state_dict(mixed)
+    model = _fitted(as_model or meta_b["model"], mixed, f"the mix of {start} and {end}")
 
     def sha(p):
         return hashlib.sha256(Path(p).read_bytes()).hexdigest()
@@ -213,4 +212,4 @@ def interpolate(start: str | Path, end: str | Path, alpha: float,
     meta.pop("metrics", None)  # the fine-tuned run's figures are not this model's
     if as_model:
         meta["model"] = as_model
-    return b.eval(), meta
+    return model.eval(), meta

@@ -70,8 +70,8 @@ class HeatmapPredictor:
     ``runtime`` (``engine.models.onnx_runtime.RUNTIMES``; default ``DEFAULT_RUNTIME``, PyTorch,
     measured the faster here): "auto" runs the CPU model on ONNX Runtime, exported from
     ``weights_path`` on first use, and falls back to PyTorch when it cannot (saying why once per
-    process in the log; a model without ``weights_path`` and a CUDA device run on PyTorch); "torch"; "onnx" / "onnx-int8" = ONNX Runtime (the float or the int8
-    file) or ``OnnxUnavailable``. ``self.runtime`` says which runs: torch, onnxruntime or
+    process in the log; a model without ``weights_path`` and a CUDA device run on PyTorch);
+    "torch"; "onnx" / "onnx-int8" = ONNX Runtime (the float or the int8 file) or ``OnnxUnavailable``. ``self.runtime`` says which runs: torch, onnxruntime or
     onnxruntime-int8 (recorded in ``series.meta['runtime']``).
     """
 
