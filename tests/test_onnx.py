@@ -91,6 +91,17 @@ def test_a_changed_weight_file_is_exported_again_never_run_stale(tmp_path, peopl
     assert np.abs(after - ref).max() <= 1e-4 and np.abs(after - before).max() > 1e-3
 
 
+def test_an_export_of_an_earlier_format_is_replaced_not_run(tmp_path):
+    path = copy_weights(SHIPPED["dilated"], tmp_path)
+    current = ox.onnx_path(path)
+    assert current.name.endswith(f"-v{ox.FORMAT}.onnx") and ox.FORMAT >= 2
+    older = current.with_name(current.name.replace(f"-v{ox.FORMAT}.", "-v1."))
+    older.parent.mkdir(parents=True, exist_ok=True)
+    older.write_bytes(b"an export in an earlier format")
+    assert ox.onnx_pose(path).path == current and current.is_file()
+    assert not older.exists()
+
+
 FALLBACK = """
 import logging, sys
 sys.modules["onnxruntime"] = None  # as on a machine without it
@@ -194,4 +205,6 @@ def test_int8_quantisation_runs_end_to_end(tmp_path, monkeypatch, people, coco_a
     pred = load_predictor("dilated", str(path), device="cpu", runtime="onnx-int8")
     assert pred.runtime == "onnxruntime-int8"
     assert load_predictor("dilated", str(path), device="cpu", runtime="auto").runtime == "onnxruntime"  # int8 is opt-in
-    assert load_predictor("dilated", str(path), device="cpu").runtime == "torch"  # the default: DEFAULT_RUNTIME
+    assert load_predictor("dilated", str(path), device="cpu", runtime="torch").runtime == "torch"
+    # the default (DEFAULT_RUNTIME, "auto") runs the float file on ONNX Runtime
+    assert load_predictor("dilated", str(path), device="cpu").runtime == "onnxruntime"

@@ -42,20 +42,21 @@ from .common import MEAN, STD
 
 log = logging.getLogger(__name__)
 
-#: Bumped when the exported graph's inputs or outputs change: older files are then not used.
-FORMAT = 1
+#: Bumped when the exported graph changes (its inputs, outputs or how it is built): older files
+#: are then not used. 2: BatchNorm folded and the exporter's optimiser on (about 2x faster).
+FORMAT = 2
 OPSET = 18
 #: The names of the four raw MoveNet heads a self-decoding graph outputs, in this order.
 MOVENET_HEADS = ("kpt_heatmap", "center", "kpt_regress", "kpt_offset")
 #: Runtimes a HeatmapPredictor, engine.analyze and engine.evaluate accept.
 RUNTIMES = ("auto", "torch", "onnx", "onnx-int8")
-#: What the video path, the app and ``engine.analyze`` run when not told: PyTorch. Measured end to
-#: end on ``side-wall.mp4`` (``engine.bench video``, 2 cores of an AMD EPYC, 2026-12-06, four runs),
-#: ONNX Runtime was never the faster for a shipped model (model ms a frame, PyTorch against ONNX
-#: Runtime: movenet_thunder 34-49 against 40-51, movenet_lightning 9-12 against 13-18,
-#: mobilenetv2 13-17 against 16-20; docs/onnx.md). "auto" (ONNX Runtime where it can run) and
-#: "onnx" stay one flag away for machines where it wins.
-DEFAULT_RUNTIME = "torch"
+#: What the video path, the app and ``engine.analyze`` run when not told: ONNX Runtime on the
+#: CPU wherever it can run, PyTorch elsewhere (CUDA, a model without a weight file, onnxruntime
+#: missing, a failed export; said once in the log). Measured end to end on ``side-wall.mp4``
+#: (``engine.bench video``, 2 cores of an AMD EPYC; docs/onnx.md), ONNX Runtime runs every
+#: shipped model's network faster than PyTorch since the exports have their BatchNorm folded and
+#: the exporter's optimiser on (FORMAT 2). "torch" stays one flag away.
+DEFAULT_RUNTIME = "auto"
 
 _LOCK = threading.Lock()
 _SESSIONS: dict[tuple, "OnnxPose"] = {}
@@ -112,15 +113,16 @@ def onnx_path(weights_path: str | Path, int8: bool = False) -> Path:
 
 
 def _prune(weights_path: Path, keep: Path) -> None:
-    """Remove the exports of earlier versions of ``weights_path`` (same stem, other hash) from
-    its ``.onnx`` folder (never from a shared user cache)."""
+    """Remove the exports of earlier versions of ``weights_path`` (same stem, other hash) and
+    exports of an earlier ``FORMAT`` from its ``.onnx`` folder (never from a shared user cache)."""
     d = keep.parent
     if d != Path(weights_path).resolve().parent / ".onnx":
         return
     stem = Path(weights_path).stem
     for old in d.glob(f"{stem}-*.onnx"):
         rest = old.name[len(stem) + 1:].split("-")
-        if len(rest) >= 2 and len(rest[0]) == 16 and not keep.name.startswith(f"{stem}-{rest[0]}-"):
+        if len(rest) >= 2 and len(rest[0]) == 16 and (
+                not keep.name.startswith(f"{stem}-{rest[0]}-") or rest[1].split(".")[0] != f"v{FORMAT}"):
             with contextlib.suppress(OSError):
                 old.unlink()
 
@@ -153,6 +155,7 @@ def export(model_name: str | None, weights_path: str | Path, out_path: str | Pat
     weights are exported as float32. With ``check`` the file is run on a seeded batch and compared
     with PyTorch before it is renamed into place. Raises ``OnnxUnavailable``."""
     from engine.fileio import atomic_path
+    from .common import fuse_conv_bn
     from .weights import codec_for, load_model
 
     weights_path = Path(weights_path)
@@ -161,7 +164,9 @@ def export(model_name: str | None, weights_path: str | Path, out_path: str | Pat
         raise OnnxUnavailable(f"{weights_path}: its sidecar says model '{meta['model']}', not '{model_name}'")
     w, h = codec_for(meta).input_size
     out = Path(out_path) if out_path else onnx_path(weights_path)
-    wrapper = _Exported(model).eval()
+    # BatchNorm folded as the PyTorch video path runs it: ONNX Runtime did not fuse the exported
+    # BatchNormalization nodes itself, and they kept its convolutions off their blocked kernels
+    wrapper = _Exported(fuse_conv_bn(model.eval())).eval()
     sample = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, h, w, 3), dtype=np.uint8))
     names = list(MOVENET_HEADS) if wrapper.own else ["heatmaps"]
     try:
@@ -177,7 +182,10 @@ def export(model_name: str | None, weights_path: str | Path, out_path: str | Pat
                 warnings.simplefilter("ignore")
                 torch.onnx.export(wrapper, (sample,), str(tmp), dynamo=True, opset_version=OPSET,
                                   input_names=["crops"], output_names=names, external_data=False,
-                                  optimize=False,  # ONNX Runtime optimises the graph itself (ORT_ENABLE_ALL)
+                                  # the exporter's optimiser folds the CastLike/Expand constants it
+                                  # writes around every clamp; without it ONNX Runtime left each
+                                  # convolution between layout reorders (2x slower, docs/onnx.md)
+                                  optimize=True,
                                   dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},))
         except Exception as e:  # the exporter raises many types
             raise OnnxUnavailable(f"{weights_path.name}: torch.onnx.export failed: "

@@ -75,7 +75,7 @@ def make_predictor(model: str | None, weights: str | None = None, device: str = 
                    finder: str = "auto", runtime: str = DEFAULT_RUNTIME):
     """A Predictor for a registered model with weights, or MediaPipe's reference adapter;
     ``finder`` says how a heatmap model finds the athlete (``engine.video.predict.FINDERS``),
-    ``runtime`` what runs it (``HeatmapPredictor``; default ``DEFAULT_RUNTIME``, PyTorch; "auto" = ONNX Runtime on the CPU, else PyTorch).
+    ``runtime`` what runs it (``HeatmapPredictor``; default ``DEFAULT_RUNTIME``, "auto" = ONNX Runtime on the CPU, else PyTorch).
     Raises ``engine.models.weights.WeightsError`` (no usable weights), ``ImportError`` (MediaPipe
     missing) or ``ValueError`` (unknown device), each with a readable message."""
     name = model or (None if weights else default_model_name())
@@ -283,9 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "detector-free search when it cannot be loaded; the default), detector, or "
                         "search (no detector); report.json says which was used")
     p.add_argument("--runtime", choices=("auto", "torch", "onnx", "onnx-int8"), default=DEFAULT_RUNTIME,
-                   help="what runs a heatmap model: auto (ONNX Runtime on the CPU, exported from the "
-                        "weights on first use; PyTorch on CUDA or when ONNX Runtime cannot be used, "
-                        "said once), torch (the default: the faster here, docs/onnx.md), onnx (ONNX Runtime or an error) or onnx-int8 "
+                   help="what runs a heatmap model: auto (the default: ONNX Runtime on the CPU, the "
+                        "faster here, docs/onnx.md; exported from the weights on first use; PyTorch on "
+                        "CUDA or when ONNX Runtime cannot be used, said once), torch, onnx (ONNX "
+                        "Runtime or an error) or onnx-int8 "
                         "(the int8 file of python -m engine.export --int8); report.json says which ran")
     p.add_argument("--heatmaps", action="store_true", help="draw the model's heatmaps under the "
                                                            "skeleton in annotated.mp4 (heatmap models only)")

@@ -67,12 +67,13 @@ class HeatmapPredictor:
     BatchNorm folded into the convolutions and run in channels-last layout (same outputs,
     faster); on CUDA it runs under float16 autocast.
 
-    ``runtime`` (``engine.models.onnx_runtime.RUNTIMES``; default ``DEFAULT_RUNTIME``, PyTorch,
+    ``runtime`` (``engine.models.onnx_runtime.RUNTIMES``; default ``DEFAULT_RUNTIME``, "auto",
     measured the faster here): "auto" runs the CPU model on ONNX Runtime, exported from
     ``weights_path`` on first use, and falls back to PyTorch when it cannot (saying why once per
     process in the log; a model without ``weights_path`` and a CUDA device run on PyTorch);
-    "torch"; "onnx" / "onnx-int8" = ONNX Runtime (the float or the int8 file) or ``OnnxUnavailable``. ``self.runtime`` says which runs: torch, onnxruntime or
-    onnxruntime-int8 (recorded in ``series.meta['runtime']``).
+    "torch"; "onnx" / "onnx-int8" = ONNX Runtime (the float or the int8 file) or
+    ``OnnxUnavailable``. ``self.runtime`` says which runs: torch, onnxruntime or onnxruntime-int8
+    (recorded in ``series.meta['runtime']``).
     """
 
     def __init__(self, model: torch.nn.Module, input_size: tuple[int, int] = (96, 128), name: str = "",
@@ -466,8 +467,8 @@ def load_predictor(model: str, weights: str | None = None, device: str = "auto",
     (its sidecar must name the same model), else the weights shipped in ``weights/`` for it.
     ``device``: 'auto' (CUDA when present), 'cpu' or 'cuda'; ``finder``: see ``FINDERS``;
     ``flip_test``: None = as the sidecar says (``flip_test``, off when absent); ``runtime``: see
-    ``HeatmapPredictor`` (default ``DEFAULT_RUNTIME``: PyTorch, the faster here; "auto": ONNX Runtime
-    on the CPU, PyTorch when it cannot be used). Raises
+    ``HeatmapPredictor`` (default ``DEFAULT_RUNTIME``, "auto": ONNX Runtime on the
+    CPU, the faster here; PyTorch when it cannot be used). Raises
     ``engine.models.weights.WeightsError`` with a readable message when no usable weights exist."""
     from engine.models import weights as weightslib
     from engine.device import pick_device
