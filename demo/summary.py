@@ -3,7 +3,7 @@ wires it): which models the scorecard recommends and ticks by default, the one p
 of a run, and the short summary shown at the top after Analyse (reps, depth per rep, the
 main feedback, and which model the scorecard trusts where the models disagree).
 
-The ranking is the scorecard's own (``engine.training.scorecard.rank_key`` over
+The ranking is the scorecard's own (``engine.training.scorecard.ranking`` over
 ``weights/scorecard.json``), the default its choice (``weights/default.txt``,
 ``engine.models.weights.default_model``); the model list itself comes from the shipped
 weights (``demo.compare.available_models``), never from a list written here.
@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from engine.models import weights as weightslib
-from engine.training.scorecard import held_out_reps_right, rank_key, rep_pairs
+from engine.training.scorecard import held_out_reps_right, ranking, rep_pairs
 
 RECOMMENDED = "recommended"
 
@@ -31,10 +31,10 @@ def scorecard(directory: str | Path | None = None) -> dict:
 
 
 def ranked(models: list[str], card: dict) -> list[str]:
-    """``models`` best first by the scorecard (``rank_key``); models it did not score keep
+    """``models`` best first by the scorecard (``ranking``); models it did not score keep
     their order after the scored ones."""
     rows, held = card.get("models") or {}, card.get("held_out_clips") or ()
-    scored = sorted((m for m in models if m in rows), key=lambda m: rank_key(rows[m], held), reverse=True)
+    scored = ranking({m: rows[m] for m in models if m in rows}, held)
     return scored + [m for m in models if m not in rows]
 
 

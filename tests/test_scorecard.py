@@ -207,3 +207,18 @@ def test_every_model_and_reference_scores_held_out_lsp_people(lsp_held_out, name
         assert 0 <= row["lsp_missed_people"] <= LSP_PEOPLE and 0 <= row["lsp_det_missed_people"] <= det["found"]
         # measured here: full 0.417 (one person missed), heavy 0.444, MoveNet 0.444 (36 joints)
         assert row["lsp_pck@0.05"] > 0.3, row
+
+
+def test_clip_agreement_within_the_tie_band_is_settled_by_the_held_out_people():
+    from engine.training.scorecard import CLIP_TIE, ranking
+    held = ("b.mp4",)
+    # one joint in 4,000 apart on the clips: a tie, the held-out LSP people decide
+    rows = {"import": _row(2, 0.99573, 0.70, lsp=0.591), "tuned": _row(2, 0.99548, 0.70, lsp=0.616),
+            "small": _row(2, 0.99397, 0.66, lsp=0.544)}
+    assert ranking(rows, held) == ["tuned", "import", "small"]
+    assert best_model(rows, held) == "tuned"
+    # further apart than the band: the clips decide, and the rest is ranked among itself
+    rows["tuned"]["clip_pck@0.05"] = 0.99573 - 2 * CLIP_TIE
+    assert ranking(rows, held) == ["import", "small", "tuned"]  # small is within the band of import
+    rows["small"]["clip_pck@0.05"] = 0.97
+    assert ranking(rows, held) == ["import", "tuned", "small"]  # the rest ranked among itself
