@@ -38,6 +38,6 @@ for m in mobilenetv2 dilated attention resnet18_fpn resnet18; do
   python -m engine.recipe ship "$m" --work "$WORK"
 done
 # the ONNX Runtime files of every shipped weight file (weights/.onnx/, docs/onnx.md): the
-# scorecard runs the models as the app does, on ONNX Runtime
+# scorecard runs the clips as the app does, on ONNX Runtime
 python -m engine.export
 python -m engine.scorecard --work "$WORK" --clips "$SHARED/clips" --out weights/scorecard.json

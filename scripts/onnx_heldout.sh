@@ -2,9 +2,12 @@
 # Issue 29: held-out PCK on PyTorch and ONNX Runtime (float, and int8 for the four MoveNets) for every shipped model
 cd "$(dirname "$0")/.."
 rm -rf runs/ort && mkdir -p runs/ort
+# every shipped model, and the MoveNets among them (int8 too), from the weights themselves
+models=$(python -c "from engine.models.weights import shipped_weights; print(' '.join(shipped_weights()))")
+movenets=$(for m in $models; do case $m in movenet_*) echo "$m";; esac; done)
 python -m engine.export 2>&1 | tail -3
-python -m engine.export --models movenet_thunder_ft movenet_thunder movenet_lightning_ft movenet_lightning --int8 2>&1 | tail -3
-for m in movenet_thunder_ft movenet_thunder movenet_lightning_ft movenet_lightning mobilenetv2 resnet18 resnet18_fpn dilated attention; do
+python -m engine.export --models $movenets --int8 2>&1 | tail -3
+for m in $models; do
   rts="torch onnx"; case $m in movenet_*) rts="torch onnx onnx-int8";; esac
   for rt in $rts; do
     for set in lsp coco; do

@@ -57,6 +57,9 @@ def test_onnx_gives_pytorchs_heatmaps_and_joints(name, people, coco_images):
         assert np.abs(hm2 - hm).max() <= 1e-4, (name, flip, np.abs(hm2 - hm).max())
         assert np.abs(sc2 - sc).max() <= 1e-4
         assert np.abs(xy2 - xy).max() <= 1e-3, (name, flip, np.abs(xy2 - xy).max())
+        # the figures docs/onnx.md quotes (pytest tests/test_onnx.py -k heatmaps_and_joints -s)
+        print(f"parity {name}{' flip test' if flip else ''}, {len(crops)} crops: heatmaps "
+              f"{np.abs(hm2 - hm).max():.1e}, joints {np.abs(xy2 - xy).max():.1e} px")
         if not own:  # the same heatmap cell for every joint (DARK then moves both alike)
             cells = lambda h: h.reshape(*h.shape[:2], -1).argmax(-1)  # noqa: E731
             assert np.array_equal(cells(hm2), cells(hm))

@@ -35,8 +35,9 @@ For each model (and MediaPipe, the teacher):
   the model (no detector) or ran the person detector.
 With several ``--finders`` each model is scored once per way of finding the athlete (named
 "MODEL (FINDER)"): the before/after of the person detector with the same weights, in one run.
-The models run as the app runs them (``make_predictor``'s default runtime: ONNX Runtime on the
-CPU). Writes JSON and a markdown table (same name, ``.md``); the default (``best_model``) goes
+The clips run through the video path as the app runs them (``make_predictor``'s default
+runtime: ONNX Runtime on the CPU); the held-out people through ``engine.evaluate``'s
+``evaluate_people`` on PyTorch (equal to four decimals on ONNX Runtime, docs/onnx.md). Writes JSON and a markdown table (same name, ``.md``); the default (``best_model``) goes
 to ``weights/default.txt``.
 """
 from __future__ import annotations
@@ -437,28 +438,27 @@ def held_out_reps_right(row: dict, held_out=HELD_OUT_CLIPS) -> int:
 CLIP_TIE = 0.002
 
 
-def rank_key(row: dict, held_out=HELD_OUT_CLIPS) -> tuple:
-    """A scorecard row's key once its clip agreement is settled (larger is better): most
-    held-out clips counted right, then PCK on the held-out LSP people and COCO people; only
-    then all clips counted right (the other clips are in every recipe's training set, so a
-    model can count them right by having learnt them)."""
-    return (held_out_reps_right(row, held_out), row.get("lsp_pck@0.05") or 0.0,
-            row.get("coco_pck@0.05") or 0.0, row.get("reps_match") or 0)
+def rank_key(row: dict) -> tuple:
+    """How ``ranking`` orders rows with as many held-out clips right and tied agreement on them
+    (larger is better): PCK on the held-out LSP people, then COCO people; only then all clips
+    counted right (the other clips are in every recipe's training set, so a model can count
+    them right by having learnt them)."""
+    return (row.get("lsp_pck@0.05") or 0.0, row.get("coco_pck@0.05") or 0.0, row.get("reps_match") or 0)
 
 
 def ranking(rows: dict, held_out=HELD_OUT_CLIPS) -> list[str]:
     """The rows' names, best first: most held-out clips counted right, then agreement with the
-    teacher on the held-out clips, then ``rank_key``'s people and clips. Agreement within
-    ``CLIP_TIE`` of the best among those left is a tie: that group is ranked by ``rank_key``
-    and placed, then the next group is formed from the rest."""
+    teacher on the held-out clips, then ``rank_key``. Agreement within ``CLIP_TIE`` of the best
+    among those left is a tie: that group is ordered by ``rank_key`` and placed, then the next
+    group is formed from the rest."""
+    right = {n: held_out_reps_right(r, held_out) for n, r in rows.items()}
+    clip = {n: r.get("clip_pck@0.05") or 0.0 for n, r in rows.items()}
     left, out = list(rows), []
-    clip = lambda n: rows[n].get("clip_pck@0.05") or 0.0  # noqa: E731
     while left:
-        most = max(held_out_reps_right(rows[n], held_out) for n in left)
-        top = [n for n in left if held_out_reps_right(rows[n], held_out) == most]
-        best = max(clip(n) for n in top)
-        group = sorted((n for n in top if clip(n) >= best - CLIP_TIE),
-                       key=lambda n: rank_key(rows[n], held_out), reverse=True)
+        top = [n for n in left if right[n] == max(right[m] for m in left)]
+        best = max(clip[n] for n in top)
+        group = sorted((n for n in top if clip[n] >= best - CLIP_TIE), key=lambda n: rank_key(rows[n]),
+                       reverse=True)
         out += group
         left = [n for n in left if n not in group]
     return out
